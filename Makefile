@@ -1,0 +1,38 @@
+# Two entry points: `make demo` and `make test`. Both create .venv if needed and are idempotent.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test lint install install-dev bench-deps
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.stamp-install: $(VENV)/bin/activate pyproject.toml requirements.lock
+	$(PIP) install -q -r requirements.lock
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.stamp-dev: $(VENV)/.stamp-install requirements-dev.lock
+	$(PIP) install -q -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.stamp-install
+
+install-dev: $(VENV)/.stamp-dev
+
+demo: install
+	$(VENV)/bin/siftrec demo
+
+test: install-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(PY) -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+bench-deps: install-dev
+	$(PIP) install -q implicit==0.7.3 threadpoolctl==3.8.0

@@ -1,0 +1,367 @@
+"""The model contract every siftrec recommender implements.
+
+A model is a scorer: ``fit(train)`` learns from an :class:`Interactions` log, ``score(users)``
+returns dense item scores, ``recommend(users, k)`` returns top-K item indices. Hyperparameters
+live in a typed dataclass (``Config``); learned state is a dict of numpy arrays that ``save``
+writes to ``arrays.npz`` (no pickle) next to ``model.json``.
+
+Subclasses implement ``_fit``, ``_score`` and ``_get_state``/``_set_state``; everything else
+(validation, batching, masking, top-K, persistence) lives here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from siftrec.atomic import atomic_directory
+from siftrec.data.ids import IdMap
+from siftrec.data.interactions import Interactions
+from siftrec.errors import SiftrecError
+from siftrec.models.ranking import top_k
+
+MODEL_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class NoConfig:
+    """Config of a model without hyperparameters."""
+
+
+def coerce_param(config_cls: type, key: str, value: Any) -> Any:
+    """Convert ``value`` (often a CLI string) to the declared type of ``config_cls.key``."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if key not in fields:
+        known = ", ".join(sorted(fields)) or "none"
+        raise SiftrecError(f"unknown hyperparameter {key!r} (known: {known})")
+    hints = typing.get_type_hints(config_cls)
+    target = hints[key]
+    if not isinstance(value, str):
+        return value
+    options = typing.get_args(target) if isinstance(target, types.UnionType) else (target,)
+    if typing.get_origin(target) is typing.Literal:
+        allowed = typing.get_args(target)
+        if value not in allowed:
+            raise SiftrecError(f"hyperparameter {key}={value!r}; expected one of {allowed}")
+        return value
+    for option in options:
+        if option is type(None):
+            if value.lower() in ("none", "null", ""):
+                return None
+            continue
+        try:
+            if option is bool:
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if option is int:
+                return int(float(value)) if float(value).is_integer() else int(value)
+            if option is float:
+                return float(value)
+            if option is str:
+                return value
+        except ValueError:
+            continue
+    raise SiftrecError(f"hyperparameter {key}={value!r} is not a valid {target}")
+
+
+class Recommender(ABC):
+    """Base class of every model. See the module docstring for the contract."""
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type] = NoConfig
+
+    def __init__(self, config: Any | None = None, **params: Any) -> None:
+        cfg = config if config is not None else self.Config()
+        if not isinstance(cfg, self.Config):
+            raise SiftrecError(f"{self.name}: config must be a {self.Config.__name__}")
+        updates = {k: coerce_param(self.Config, k, v) for k, v in params.items()}
+        self.config = dataclasses.replace(cfg, **updates)
+        self.fit_seconds_: float | None = None
+        self.history_: list[dict[str, Any]] = []
+        self.train_fingerprint_: str | None = None
+        self.seen_: sp.csr_matrix | None = None
+        self.user_map_: IdMap | None = None
+        self.item_map_: IdMap | None = None
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a plain dict (JSON-serialisable)."""
+        return dataclasses.asdict(self.config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: Interactions, **fit_options: Any) -> Recommender:
+        """Learn from ``train``; returns ``self``. ``fit_options`` go to the subclass hook."""
+        if not isinstance(train, Interactions):
+            raise SiftrecError(f"fit expects Interactions, got {type(train).__name__}")
+        if len(train) == 0:
+            raise SiftrecError("cannot fit on an empty interaction log")
+        self.user_map_, self.item_map_ = train.user_map, train.item_map
+        self.seen_ = train.binary
+        self.train_fingerprint_ = train.fingerprint()
+        self.history_ = []
+        start = time.perf_counter()
+        self._fit(train, **fit_options)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    @abstractmethod
+    def _fit(self, train: Interactions, **fit_options: Any) -> None:
+        """Learn the model state from ``train`` (maps and seen matrix are already set)."""
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.seen_ is not None
+
+    @property
+    def n_users(self) -> int:
+        self._check_fitted()
+        return self.seen_.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return self.seen_.shape[1]
+
+    def _check_fitted(self) -> None:
+        if self.seen_ is None:
+            raise SiftrecError(f"{self.name} model is not fitted; call fit(train) first")
+
+    # ------------------------------------------------------------------ scoring
+    def _check_users(self, users: np.ndarray | list[int] | int) -> np.ndarray:
+        self._check_fitted()
+        arr = np.atleast_1d(np.asarray(users))
+        if arr.dtype.kind not in "iu":
+            raise SiftrecError(f"user indices must be integers, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_users):
+            raise SiftrecError(
+                f"user index out of range [0, {self.n_users}); map raw ids with user_map_ first"
+            )
+        return arr.astype(np.int64)
+
+    def score(self, users: np.ndarray | list[int] | int) -> np.ndarray:
+        """Dense float32 scores, shape (len(users), n_items), for training-user indices."""
+        users = self._check_users(users)
+        return _as_tensor(self._score(users)).float().cpu().numpy()
+
+    @abstractmethod
+    def _score(self, users: np.ndarray) -> np.ndarray | torch.Tensor:
+        """Scores for a batch of valid user indices (numpy array or torch tensor)."""
+
+    def recommend(
+        self,
+        users: np.ndarray | list[int] | int,
+        k: int = 10,
+        exclude_seen: bool = True,
+        exclude: sp.csr_matrix | None = None,
+        batch_size: int = 1024,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per user, best first, shape (len(users), k).
+
+        ``exclude_seen`` masks the training items; ``exclude`` (users × items CSR over all
+        training users) masks more (e.g. validation items at test time). Rows with fewer than
+        ``k`` admissible items are padded with index -1 and score -inf.
+        """
+        users = self._check_users(users)
+        self._check_k(k)
+        if exclude is not None and exclude.shape != self.seen_.shape:
+            raise SiftrecError(
+                f"exclude matrix has shape {exclude.shape}, expected {self.seen_.shape}"
+            )
+
+        def batches():
+            for start in range(0, len(users), batch_size):
+                batch = users[start : start + batch_size]
+                mask = self.seen_[batch] if exclude_seen else None
+                if exclude is not None:
+                    mask = exclude[batch] if mask is None else mask + exclude[batch]
+                yield self._score(batch), mask
+
+        return _rank_batches(batches(), k)
+
+    # ------------------------------------------------------------------ fold-in
+    #: Whether the model can score users unseen in training from their interactions alone.
+    supports_fold_in: ClassVar[bool] = False
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores for new users given their interactions (rows of a users × n_items CSR).
+
+        Needed by the strong-generalisation protocol. Models that support it set
+        ``supports_fold_in`` and implement ``_score_history``.
+        """
+        self._check_fitted()
+        history = self._check_history(history)
+        return _as_tensor(self._score_history(history)).float().cpu().numpy()
+
+    def recommend_history(
+        self,
+        history: sp.csr_matrix,
+        k: int = 10,
+        exclude_seen: bool = True,
+        batch_size: int = 1024,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for new users given their interactions; their own items are masked."""
+        self._check_fitted()
+        history = self._check_history(history)
+        self._check_k(k)
+
+        def batches():
+            for start in range(0, history.shape[0], batch_size):
+                rows = history[start : start + batch_size]
+                yield self._score_history(rows), (rows if exclude_seen else None)
+
+        return _rank_batches(batches(), k)
+
+    def _score_history(self, history: sp.csr_matrix) -> np.ndarray | torch.Tensor:
+        raise SiftrecError(f"{self.name} cannot score users unseen in training (no fold-in)")
+
+    def _check_history(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        if not sp.issparse(history):
+            raise SiftrecError("history must be a scipy sparse users × items matrix")
+        if history.shape[1] != self.n_items:
+            raise SiftrecError(
+                f"history has {history.shape[1]} item columns, the model has {self.n_items}"
+            )
+        if not self.supports_fold_in:
+            raise SiftrecError(f"{self.name} cannot score users unseen in training (no fold-in)")
+        return sp.csr_matrix(history, dtype=np.float32)
+
+    def _check_k(self, k: int) -> None:
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
+            raise SiftrecError(f"k must be a positive integer, got {k!r}")
+        if k > self.n_items:
+            raise SiftrecError(f"k={k} is larger than the catalog ({self.n_items} items)")
+
+    # ------------------------------------------------------------------ persistence
+    @abstractmethod
+    def _get_state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to persist (numeric numpy arrays only)."""
+
+    @abstractmethod
+    def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore learned arrays written by ``_get_state``."""
+
+    def metadata(self) -> dict[str, Any]:
+        """The content of ``model.json``."""
+        import scipy
+
+        import siftrec
+
+        return {
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": self.name,
+            "params": self.get_params(),
+            "siftrec_version": siftrec.__version__,
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+                "torch": torch.__version__,
+            },
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "train_fingerprint": self.train_fingerprint_,
+            "fit_seconds": self.fit_seconds_,
+            "history": self.history_,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.json``, ``arrays.npz``, ``ids.npz`` and ``seen.npz`` atomically."""
+        self._check_fitted()
+        directory = Path(directory)
+        state = self._get_state()
+        with atomic_directory(directory) as tmp:
+            (tmp / "model.json").write_text(json.dumps(self.metadata(), indent=2, default=_json))
+            np.savez(tmp / "arrays.npz", **state)
+            np.savez(tmp / "ids.npz", users=self.user_map_.ids, items=self.item_map_.ids)
+            sp.save_npz(tmp / "seen.npz", self.seen_, compressed=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Recommender:
+        """Load a model saved by :meth:`save` (dispatches on ``model.json``'s model name)."""
+        from siftrec.models.registry import get_model_class
+
+        directory = Path(directory)
+        meta_path = directory / "model.json"
+        if not meta_path.is_file():
+            raise SiftrecError(f"{directory} is not a model directory (no model.json)")
+        try:
+            meta = json.loads(meta_path.read_text())
+            model_cls = get_model_class(meta["model"])
+            if cls is not Recommender and not issubclass(model_cls, cls):
+                raise SiftrecError(f"{directory} holds a {meta['model']} model, not {cls.name}")
+            model = model_cls(**meta["params"])
+            with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
+                state = {k: arrays[k] for k in arrays.files}
+            with np.load(directory / "ids.npz", allow_pickle=False) as ids:
+                model.user_map_, model.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
+            model.seen_ = sp.load_npz(directory / "seen.npz").tocsr()
+        except SiftrecError:
+            raise
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            raise SiftrecError(f"corrupt model directory {directory}: {exc}") from None
+        model.fit_seconds_ = meta.get("fit_seconds")
+        model.history_ = meta.get("history", [])
+        model.train_fingerprint_ = meta.get("train_fingerprint")
+        model._set_state(state)
+        return model
+
+
+def _rank_batches(batches, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mask and rank a stream of (scores, mask CSR or None) batches into top-k arrays."""
+    all_items, all_scores = [], []
+    for raw_scores, mask in batches:
+        scores = _as_tensor(raw_scores).float()
+        if mask is not None and mask.nnz:
+            scores = scores.detach().clone()
+            coo = mask.tocoo()
+            rows = torch.as_tensor(coo.row, dtype=torch.long, device=scores.device)
+            cols = torch.as_tensor(coo.col, dtype=torch.long, device=scores.device)
+            scores[rows, cols] = float("-inf")
+        items, values = top_k(scores, k)
+        items[np.isneginf(values)] = -1
+        all_items.append(items)
+        all_scores.append(values)
+    if not all_items:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(all_items), np.concatenate(all_scores)
+
+
+def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Scores as a tensor; read-only numpy views (e.g. broadcasts) are copied first."""
+    if isinstance(scores, np.ndarray) and not scores.flags.writeable:
+        scores = np.array(scores)
+    return torch.as_tensor(scores)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def load_model(directory: str | Path) -> Recommender:
+    """Load any saved siftrec model."""
+    return Recommender.load(directory)
