@@ -173,13 +173,15 @@ class Recommender(ABC):
         k: int = 10,
         exclude_seen: bool = True,
         exclude: sp.csr_matrix | None = None,
+        exclude_items: np.ndarray | None = None,
         batch_size: int = 1024,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per user, best first, shape (len(users), k).
 
         ``exclude_seen`` masks the training items; ``exclude`` (users × items CSR over all
-        training users) masks more (e.g. validation items at test time). Rows with fewer than
-        ``k`` admissible items are padded with index -1 and score -inf.
+        training users) masks more (e.g. validation items at test time); ``exclude_items``
+        (item indices) are masked for every user (e.g. items never seen in training). Rows with
+        fewer than ``k`` admissible items are padded with index -1 and score -inf.
         """
         users = self._check_users(users)
         self._check_k(k)
@@ -196,7 +198,7 @@ class Recommender(ABC):
                     mask = exclude[batch] if mask is None else mask + exclude[batch]
                 yield self._score(batch), mask
 
-        return _rank_batches(batches(), k)
+        return _rank_batches(batches(), k, exclude_items)
 
     # ------------------------------------------------------------------ fold-in
     #: Whether the model can score users unseen in training from their interactions alone.
@@ -327,11 +329,17 @@ class Recommender(ABC):
         return model
 
 
-def _rank_batches(batches, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _rank_batches(
+    batches, k: int, exclude_items: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mask and rank a stream of (scores, mask CSR or None) batches into top-k arrays."""
     all_items, all_scores = [], []
     for raw_scores, mask in batches:
         scores = _as_tensor(raw_scores).float()
+        if exclude_items is not None and len(exclude_items):
+            scores = scores.detach().clone()
+            cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
+            scores[:, cols.to(scores.device)] = float("-inf")
         if mask is not None and mask.nnz:
             scores = scores.detach().clone()
             coo = mask.tocoo()
