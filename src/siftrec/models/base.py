@@ -220,8 +220,12 @@ class Recommender(ABC):
         k: int = 10,
         exclude_seen: bool = True,
         batch_size: int = 1024,
+        exclude_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` for new users given their interactions; their own items are masked."""
+        """Top-``k`` for new users given their interactions; their own items are masked.
+
+        ``exclude_items`` (item indices) are masked for every user, as in :meth:`recommend`.
+        """
         self._check_fitted()
         history = self._check_history(history)
         self._check_k(k)
@@ -231,7 +235,7 @@ class Recommender(ABC):
                 rows = history[start : start + batch_size]
                 yield self._score_history(rows), (rows if exclude_seen else None)
 
-        return _rank_batches(batches(), k)
+        return _rank_batches(batches(), k, exclude_items)
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray | torch.Tensor:
         raise SiftrecError(f"{self.name} cannot score users unseen in training (no fold-in)")

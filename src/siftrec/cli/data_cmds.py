@@ -1,0 +1,160 @@
+"""``siftrec data inspect`` and ``siftrec split``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siftrec.cli.common import (
+    ColumnsOption,
+    FormatOption,
+    SepOption,
+    handle_errors,
+    read_options,
+    require_file,
+    status,
+    stderr,
+    stdout,
+)
+from siftrec.errors import SiftrecError
+
+data_app = typer.Typer(help="Inspect interaction logs.", no_args_is_help=True)
+
+
+@data_app.command("inspect")
+@handle_errors
+def inspect_command(
+    path: Annotated[Path, typer.Argument(help="Interaction file to describe.")],
+    fmt: FormatOption = None,
+    sep: SepOption = None,
+    columns: ColumnsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+) -> None:
+    """Counts, density, duplicates and per-user / per-item quantiles of a log."""
+    from siftrec.data.inspect import describe, format_description
+    from siftrec.data.readers import read_interactions
+
+    require_file(path)
+    with status(f"Reading {path.name}"):
+        data = read_interactions(path, **read_options(fmt, sep, columns))
+    stats = describe(data)
+    if as_json:
+        typer.echo(json.dumps(stats, indent=2, default=str))
+    else:
+        stdout.print(format_description(stats), highlight=False)
+
+
+def split_command(
+    path: Annotated[Path, typer.Argument(help="Interaction file to split.")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    fmt: FormatOption = None,
+    sep: SepOption = None,
+    columns: ColumnsOption = None,
+    scheme: Annotated[
+        str, typer.Option(help="random | leave-last | temporal | strong | given.")
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    test_ratio: Annotated[float, typer.Option(help="Held-out share per user (random).")] = 0.2,
+    validation_ratio: Annotated[
+        float, typer.Option(help="Validation share (random; > 0 also adds validation users).")
+    ] = 0.0,
+    k: Annotated[int, typer.Option(help="Interactions held out per user (leave-last).")] = 1,
+    validation_k: Annotated[int, typer.Option(help="Validation items per user (leave-last).")] = 0,
+    cut: Annotated[
+        str | None, typer.Option(help="Temporal cut: a fraction, an ISO date or a timestamp.")
+    ] = None,
+    validation_cut: Annotated[str | None, typer.Option(help="Temporal validation cut.")] = None,
+    heldout_users: Annotated[
+        float, typer.Option(help="Held-out users (strong): a count ≥ 1 or a fraction.")
+    ] = 0.1,
+    fold_in_ratio: Annotated[float, typer.Option(help="Fold-in share (strong).")] = 0.8,
+    test_file: Annotated[
+        Path | None, typer.Option("--test-file", help="Given test file (scheme given).")
+    ] = None,
+    validation_file: Annotated[
+        Path | None, typer.Option("--validation-file", help="Given validation file.")
+    ] = None,
+    rating_threshold: Annotated[
+        float | None,
+        typer.Option(help="Keep only interactions with rating ≥ this (explicit → implicit)."),
+    ] = None,
+    dedupe: Annotated[bool, typer.Option(help="Drop duplicate (user, item) rows first.")] = True,
+    write_format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv",
+) -> None:
+    """Split a log into train / (validation) / test files with a manifest.
+
+    Writes DIR/train.csv, DIR/test.csv (and DIR/validation.csv when asked) with columns user,item
+    plus any extra columns, raw ids, and DIR/manifest.json.
+    """
+    from siftrec.data.preprocess import deduplicate
+    from siftrec.data.preprocess import rating_threshold as threshold_fn
+    from siftrec.data.readers import read_interactions
+    from siftrec.data.splits import split_given, split_interactions
+
+    if write_format not in ("csv", "parquet"):
+        raise SiftrecError(f"--write-format must be csv or parquet, got {write_format!r}")
+    require_file(path)
+    options = read_options(fmt, sep, columns)
+    with status(f"Reading {path.name}"):
+        data = read_interactions(path, **options)
+    notes = {}
+    if dedupe:
+        data, removed = deduplicate(data)
+        notes["duplicates_removed"] = removed
+        if removed:
+            stderr.print(f"removed {removed:,} duplicate (user, item) rows")
+    if rating_threshold is not None:
+        before = len(data)
+        data = threshold_fn(data, rating_threshold)
+        notes["below_rating_threshold_removed"] = before - len(data)
+    if len(data) == 0:
+        raise SiftrecError("no interactions left after filtering")
+    with status("Splitting"):
+        if scheme == "given":
+            if test_file is None:
+                raise SiftrecError("scheme 'given' needs --test-file")
+            require_file(test_file, "test")
+            test = read_interactions(
+                test_file, user_map=data.user_map, item_map=data.item_map, **options
+            )
+            validation = None
+            if validation_file is not None:
+                require_file(validation_file, "validation")
+                validation = read_interactions(
+                    validation_file, user_map=test.user_map, item_map=test.item_map, **options
+                )
+            result = split_given(data, test, validation)
+        else:
+            result = split_interactions(
+                data,
+                scheme,
+                seed=seed,
+                test_ratio=test_ratio,
+                validation_ratio=validation_ratio,
+                k=k,
+                validation_k=validation_k,
+                cut=_parse_cut(cut),
+                validation_cut=_parse_cut(validation_cut),
+                heldout_users=int(heldout_users) if heldout_users >= 1 else heldout_users,
+                fold_in_ratio=fold_in_ratio,
+            )
+    result.manifest.setdefault("preprocessing", notes)
+    result.manifest.setdefault("source", str(path))
+    with status(f"Writing {out}"):
+        result.save(out, write_format=write_format)
+    parts = [("train", result.train), ("validation", result.validation), ("test", result.test)]
+    summary = ", ".join(f"{name} {len(part):,}" for name, part in parts if part is not None)
+    stderr.print(f"wrote {out} ({summary})", highlight=False)
+
+
+def _parse_cut(value: str | None) -> float | int | str | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number >= 1 and number.is_integer() else number

@@ -1,0 +1,42 @@
+"""The ``siftrec`` typer application; each command maps onto one Python API function."""
+
+from __future__ import annotations
+
+import typer
+
+from siftrec.cli.common import handle_errors
+from siftrec.cli.data_cmds import data_app, split_command
+from siftrec.cli.demo import demo_command
+from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
+
+app = typer.Typer(
+    name="siftrec",
+    help="Recommenders that learn the true preferences from noisy, biased implicit feedback.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.command("split")(handle_errors(split_command))
+app.command("fit")(fit_command)
+app.command("recommend")(recommend_command)
+app.command("evaluate")(evaluate_command)
+app.command("score")(score_command)
+app.command("demo")(demo_command)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        import siftrec
+
+        typer.echo(f"siftrec {siftrec.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """siftrec command line."""

@@ -1,0 +1,260 @@
+"""``siftrec fit``, ``recommend``, ``evaluate`` and ``score``: thin wrappers over the model API."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from siftrec.atomic import atomic_path
+from siftrec.cli.common import (
+    ColumnsOption,
+    FormatOption,
+    SepOption,
+    handle_errors,
+    parse_params,
+    read_options,
+    require_file,
+    status,
+    stderr,
+    stdout,
+)
+from siftrec.errors import SiftrecError
+
+
+@handle_errors
+def fit_command(
+    train: Annotated[Path, typer.Option("--train", help="Training interactions file.")],
+    model: Annotated[str, typer.Option("--model", help="Model name, e.g. popularity, itemknn.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option("--validation", help="Validation file (models that early-stop on it)."),
+    ] = None,
+    fmt: FormatOption = None,
+    sep: SepOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    """Fit a model on a training file and save it to a model directory.
+
+    MODEL_DIR/model.json records the model name, every hyperparameter, versions, a fingerprint of
+    the training data and fit_seconds (fitting alone, loading excluded).
+    """
+    from siftrec.data.readers import read_interactions
+    from siftrec.models import get_model_class
+
+    model_cls = get_model_class(model)
+    estimator = model_cls(**parse_params(param))
+    require_file(train, "training")
+    options = read_options(fmt, sep, columns)
+    with status(f"Reading {train.name}"):
+        data = read_interactions(train, **options)
+    fit_options = {}
+    if validation is not None:
+        if "validation" not in inspect.signature(estimator._fit).parameters:
+            raise SiftrecError(f"model {model_cls.name} does not use a validation set")
+        require_file(validation, "validation")
+        valid = read_interactions(
+            validation, user_map=data.user_map, item_map=data.item_map, **options
+        )
+        fit_options["validation"], dropped = valid.remap(data.user_map, data.item_map)
+        if dropped:
+            stderr.print(f"validation: {dropped:,} rows with ids unknown to train skipped")
+    with status(f"Fitting {model_cls.name}"):
+        estimator.fit(data, **fit_options)
+    estimator.save(out)
+    stderr.print(
+        f"fitted {model_cls.name} on {len(data):,} interactions in "
+        f"{estimator.fit_seconds_:.2f}s → {out}",
+        highlight=False,
+    )
+
+
+@handle_errors
+def recommend_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Recommendations per user.")] = 10,
+    users: Annotated[
+        str, typer.Option("--users", help="'all' (every training user) or a file of user ids.")
+    ] = "all",
+    out: Annotated[Path, typer.Option("--out", help="Output CSV: user,item,rank,score.")] = Path(
+        "recs.csv"
+    ),
+    include_seen: Annotated[
+        bool, typer.Option("--include-seen", help="Do not exclude training items.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
+) -> None:
+    """Write top-K recommendations (raw ids; rank 1 = best; seen items excluded by default)."""
+    from siftrec.models import load_model
+
+    model = load_model(model_dir)
+    if users == "all":
+        user_index = np.arange(model.n_users)
+    else:
+        raw = _read_id_list(require_file(Path(users), "users"))
+        user_index = model.user_map_.to_index(raw)
+        unknown = int((user_index < 0).sum())
+        if unknown:
+            stderr.print(f"warning: {unknown:,} unknown users skipped")
+        user_index = user_index[user_index >= 0]
+    items, scores = _recommend_with_progress(model, user_index, k, not include_seen, batch_size)
+    _write_recommendations(model, user_index, items, scores, out)
+    stderr.print(f"wrote {out} ({len(user_index):,} users × top {k})", highlight=False)
+
+
+def _recommend_with_progress(
+    model, users: np.ndarray, k: int, exclude_seen: bool, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    from rich.progress import Progress
+
+    chunks_items, chunks_scores = [], []
+    with Progress(console=stderr, transient=True, disable=len(users) <= batch_size) as progress:
+        task = progress.add_task("Recommending", total=len(users))
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            items, scores = model.recommend(
+                batch, k=k, exclude_seen=exclude_seen, batch_size=batch_size
+            )
+            chunks_items.append(items)
+            chunks_scores.append(scores)
+            progress.advance(task, len(batch))
+    if not chunks_items:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+    return np.concatenate(chunks_items), np.concatenate(chunks_scores)
+
+
+def _write_recommendations(
+    model, users: np.ndarray, items: np.ndarray, scores: np.ndarray, out: Path
+) -> None:
+    import polars as pl
+
+    n, k = items.shape
+    valid = items >= 0
+    rows = np.repeat(np.arange(n), k).reshape(n, k)[valid]
+    frame = pl.DataFrame(
+        {
+            "user": model.user_map_.to_raw(users[rows]),
+            "item": model.item_map_.to_raw(items[valid]),
+            "rank": np.tile(np.arange(1, k + 1), n).reshape(n, k)[valid],
+            "score": scores[valid],
+        }
+    )
+    with atomic_path(out) as tmp:
+        frame.write_csv(tmp)
+
+
+def _read_id_list(path: Path) -> np.ndarray:
+    """User ids from a file: a CSV with a ``user`` column, or one id per line."""
+    import polars as pl
+
+    first = path.read_text().splitlines()[:1]
+    if first and "user" in [c.strip() for c in first[0].split(",")]:
+        return pl.read_csv(path, infer_schema_length=0)["user"].to_numpy()
+    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return np.array(ids)
+
+
+@handle_errors
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
+    test: Annotated[Path, typer.Option("--test", help="Held-out interactions file.")],
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="Comma-separated metrics, e.g. recall@20,ndcg@20.")
+    ] = "recall@20,ndcg@20",
+    exclude: Annotated[
+        list[Path] | None,
+        typer.Option("--exclude", help="Extra files whose items are masked (e.g. validation)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {metric: mean, n_users} as one JSON object.")
+    ] = False,
+    per_user: Annotated[
+        Path | None, typer.Option("--per-user", help="Write per-user metric values to this CSV.")
+    ] = None,
+    fmt: FormatOption = None,
+    sep: SepOption = None,
+    columns: ColumnsOption = None,
+) -> None:
+    """Full-ranking evaluation over all items, training items masked."""
+    from siftrec.data.readers import read_interactions
+    from siftrec.evaluate import evaluate
+    from siftrec.models import load_model
+
+    model = load_model(model_dir)
+    options = read_options(fmt, sep, columns)
+    require_file(test, "test")
+    test_data = read_interactions(test, **options)
+    extra = [read_interactions(require_file(p, "exclude"), **options) for p in exclude or []]
+    result = evaluate(model, test_data, metrics, exclude=extra or None, progress=True)
+    if per_user is not None:
+        frame = result.per_user_frame(model.user_map_)
+        with atomic_path(per_user) as tmp:
+            frame.write_csv(tmp)
+    if result.n_skipped_users or result.n_dropped_interactions:
+        stderr.print(
+            f"skipped {result.n_skipped_users:,} test users and "
+            f"{result.n_dropped_interactions:,} held-out interactions "
+            "(unknown to the model, cold items, or nothing left to evaluate)",
+            highlight=False,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model.name} on {test.name} ({result.n_users:,} users)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    stdout.print(table)
+
+
+@handle_errors
+def score_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
+    pairs: Annotated[Path, typer.Option("--pairs", help="CSV/Parquet with user,item columns.")],
+    out: Annotated[Path, typer.Option("--out", help="Output CSV: the input rows + score.")],
+    fmt: FormatOption = None,
+    sep: SepOption = None,
+    columns: ColumnsOption = None,
+    batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
+) -> None:
+    """Score given (user, item) pairs; unknown users or items get an empty score."""
+    import polars as pl
+
+    from siftrec.data.readers import read_interactions
+    from siftrec.models import load_model
+
+    model = load_model(model_dir)
+    require_file(pairs, "pairs")
+    data = read_interactions(pairs, **read_options(fmt, sep, columns))
+    users = model.user_map_.to_index(data.raw_users())
+    items = model.item_map_.to_index(data.raw_items())
+    known = (users >= 0) & (items >= 0)
+    scores = np.full(len(users), np.nan, dtype=np.float32)
+    known_rows = np.flatnonzero(known)
+    order = known_rows[np.argsort(users[known_rows], kind="stable")]
+    distinct = np.unique(users[order])
+    for start in range(0, len(distinct), batch_size):
+        batch = distinct[start : start + batch_size]
+        block = model.score(batch)
+        rows = order[(users[order] >= batch[0]) & (users[order] <= batch[-1])]
+        scores[rows] = block[np.searchsorted(batch, users[rows]), items[rows]]
+    frame = pl.DataFrame({"user": data.raw_users(), "item": data.raw_items()}).with_columns(
+        pl.Series("score", scores).fill_nan(None)
+    )
+    with atomic_path(out) as tmp:
+        frame.write_csv(tmp)
+    unknown = int((~known).sum())
+    if unknown:
+        stderr.print(f"warning: {unknown:,} pairs with an unknown user or item got no score")
+    stderr.print(f"wrote {out} ({len(frame):,} pairs)", highlight=False)
