@@ -80,7 +80,7 @@ class Interactions:
     ) -> Interactions:
         """Build from raw ids. With maps given, ids unknown to them extend the maps.
 
-        Use :meth:`restrict_to` afterwards to drop ids unknown to a training set instead.
+        Use :meth:`remap` afterwards to drop ids unknown to a training set instead.
         """
         users = normalize_ids(users, "user")
         items = normalize_ids(items, "item")
@@ -246,11 +246,12 @@ class Interactions:
         """SHA-256 over raw ids and weights: identifies the training data in ``model.json``."""
         h = hashlib.sha256()
         for arr in (self.raw_users(), self.raw_items()):
-            h.update(
-                arr.astype(str).astype(np.bytes_).tobytes()
-                if arr.dtype.kind == "U"
-                else arr.tobytes()
-            )
+            if arr.dtype.kind == "U":
+                try:
+                    arr = arr.astype(np.bytes_)  # fast path: ASCII ids
+                except UnicodeEncodeError:
+                    arr = np.char.encode(arr, "utf-8")
+            h.update(arr.tobytes())
         h.update(self.weights.tobytes())
         return h.hexdigest()
 

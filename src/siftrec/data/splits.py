@@ -1,0 +1,529 @@
+"""Train/validation/test splits of an :class:`Interactions` log, with a reproducible manifest.
+
+Schemes (``split_interactions(data, scheme, ...)``):
+
+* ``random`` — per-user random holdout. Each user with ``n`` interactions gives
+  ``round(test_ratio·n)`` of them to test and ``round(validation_ratio·n)`` to validation (round
+  half up); at least one interaction always stays in train, so single-interaction users keep theirs.
+* ``leave-last`` — per user, the last ``k`` interactions by ``timestamp`` go to test and the
+  ``validation_k`` before them to validation; equal timestamps are ordered by row order (a later
+  row is later). Users with ``≤ k`` interactions keep everything in train; users with
+  ``≤ k + validation_k`` give nothing to validation (each held-out user gives exactly ``k`` test and
+  ``validation_k`` validation interactions).
+* ``temporal`` — one global cut in time. ``cut`` is either a fraction in (0, 1) (the latest
+  ``round(cut·n)`` interactions by timestamp go to test, equal timestamps ordered by row order) or a
+  point in time: an integer timestamp or an ISO date/datetime string; interactions at or after it go
+  to test. ``validation_cut`` works the same way for the validation part, which lies just before
+  test (a fraction takes the ``round(validation_cut·n)`` interactions preceding the test part).
+  ``cut=None`` means ``cut=test_ratio``; ``validation_cut=None`` means ``validation_ratio`` (no
+  validation when it is 0). ISO dates without a time zone are UTC; against a numeric timestamp
+  column they are converted to Unix seconds, so that column must hold seconds.
+* ``strong`` — strong generalisation (Mult-VAE): ``heldout_users`` users (a count when an int
+  ``≥ 1``, a fraction of the users with interactions when a float in (0, 1)) are drawn at random for
+  test and, when ``validation_ratio > 0``, the same number of other users for validation (the value
+  of ``validation_ratio`` only switches validation on). Train holds every interaction of the other
+  users. Each held-out user's interactions are split at random: ``⌊(1 − fold_in_ratio)·n⌋`` are the
+  evaluation target (``test``/``validation``), the rest the model's input (``test_fold_in``/
+  ``validation_fold_in``); as in Mult-VAE, users with too few interactions have no target.
+  Items that only held-out users clicked stay in the shared item map.
+* ``given`` — pre-split files: :func:`split_given` re-indexes the parts onto shared maps.
+
+Every part of a split shares the input's ``user_map``/``item_map`` objects, so indices agree across
+parts. Randomness comes from ``np.random.default_rng(seed)`` only: a split is a pure function of
+(data, scheme, seed, parameters), and ``manifest["parameters"]`` holds every keyword argument so the
+split can be reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siftrec.data.interactions import Interactions
+from siftrec.data.writers import WRITE_FORMATS, write_interactions
+from siftrec.errors import SiftrecError
+
+SCHEMES: tuple[str, ...] = ("random", "leave-last", "temporal", "strong", "given")
+
+#: Part names in the order they are written and reported.
+PART_NAMES = ("train", "validation", "test", "validation_fold_in", "test_fold_in")
+
+_TRAIN, _VALIDATION, _TEST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Split:
+    """The parts of one split and its manifest (scheme, seed, parameters, counts, version)."""
+
+    train: Interactions
+    test: Interactions
+    validation: Interactions | None = None
+    test_fold_in: Interactions | None = None
+    validation_fold_in: Interactions | None = None
+    manifest: dict = field(default_factory=dict)
+
+    def parts(self) -> dict[str, Interactions]:
+        """The parts that are present, by name, in :data:`PART_NAMES` order."""
+        present = {name: getattr(self, name) for name in PART_NAMES}
+        return {name: part for name, part in present.items() if part is not None}
+
+    def save(self, directory: str | Path, write_format: str = "csv") -> None:
+        """Write every part as ``DIR/<part>.<format>`` (raw ids) plus ``DIR/manifest.json``.
+
+        Columns are ``user,item``, ``weight`` when any part has a weight other than 1, then the side
+        columns. The set is written completely into a temporary sibling directory first. A new
+        ``DIR`` appears in one rename. Into an existing ``DIR`` (whose other files are kept) the old
+        ``manifest.json`` is removed first, each part file is replaced atomically, part files of an
+        earlier save that this split lacks (e.g. ``validation.csv``, ``train.parquet``) are
+        deleted, and ``manifest.json`` is written last: a directory with a manifest always holds a
+        complete, consistent set.
+        """
+        if write_format not in WRITE_FORMATS:
+            raise SiftrecError(
+                f"cannot write format {write_format!r}; choose one of {WRITE_FORMATS}"
+            )
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise SiftrecError(f"{directory} exists and is not a directory")
+        parts = self.parts()
+        include_weight = any(bool(np.any(part.weights != 1.0)) for part in parts.values())
+        files = {name: f"{name}.{write_format}" for name in parts}
+        manifest = {**self.manifest, "format": write_format, "files": files}
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
+        )
+        try:
+            for name, part in parts.items():
+                write_interactions(part, tmp / files[name], write_format, include_weight)
+            (tmp / "manifest.json").write_text(
+                json.dumps(manifest, indent=2, default=_plain) + "\n"
+            )
+            if not directory.exists():
+                os.rename(tmp, directory)
+                return
+            (directory / "manifest.json").unlink(missing_ok=True)
+            for filename in files.values():
+                os.replace(tmp / filename, directory / filename)
+            for name in PART_NAMES:
+                for fmt in WRITE_FORMATS:
+                    stale = directory / f"{name}.{fmt}"
+                    if stale.name not in files.values() and stale.is_file():
+                        stale.unlink()
+            os.replace(tmp / "manifest.json", directory / "manifest.json")
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+
+# ---------------------------------------------------------------------- public entry points
+def split_interactions(
+    data: Interactions,
+    scheme: str = "random",
+    *,
+    seed: int = 0,
+    test_ratio: float = 0.2,
+    validation_ratio: float = 0.0,
+    k: int = 1,
+    validation_k: int = 0,
+    cut: float | str | int | None = None,
+    validation_cut: float | str | int | None = None,
+    heldout_users: int | float = 0.1,
+    fold_in_ratio: float = 0.8,
+) -> Split:
+    """Split ``data`` by ``scheme`` (see the module docstring); deterministic given ``seed``."""
+    if scheme not in SCHEMES:
+        raise SiftrecError(f"unknown split scheme {scheme!r}; choose one of {SCHEMES}")
+    if scheme == "given":
+        raise SiftrecError("scheme 'given' takes pre-split parts: use split_given(train, test)")
+    if not isinstance(data, Interactions):
+        raise SiftrecError(f"split expects Interactions, got {type(data).__name__}")
+    if len(data) == 0:
+        raise SiftrecError("cannot split an empty interaction log")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise SiftrecError(f"seed must be an integer, got {seed!r}")
+    _check_ratio("test_ratio", test_ratio)
+    _check_ratio("validation_ratio", validation_ratio)
+    if test_ratio + validation_ratio >= 1:
+        raise SiftrecError(
+            f"test_ratio + validation_ratio = {test_ratio + validation_ratio:g} must be below 1"
+        )
+    _check_int("k", k, minimum=1)
+    _check_int("validation_k", validation_k, minimum=0)
+    fold_in_ratio = _to_number("fold_in_ratio", fold_in_ratio)
+    if not 0 < fold_in_ratio < 1:
+        raise SiftrecError(f"fold_in_ratio={fold_in_ratio} must be in (0, 1)")
+    parameters = {
+        "test_ratio": float(test_ratio),
+        "validation_ratio": float(validation_ratio),
+        "k": int(k),
+        "validation_k": int(validation_k),
+        "cut": _plain(cut),
+        "validation_cut": _plain(validation_cut),
+        "heldout_users": _plain(heldout_users),
+        "fold_in_ratio": float(fold_in_ratio),
+    }
+    rng = np.random.default_rng(int(seed))
+    details: dict[str, Any] = {}
+    parts: dict[str, Interactions | None]
+    if scheme == "random":
+        role = _random_roles(data, rng, test_ratio, validation_ratio)
+        parts = _parts_by_role(data, role, validation_ratio > 0)
+    elif scheme == "leave-last":
+        role = _leave_last_roles(data, int(k), int(validation_k))
+        parts = _parts_by_role(data, role, validation_k > 0)
+    elif scheme == "temporal":
+        role, details = _temporal_roles(data, cut, validation_cut, test_ratio, validation_ratio)
+        parts = _parts_by_role(data, role, "validation_from" in details)
+    else:
+        parts, details = _strong_parts(data, rng, heldout_users, validation_ratio, fold_in_ratio)
+    for name, part in parts.items():
+        if part is not None and len(part) == 0 and not name.endswith("fold_in"):
+            raise SiftrecError(
+                f"the {scheme} split leaves the {name} part empty; adjust its parameters"
+            )
+    manifest = _manifest(scheme, int(seed), parameters, data, parts, details)
+    return Split(manifest=manifest, **parts)
+
+
+def split_given(
+    train: Interactions, test: Interactions, validation: Interactions | None = None
+) -> Split:
+    """Combine pre-split parts onto shared id maps: train's ids first, then new ids appended.
+
+    Ids seen only in validation, then only in test, extend the maps (first-seen order); the
+    manifest counts how many test/validation users and items are absent from train.
+    """
+    given = {"train": train, "validation": validation, "test": test}
+    for name, part in given.items():
+        if part is None:
+            continue
+        if not isinstance(part, Interactions):
+            raise SiftrecError(f"{name} must be Interactions, got {type(part).__name__}")
+        if len(part) == 0:
+            raise SiftrecError(f"the given {name} part is empty")
+    others = [part for part in (validation, test) if part is not None]
+    user_map, item_map = train.user_map, train.item_map
+    for part in others:
+        _check_id_kinds("user", user_map.ids, part.user_map.ids)
+        _check_id_kinds("item", item_map.ids, part.item_map.ids)
+        user_map = user_map.extend(part.raw_users())
+        item_map = item_map.extend(part.raw_items())
+    parts = {
+        name: part.remap(user_map, item_map)[0] if part is not None else None
+        for name, part in given.items()
+    }
+    manifest = _manifest("given", None, {}, None, parts, {})
+    return Split(manifest=manifest, **parts)
+
+
+# ---------------------------------------------------------------------- schemes
+def _random_roles(
+    data: Interactions, rng: np.random.Generator, test_ratio: float, validation_ratio: float
+) -> np.ndarray:
+    """Per-user random holdout: a random rank within each user picks test, then validation."""
+    rank = _rank_within_user(data.users, rng.random(len(data)))
+    counts = data.user_counts()
+    n_test = np.minimum(_round_half_up(test_ratio * counts), np.maximum(counts - 1, 0))
+    n_val = np.minimum(
+        _round_half_up(validation_ratio * counts), np.maximum(counts - 1 - n_test, 0)
+    )
+    t, v = n_test[data.users], n_val[data.users]
+    role = np.full(len(data), _TRAIN, dtype=np.int8)
+    role[rank < t] = _TEST
+    role[(rank >= t) & (rank < t + v)] = _VALIDATION
+    return role
+
+
+def _leave_last_roles(data: Interactions, k: int, validation_k: int) -> np.ndarray:
+    """The last ``k`` per user to test, the ``validation_k`` before them to validation."""
+    ts = _timestamps(data)
+    from_end = _rank_within_user(data.users, ts, from_end=True)
+    counts = data.user_counts()[data.users]
+    role = np.full(len(data), _TRAIN, dtype=np.int8)
+    role[(counts > k) & (from_end < k)] = _TEST
+    if validation_k:
+        in_window = (from_end >= k) & (from_end < k + validation_k)
+        role[(counts > k + validation_k) & in_window] = _VALIDATION
+    return role
+
+
+def _temporal_roles(
+    data: Interactions,
+    cut: float | str | int | None,
+    validation_cut: float | str | int | None,
+    test_ratio: float,
+    validation_ratio: float,
+) -> tuple[np.ndarray, dict]:
+    """A global cut: positions in timestamp order at or after the test start go to test."""
+    ts = _timestamps(data)
+    n = len(ts)
+    order = np.argsort(ts, kind="stable")
+    sorted_ts = ts[order]
+    test_cut = _parse_cut("cut", test_ratio if cut is None else cut)
+    if validation_cut is None and validation_ratio > 0:
+        validation_cut = validation_ratio
+    val_cut = None if validation_cut is None else _parse_cut("validation_cut", validation_cut)
+    if test_cut[0] == "fraction" and val_cut is not None and val_cut[0] == "fraction":
+        if test_cut[1] + val_cut[1] >= 1:
+            raise SiftrecError(
+                f"cut + validation_cut = {test_cut[1] + val_cut[1]:g} must be below 1"
+            )
+    test_start = _cut_position("cut", test_cut, sorted_ts, n, n)
+    role_sorted = np.full(n, _TRAIN, dtype=np.int8)
+    role_sorted[test_start:] = _TEST
+    details: dict[str, Any] = {"test_from": _json_scalar(sorted_ts, test_start)}
+    if val_cut is not None:
+        val_start = _cut_position("validation_cut", val_cut, sorted_ts, n, test_start)
+        if val_start > test_start:
+            raise SiftrecError("validation_cut must not be later than cut")
+        role_sorted[val_start:test_start] = _VALIDATION
+        details["validation_from"] = _json_scalar(sorted_ts, val_start)
+    role = np.empty(n, dtype=np.int8)
+    role[order] = role_sorted
+    return role, details
+
+
+def _strong_parts(
+    data: Interactions,
+    rng: np.random.Generator,
+    heldout_users: int | float | str,
+    validation_ratio: float,
+    fold_in_ratio: float,
+) -> tuple[dict[str, Interactions | None], dict]:
+    """Hold out whole users; split each held-out user's interactions into fold-in and target."""
+    counts = data.user_counts()
+    active = np.flatnonzero(counts > 0)
+    n_heldout = _heldout_count(heldout_users, len(active))
+    groups = 2 if validation_ratio > 0 else 1
+    if n_heldout * groups >= len(active):
+        raise SiftrecError(
+            f"heldout_users={heldout_users} holds out {n_heldout * groups} of {len(active)} "
+            "users and leaves none for training"
+        )
+    perm = rng.permutation(active)
+    user_role = np.full(data.n_users, _TRAIN, dtype=np.int8)
+    user_role[perm[:n_heldout]] = _TEST
+    if groups == 2:
+        user_role[perm[n_heldout : 2 * n_heldout]] = _VALIDATION
+    rank = _rank_within_user(data.users, rng.random(len(data)))
+    n_target = np.floor((1.0 - fold_in_ratio) * counts + 1e-9).astype(np.int64)
+    is_target = rank < n_target[data.users]
+    role = user_role[data.users]
+    parts: dict[str, Interactions | None] = {
+        "train": data.subset(role == _TRAIN),
+        "test": data.subset((role == _TEST) & is_target),
+        "test_fold_in": data.subset((role == _TEST) & ~is_target),
+        "validation": None,
+        "validation_fold_in": None,
+    }
+    if groups == 2:
+        parts["validation"] = data.subset((role == _VALIDATION) & is_target)
+        parts["validation_fold_in"] = data.subset((role == _VALIDATION) & ~is_target)
+    return parts, {"heldout_users_per_part": n_heldout}
+
+
+# ---------------------------------------------------------------------- helpers
+def _parts_by_role(
+    data: Interactions, role: np.ndarray, with_validation: bool
+) -> dict[str, Interactions | None]:
+    return {
+        "train": data.subset(role == _TRAIN),
+        "test": data.subset(role == _TEST),
+        "validation": data.subset(role == _VALIDATION) if with_validation else None,
+    }
+
+
+def _rank_within_user(users: np.ndarray, keys: np.ndarray, from_end: bool = False) -> np.ndarray:
+    """Each row's 0-based rank among its user's rows by ``keys`` (ties: row order)."""
+    order = np.lexsort((keys, users))  # stable: equal keys keep row order
+    sorted_users = users[order]
+    position = np.arange(len(users))
+    if from_end:
+        rank_sorted = np.searchsorted(sorted_users, sorted_users, side="right") - 1 - position
+    else:
+        rank_sorted = position - np.searchsorted(sorted_users, sorted_users, side="left")
+    rank = np.empty(len(users), dtype=np.int64)
+    rank[order] = rank_sorted
+    return rank
+
+
+def _round_half_up(values: np.ndarray | float) -> np.ndarray:
+    # the epsilon absorbs float error such as 0.1 * 25 = 2.5000000000000004 or 0.3 * 5 = 1.4999…
+    return np.floor(np.asarray(values, dtype=np.float64) + 0.5 + 1e-9).astype(np.int64)
+
+
+def _to_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise SiftrecError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SiftrecError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def _check_ratio(name: str, value: Any) -> None:
+    if not 0 <= _to_number(name, value) < 1:
+        raise SiftrecError(f"{name}={value} must be in [0, 1)")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise SiftrecError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+
+
+def _heldout_count(value: int | float | str, n_active: int) -> int:
+    """``heldout_users`` as a user count: an int ≥ 1 is a count, a float in (0, 1) a fraction."""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                value = None  # reported below
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    if isinstance(value, float | np.floating) and 0 < value < 1:
+        return max(1, int(_round_half_up(value * n_active)))
+    raise SiftrecError(f"heldout_users must be a count ≥ 1 or a fraction in (0, 1), got {value!r}")
+
+
+def _timestamps(data: Interactions) -> np.ndarray:
+    """The ``timestamp`` column, checked to be numeric or datetime without missing values."""
+    if not data.has_column("timestamp"):
+        have = ", ".join(sorted(data.columns)) or "none"
+        raise SiftrecError(f"this split needs a 'timestamp' column (available: {have})")
+    ts = data.columns["timestamp"]
+    if ts.dtype.kind not in "iufM":
+        raise SiftrecError(f"timestamp column must be numeric or datetime, got dtype {ts.dtype}")
+    if ts.dtype.kind in "fM":
+        missing = int((np.isnat(ts) if ts.dtype.kind == "M" else ~np.isfinite(ts)).sum())
+        if missing:
+            raise SiftrecError(f"timestamp column has {missing} missing values")
+    return ts
+
+
+def _parse_cut(name: str, value: Any) -> tuple[str, Any]:
+    """Classify a cut as ``("fraction", f)``, ``("timestamp", int)`` or ``("date", str)``."""
+    bad = SiftrecError(
+        f"{name}={value!r} must be a fraction in (0, 1), an integer timestamp or an ISO date"
+    )
+    if isinstance(value, str):
+        text = value.strip()
+        for convert in (int, float):
+            try:
+                return _parse_cut(name, convert(text))
+            except ValueError:
+                continue
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise bad from None
+        return ("date", text)
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, int | np.integer):
+        return ("timestamp", int(value))
+    if isinstance(value, float | np.floating) and 0 < value < 1:
+        return ("fraction", float(value))
+    raise bad
+
+
+def _cut_position(name: str, cut: tuple[str, Any], sorted_ts: np.ndarray, n: int, end: int) -> int:
+    """Index in timestamp order where the part starts (a fraction counts back from ``end``)."""
+    kind, value = cut
+    if kind == "fraction":
+        start = end - int(_round_half_up(value * n))
+        if start < 0:
+            raise SiftrecError(f"{name}={value} leaves no interactions before it")
+        return start
+    if sorted_ts.dtype.kind == "M":
+        if kind == "date":
+            stamp = datetime.fromisoformat(value)
+            if stamp.tzinfo is not None:
+                stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+            point = np.datetime64(stamp)
+        else:
+            point = np.datetime64(value, "s")
+        point = point.astype(sorted_ts.dtype)
+    elif kind == "date":
+        stamp = datetime.fromisoformat(value)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        point = stamp.timestamp()
+    else:
+        point = value
+    return int(np.searchsorted(sorted_ts, point, side="left"))
+
+
+def _json_scalar(sorted_ts: np.ndarray, position: int) -> Any:
+    """The timestamp at ``position`` as JSON (None past the end)."""
+    if position >= len(sorted_ts):
+        return None
+    value = sorted_ts[position]
+    return str(value) if sorted_ts.dtype.kind == "M" else value.item()
+
+
+def _plain(value: Any) -> Any:
+    """A parameter as a JSON value (numpy scalars become Python scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_id_kinds(what: str, train_ids: np.ndarray, other_ids: np.ndarray) -> None:
+    """Integer train ids cannot absorb string ids (string train ids absorb anything)."""
+    if len(other_ids) and train_ids.dtype.kind == "i" and other_ids.dtype.kind != "i":
+        raise SiftrecError(
+            f"train has integer {what} ids but another part has string {what} ids "
+            f"(e.g. {other_ids[0]!r})"
+        )
+
+
+def _part_counts(part: Interactions, train: Interactions | None) -> dict[str, int]:
+    users = np.bincount(part.users, minlength=part.n_users) > 0
+    items = np.bincount(part.items, minlength=part.n_items) > 0
+    counts = {"rows": len(part), "users": int(users.sum()), "items": int(items.sum())}
+    if train is not None:
+        train_users = np.bincount(train.users, minlength=part.n_users) > 0
+        train_items = np.bincount(train.items, minlength=part.n_items) > 0
+        counts["users_not_in_train"] = int((users & ~train_users).sum())
+        counts["items_not_in_train"] = int((items & ~train_items).sum())
+    return counts
+
+
+def _manifest(
+    scheme: str,
+    seed: int | None,
+    parameters: dict,
+    data: Interactions | None,
+    parts: dict[str, Interactions | None],
+    details: dict,
+) -> dict:
+    """Scheme, seed, parameters, resolved details and row/user/item counts per part."""
+    from siftrec import __version__  # late import: siftrec/__init__ may import this module
+
+    train = parts["train"]
+    counts = {
+        name: _part_counts(parts[name], None if name == "train" else train)
+        for name in PART_NAMES
+        if parts.get(name) is not None
+    }
+    manifest = {
+        "scheme": scheme,
+        "seed": seed,
+        "parameters": parameters,
+        "details": details,
+        "counts": counts,
+        "siftrec_version": __version__,
+    }
+    if data is not None:
+        manifest["input"] = _part_counts(data, None)
+    return manifest
