@@ -61,6 +61,11 @@ class ModelContract:
         items, _ = fitted.recommend([0], k=3, exclude=exclude.tocsr())
         assert first[0, 0] not in items[0]
 
+    def test_recommend_leaves_scores_untouched(self, fitted: Recommender) -> None:
+        before = fitted.score(np.arange(6))
+        fitted.recommend(np.arange(6), k=3, exclude_items=np.array([0, 1]))
+        np.testing.assert_array_equal(fitted.score(np.arange(6)), before)
+
     def test_batch_equals_single(self, fitted: Recommender) -> None:
         batch, batch_scores = fitted.recommend(np.arange(10), k=7, batch_size=3)
         for u in range(10):

@@ -66,6 +66,8 @@ def parse_metrics(spec: str | Sequence[str] | Sequence[MetricSpec]) -> list[Metr
 
 def _parse_one(text: str) -> MetricSpec:
     text = text.strip()
+    if not text:
+        raise SiftrecError("empty entry in the metric list; write e.g. 'recall@20,ndcg@20'")
     name, sep, k_text = text.partition("@")
     if not sep:
         raise SiftrecError(f"metric {text!r} has no cut-off; write it as name@K, e.g. 'recall@20'")

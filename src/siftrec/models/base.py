@@ -165,7 +165,11 @@ class Recommender(ABC):
 
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray | torch.Tensor:
-        """Scores for a batch of valid user indices (numpy array or torch tensor)."""
+        """Scores for a batch of valid user indices (numpy array or torch tensor).
+
+        The result must be a fresh buffer the caller may overwrite (``recommend`` masks it in
+        place to avoid copying a users × items block), or a read-only numpy view, which is copied.
+        """
 
     def recommend(
         self,
@@ -339,13 +343,13 @@ def _rank_batches(
     """Mask and rank a stream of (scores, mask CSR or None) batches into top-k arrays."""
     all_items, all_scores = [], []
     for raw_scores, mask in batches:
-        scores = _as_tensor(raw_scores).float()
-        if exclude_items is not None and len(exclude_items):
-            scores = scores.detach().clone()
+        scores = _as_tensor(raw_scores).detach().float()
+        has_items = exclude_items is not None and len(exclude_items) > 0
+        has_mask = mask is not None and mask.nnz > 0
+        if has_items:
             cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
             scores[:, cols.to(scores.device)] = float("-inf")
-        if mask is not None and mask.nnz:
-            scores = scores.detach().clone()
+        if has_mask:
             coo = mask.tocoo()
             rows = torch.as_tensor(coo.row, dtype=torch.long, device=scores.device)
             cols = torch.as_tensor(coo.col, dtype=torch.long, device=scores.device)

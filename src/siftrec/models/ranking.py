@@ -21,19 +21,21 @@ def top_k(scores: torch.Tensor | np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     k = min(k, n_cols)
     if k <= 0 or n_rows == 0:
         return np.zeros((n_rows, 0), dtype=np.int64), np.zeros((n_rows, 0), dtype=np.float32)
-    values, index = torch.topk(s, k, dim=1, largest=True, sorted=True)
+    # One extra column tells whether a tie straddles the k-th position (the best excluded score
+    # equals the k-th), without another pass over the full score matrix.
+    values, index = torch.topk(s, min(k + 1, n_cols), dim=1, largest=True, sorted=True)
     values = values.float().cpu().numpy()
     index = index.cpu().numpy().astype(np.int64)
+    straddles = values[:, k] == values[:, k - 1] if k < n_cols else np.zeros(n_rows, dtype=bool)
+    values, index = values[:, :k], index[:, :k]
     # Deterministic order among equal scores inside the top-k: by item index.
     order = np.lexsort((index, -values), axis=-1) if k > 1 else None
     if order is not None:
         index = np.take_along_axis(index, order, axis=1)
         values = np.take_along_axis(values, order, axis=1)
     # Ties straddling the k-th position: keep the lowest item indices among the tied ones.
-    kth = torch.as_tensor(values[:, -1], device=s.device).unsqueeze(1)
-    n_tied_total = (s == kth).sum(dim=1).cpu().numpy()
     n_tied_kept = (values == values[:, -1:]).sum(axis=1)
-    for row in np.flatnonzero(n_tied_total > n_tied_kept):
+    for row in np.flatnonzero(straddles):
         tied_value = values[row, -1]
         n_kept_above = k - n_tied_kept[row]
         row_scores = s[row].float().cpu().numpy()
