@@ -1,0 +1,92 @@
+"""Named, parametrised components (objectives, samplers) built from spec strings.
+
+A component class is a dataclass whose fields are its hyperparameters. It is registered under one
+or more names and built from a *spec*: ``"name"`` or ``"name(key=value, ...)"``, so a single
+string (a CLI ``--param`` value, a ``model.json`` entry) fully describes it. Values are coerced
+to the declared field types exactly like model hyperparameters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Generic, TypeVar
+
+from siftrec.errors import SiftrecError
+
+T = TypeVar("T")
+
+_SPEC = re.compile(r"^\s*([A-Za-z_][\w\-]*)\s*(?:\((.*)\))?\s*$")
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``"name(k=v, k2=v2)"`` into ``("name", {"k": "v", "k2": "v2"})``."""
+    match = _SPEC.match(spec) if isinstance(spec, str) else None
+    if match is None:
+        raise SiftrecError(f"bad component spec {spec!r}; expected 'name' or 'name(key=value,...)'")
+    name, body = match.group(1).lower(), match.group(2)
+    params: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (body or "").split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SiftrecError(f"bad parameter {part!r} in spec {spec!r}; expected key=value")
+        params[key.strip()] = value.strip()
+    return name, params
+
+
+class ComponentRegistry(Generic[T]):
+    """Name → dataclass registry for one kind of component (``what``: "objective", ...)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._classes: dict[str, type[T]] = {}
+
+    def register(self, name: str, *aliases: str):
+        """Class decorator: make the class available as ``name`` (and ``aliases``)."""
+
+        def decorate(cls: type[T]) -> type[T]:
+            for key in (name, *aliases):
+                key = key.lower()
+                if key in self._classes and self._classes[key] is not cls:
+                    raise RuntimeError(f"{self.what} name {key!r} registered twice")
+                self._classes[key] = cls
+            cls.name = name.lower()
+            return cls
+
+        return decorate
+
+    def get_class(self, name: str) -> type[T]:
+        key = name.lower()
+        if key not in self._classes:
+            raise SiftrecError(
+                f"unknown {self.what} {name!r}; available: {', '.join(self.available())}"
+            )
+        return self._classes[key]
+
+    def available(self) -> list[str]:
+        """Registered names, aliases included."""
+        return sorted(self._classes)
+
+    def create(self, spec: str, **params: Any) -> T:
+        """Build the component described by ``spec``, with ``params`` as further fields.
+
+        A parameter given both in the spec string and in ``params`` is an error (two sources
+        for one value are a configuration mistake, not something to resolve silently).
+        """
+        from siftrec.models.base import coerce_param
+
+        name, spec_params = parse_spec(spec)
+        cls = self.get_class(name)
+        twice = sorted(set(spec_params) & set(params))
+        if twice:
+            raise SiftrecError(
+                f"{self.what} parameter(s) {', '.join(twice)} given both in {spec!r} and as "
+                "separate settings; set each once"
+            )
+        merged = {**spec_params, **params}
+        values = {key: coerce_param(cls, key, value) for key, value in merged.items()}
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, SiftrecError):
+                raise
+            raise SiftrecError(f"cannot build {self.what} {spec!r}: {exc}") from None

@@ -1,0 +1,193 @@
+"""Score a log's interactions for noise and write it back with a ``noise_score`` column.
+
+The denoising methods, as ``siftrec clean --method NAME`` trains them on the log itself: matrix
+factorisation with the method's objective and sampler (:data:`METHODS`), then the method's noise
+score (:mod:`siftrec.denoise.scores`). :func:`write_scored_log` appends the scores to the input
+file's own rows: CSV/TSV are re-read as raw text and Parquet as-is, so every original column,
+the row order and the id spelling are unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from siftrec.atomic import atomic_path
+from siftrec.data.interactions import Interactions
+from siftrec.errors import SiftrecError
+
+if TYPE_CHECKING:
+    from siftrec.models.base import Recommender
+
+SCORE_COLUMN = "noise_score"
+
+
+@dataclass(frozen=True)
+class CleanMethod:
+    """How a denoising method is trained and scored.
+
+    Attributes:
+        objective: MF objective spec.
+        sampler: MF sampler spec.
+        scores: noise-score methods in order of preference; the first registered one is used
+            (NBPO's flip posterior is registered by the NBPO module when it is available).
+    """
+
+    objective: str
+    sampler: str = "uniform"
+    scores: tuple[str, ...] = ("loss",)
+
+
+#: Method name → its default model (MF with these parts) and noise score.
+METHODS: dict[str, CleanMethod] = {
+    "loss": CleanMethod("bce"),
+    "tce": CleanMethod("tce"),
+    "rce": CleanMethod("rce"),
+    "nbpo": CleanMethod("nbpo", scores=("nbpo", "loss")),
+    "pld": CleanMethod("bpr", sampler="pld", scores=("percentile",)),
+}
+
+
+def clean_method(name: str) -> CleanMethod:
+    """The :data:`METHODS` entry ``name`` (case-insensitive)."""
+    method = METHODS.get(name.lower())
+    if method is None:
+        raise SiftrecError(f"unknown denoising method {name!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def method_model(name: str, **params: Any) -> Recommender:
+    """An unfitted MF configured for method ``name``; ``params`` set other MF fields."""
+    from siftrec.models import get_model_class
+    from siftrec.objectives import available_objectives
+    from siftrec.samplers import available_samplers
+
+    method = clean_method(name)
+    for part, spec, known in (
+        ("objective", method.objective, available_objectives()),
+        ("sampler", method.sampler, available_samplers()),
+    ):
+        if part in params:
+            raise SiftrecError(f"the {part} is set by the method ({name}: {spec}); drop it")
+        if spec.split("(")[0] not in known:
+            raise SiftrecError(
+                f"method {name!r} needs the {part} {spec!r}, which this siftrec does not have "
+                f"(available: {', '.join(known)})"
+            )
+    return get_model_class("mf")(objective=method.objective, sampler=method.sampler, **params)
+
+
+def method_score(name: str) -> str:
+    """The noise-score method used for denoising method ``name``."""
+    from siftrec.denoise.scores import available_noise_scores
+
+    known = available_noise_scores()
+    preferred = clean_method(name).scores
+    for score in preferred:
+        if score in known:
+            return score
+    raise SiftrecError(f"method {name!r} needs one of the noise scores {', '.join(preferred)}")
+
+
+def drop_mask(
+    scores: np.ndarray, threshold: float | None = None, drop_top: float | None = None
+) -> np.ndarray:
+    """Rows to drop: scores above ``threshold``, or the ``round(drop_top · n)`` highest scores
+    (ties broken by row order, earlier rows first). Neither given: nothing."""
+    check_drop(threshold, drop_top)
+    scores = np.asarray(scores, dtype=np.float64)
+    drop = np.zeros(len(scores), dtype=bool)
+    if threshold is not None:
+        drop = scores > threshold
+    elif drop_top is not None:
+        drop[np.argsort(-scores, kind="stable")[: round(drop_top * len(scores))]] = True
+    return drop
+
+
+def check_drop(threshold: float | None, drop_top: float | None) -> None:
+    """One-line errors for the arguments of :func:`drop_mask` (checked before any training)."""
+    if threshold is not None and drop_top is not None:
+        raise SiftrecError("give either a score threshold or a fraction to drop, not both")
+    if threshold is not None and np.isnan(threshold):
+        raise SiftrecError("the score threshold must be a number, got NaN")
+    if drop_top is not None and not 0 <= drop_top <= 1:
+        raise SiftrecError(f"the fraction to drop must be in [0, 1], got {drop_top}")
+
+
+def write_scored_log(
+    source: str | Path,
+    data: Interactions,
+    scores: np.ndarray,
+    out: str | Path,
+    drop: np.ndarray | None = None,
+    format: str | None = None,
+    sep: str | None = None,
+    columns: list[str] | None = None,
+) -> Path:
+    """Write ``source``'s rows with a ``noise_score`` column (replacing one of that name) to
+    ``out`` atomically, leaving out the rows where ``drop`` is true.
+
+    ``data`` is ``source`` as read with the same ``format``/``sep``/``columns`` (its rows align
+    with ``scores``). CSV/TSV/Parquet inputs keep their format, header convention, separator and
+    raw values (``out`` ending in ``.gz`` gzips CSV/TSV); other formats are written from ``data``
+    (raw ids and side columns) as the CSV/TSV/Parquet file ``out``'s name asks for.
+    """
+    import polars as pl
+
+    from siftrec.data.readers import _read_parquet, _read_table, _resolve_sep, infer_format
+    from siftrec.data.writers import interactions_frame, output_format
+
+    source, out = Path(source), Path(out)
+    if source.resolve() == out.resolve():
+        raise SiftrecError(f"--out {out} is the input file; write the scored log elsewhere")
+    fmt = infer_format(source) if format is None else format.lower()
+    header = columns is None
+    if fmt in ("csv", "tsv"):
+        sep = _resolve_sep(source, fmt, sep)
+        frame = _read_table(source, fmt, sep, header, columns)
+    elif fmt == "parquet":
+        frame = _read_parquet(source)
+    else:
+        frame, fmt, header = interactions_frame(data), output_format(out), True
+        sep = "," if fmt == "csv" else "\t"
+    _check_out_format(out, fmt)
+    if frame.height != len(scores):
+        raise SiftrecError(f"{source.name} has {frame.height} rows but {len(scores)} scores")
+    frame = frame.with_columns(pl.Series(SCORE_COLUMN, np.asarray(scores, dtype=np.float64)))
+    if drop is not None:
+        frame = frame.filter(pl.Series(~np.asarray(drop, dtype=bool)))
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            frame.write_parquet(tmp)
+        else:
+            _write_text(frame, tmp, sep, header, gzipped=out.name.lower().endswith(".gz"))
+    return out
+
+
+def _check_out_format(out: Path, fmt: str) -> None:
+    """An ``out`` name that names another format than the one written is an error."""
+    from siftrec.data.writers import WRITE_FORMATS
+
+    name = out.name.lower().removesuffix(".gz")
+    named = next((f for f in WRITE_FORMATS if name.endswith(f".{f}")), None)
+    if named is not None and named != fmt:
+        raise SiftrecError(f"--out {out.name} names {named} but the log is written as {fmt}")
+    if fmt == "parquet" and out.name.lower().endswith(".gz"):
+        raise SiftrecError(f"--out {out.name}: parquet output is compressed already; drop .gz")
+
+
+def _write_text(frame: Any, path: Path, sep: str, header: bool, gzipped: bool) -> None:
+    """CSV/TSV with ``sep`` (multi-character separators too), optionally gzipped."""
+    single = len(sep.encode()) == 1
+    if single and not gzipped:
+        frame.write_csv(path, separator=sep, include_header=header)
+        return
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, separator=sep if single else "\x1f", include_header=header)
+    text = buffer.getvalue() if single else buffer.getvalue().replace(b"\x1f", sep.encode())
+    path.write_bytes(gzip.compress(text) if gzipped else text)

@@ -1,0 +1,192 @@
+"""EASE (Steck, WWW 2019): a closed-form item-item linear autoencoder with a zero diagonal.
+
+``min_B ‖X − XB‖² + λ‖B‖²  s.t. diag(B) = 0`` has the solution
+``G = XᵀX + λI, P = G⁻¹, B_ij = −P_ij / P_jj (i ≠ j), B_jj = 0``; scores are ``X_u B``.
+
+The fit keeps a single dense n_items × n_items matrix alive on CPU: the Gram matrix is filled
+block by block from sparse products, factorised and inverted in place with a Cholesky
+decomposition (torch, MKL on CPU), and turned into ``B`` in place. ``B`` lives on the selected
+torch device, so scoring runs on CUDA when available. A memory guard refuses catalogs whose
+dense matrices would not fit the free memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from siftrec.data.interactions import Interactions
+from siftrec.device import select_device
+from siftrec.errors import SiftrecError
+from siftrec.models.base import Recommender
+from siftrec.models.registry import register
+
+#: Size of the host-side Gram block (block items × all items) built at a time.
+_BLOCK_BYTES = 256 * 2**20
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class EASEConfig:
+    """``l2``: the ridge λ. The default 500 is Steck's value for ML-20M; it grows with the
+    data size (BARS used 80 on Gowalla), so tune it on a validation split.
+    ``binary``: 1 per observed pair (default) instead of the interaction weights.
+    ``dtype``: precision of the dense matrices (float32 halves memory; float64 is exact to
+    ~1e-12). ``device``: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+    ``force``: skip the free-memory check before allocating the dense matrices."""
+
+    l2: float = 500.0
+    binary: bool = True
+    dtype: Literal["float32", "float64"] = "float32"
+    device: str = "auto"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.l2 > 0:
+            raise SiftrecError(f"ease: l2 must be > 0, got {self.l2!r}")
+        if self.dtype not in _DTYPES:
+            raise SiftrecError(f"ease: dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+
+@register("ease")
+class EASE(Recommender):
+    """Closed-form item-item model ``B``; scores are ``X_u @ B``."""
+
+    Config = EASEConfig
+    supports_fold_in = True
+
+    def _fit(self, train: Interactions) -> None:
+        device = select_device(self.config.device)
+        dtype = _DTYPES[self.config.dtype]
+        self.user_matrix_ = self._weighted(train.matrix)
+        n_items = train.n_items
+        if not self.config.force:
+            check_memory(n_items, dtype, device)
+        gram = gram_matrix(self.user_matrix_, dtype, device)
+        self.B_ = ease_weights(gram, self.config.l2)
+
+    def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """``matrix`` as float32 CSR, with every stored value set to 1 when ``binary``."""
+        out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        if self.config.binary:
+            out.data[:] = 1.0
+        return out
+
+    def _product(self, rows: sp.csr_matrix) -> np.ndarray | torch.Tensor:
+        """``rows @ B``: scipy sparse × dense on CPU (fastest there), torch sparse on CUDA."""
+        rows = rows.astype(_numpy_dtype(self.B_.dtype))
+        if self.B_.device.type == "cpu":
+            return rows @ self.B_.numpy()
+        coo = rows.tocoo()
+        sparse = torch.sparse_coo_tensor(
+            torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)),
+            torch.from_numpy(coo.data),
+            size=rows.shape,
+            is_coalesced=True,
+        )
+        return torch.sparse.mm(sparse.to(self.B_.device), self.B_)
+
+    def _score(self, users: np.ndarray) -> np.ndarray | torch.Tensor:
+        return self._product(self.user_matrix_[users])
+
+    def _score_history(self, history: sp.csr_matrix) -> np.ndarray | torch.Tensor:
+        return self._product(self._weighted(history))
+
+    def _get_state(self) -> dict[str, np.ndarray]:
+        state = {"B": self.B_.cpu().numpy()}
+        if not self.config.binary:
+            state["user_weights"] = self.user_matrix_.data
+        return state
+
+    def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        weights = np.asarray(state["B"], dtype=_numpy_dtype(_DTYPES[self.config.dtype]))
+        self.B_ = torch.from_numpy(weights).to(select_device(self.config.device))
+        self.user_matrix_ = self._weighted(self.seen_)
+        if not self.config.binary:
+            data = state["user_weights"]
+            if len(data) != self.user_matrix_.nnz:
+                raise SiftrecError("ease: saved user weights do not match the seen matrix")
+            self.user_matrix_.data = data.astype(np.float32)
+
+
+def gram_matrix(matrix: sp.csr_matrix, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Dense ``XᵀX`` (items × items) on ``device``, filled one block of rows at a time."""
+    x = matrix.astype(_numpy_dtype(dtype))
+    x_t = x.T.tocsr()
+    n_items = x.shape[1]
+    gram = torch.empty((n_items, n_items), dtype=dtype, device=device)
+    block = max(1, _BLOCK_BYTES // (n_items * x.dtype.itemsize))
+    for start in range(0, n_items, block):
+        stop = min(start + block, n_items)
+        gram[start:stop] = torch.from_numpy((x_t[start:stop] @ x).toarray())
+    return gram
+
+
+def ease_weights(gram: torch.Tensor, l2: float) -> torch.Tensor:
+    """EASE ``B`` from the Gram matrix ``XᵀX``, computed in place (``gram`` is consumed)."""
+    gram.diagonal().add_(l2)
+    # The Gram matrix is symmetric, so its transpose view is a column-major copy of it, which
+    # LAPACK (CPU) factorises and inverts in place without an extra n×n buffer; cuSOLVER's
+    # inverse clones the factor once (see required_bytes).
+    view = gram.mT
+    info = torch.empty((), dtype=torch.int32, device=gram.device)
+    torch.linalg.cholesky_ex(view, out=(view, info))
+    if int(info) != 0:
+        raise SiftrecError(
+            f"ease: XᵀX + {l2:g}·I is not positive definite in {gram.dtype} "
+            f"(Cholesky failed at column {int(info)}); increase l2 or use dtype=float64"
+        )
+    torch.cholesky_inverse(view, out=view)
+    diag = gram.diagonal().clone()
+    gram.div_(diag.neg_())  # column j divided by −P_jj
+    gram.fill_diagonal_(0.0)
+    return gram
+
+
+def required_bytes(n_items: int, dtype: torch.dtype, device: torch.device) -> int:
+    """Estimated peak memory of an EASE fit on ``device``.
+
+    CPU: one n×n matrix (Gram → Cholesky factor → inverse → B, all in place) plus a Gram
+    block. CUDA: two n×n matrices (cuSOLVER's inverse may use a second one) on the GPU.
+    """
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    n_matrices = 2 if device.type == "cuda" else 1
+    return n_matrices * n_items * n_items * itemsize + _BLOCK_BYTES
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device`` in bytes (``MemAvailable`` on CPU); None when unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(n_items: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Raise a SiftrecError when an EASE fit of ``n_items`` items would not fit in memory."""
+    need = required_bytes(n_items, dtype, device)
+    free = available_bytes(device)
+    if free is not None and need > free:
+        name = str(dtype).removeprefix("torch.")
+        raise SiftrecError(
+            f"ease: {n_items:,} items need about {need / 2**30:.1f} GiB ({name} "
+            f"{n_items:,}×{n_items:,} matrices) but only {free / 2**30:.1f} GiB is free on "
+            f"{device.type}; use fewer items, dtype=float32, or force=True to try anyway"
+        )
+
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return np.dtype(np.float64 if dtype == torch.float64 else np.float32)

@@ -1,0 +1,39 @@
+"""Training objectives (losses). Importing this package registers every built-in objective."""
+
+from siftrec.objectives.base import (
+    SAMPLED_KINDS,
+    ListwiseObjective,
+    Objective,
+    ObjectiveKind,
+    ObjectiveOutput,
+    SampledObjective,
+    available_objectives,
+    get_objective,
+    register_objective,
+)
+from siftrec.objectives.bce import BCE
+from siftrec.objectives.bpr import BPR
+from siftrec.objectives.multinomial import Multinomial
+from siftrec.objectives.nbpo import NBPO
+from siftrec.objectives.relmf import RelMF
+from siftrec.objectives.reweighted import ReweightedBCE
+from siftrec.objectives.truncated import TruncatedBCE
+
+__all__ = [
+    "BCE",
+    "BPR",
+    "NBPO",
+    "SAMPLED_KINDS",
+    "ListwiseObjective",
+    "Multinomial",
+    "Objective",
+    "ObjectiveKind",
+    "ObjectiveOutput",
+    "RelMF",
+    "ReweightedBCE",
+    "SampledObjective",
+    "TruncatedBCE",
+    "available_objectives",
+    "get_objective",
+    "register_objective",
+]

@@ -1,0 +1,161 @@
+"""NBPO: noisy-label robust pointwise BCE (Yu & Qin, SIGIR 2020; methods.md §2).
+
+An unvoted pair may be a true positive the user never saw. NBPO learns, jointly with the
+recommender (logit ``x_ui``, the scorer's score), a second MF of flip logits
+``γ_ui = ⟨P_u, Q_i⟩`` with ``ρ_ui = σ(γ_ui) = P(unvoted | truly positive)``; observed
+positives are assumed clean. The default variant (c) of the official code (``_NBPO.py``) applies
+per pair the gradients of the stop-gradient objective (maximised)::
+
+    voted (u,i):   sg(1−ρ)·ln σ(x) + sg(σ(x))·ln(1−ρ)
+    unvoted (u,j): ln σ(−x) + sg(ρ)·ln σ(x) + sg(σ(x))·ln ρ
+
+which this objective minimises negated. The flip MF is the objective's own module
+(``Objective.build``), trained with the scorer, saved under ``objective.*`` and not used for
+ranking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from siftrec.errors import SiftrecError
+from siftrec.objectives.base import (
+    ObjectiveKind,
+    ObjectiveOutput,
+    SampledObjective,
+    register_objective,
+)
+
+
+class FlipMF(nn.Module):
+    """The flip model ``γ_ui = ⟨P_u, Q_i⟩`` (``P`` [n_users, dim], ``Q`` [n_items, dim])."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        init_scale: float,
+        sparse: bool,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.user_emb = nn.Embedding(n_users, dim, sparse=sparse)
+        self.item_emb = nn.Embedding(n_items, dim, sparse=sparse)
+        # P ~ c·U(0,1)/√K1, Q ~ −c·U(0,1)/√K1: E[γ] = −c²/4 (−6.25 for c = 5, ρ ≈ 0.002).
+        scale = init_scale / math.sqrt(dim)
+        with torch.no_grad():
+            self.user_emb.weight.uniform_(0.0, scale, generator=generator)
+            self.item_emb.weight.uniform_(-scale, 0.0, generator=generator)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Flip logits [B, k] of ``items`` [B, k] for ``users`` [B]."""
+        return torch.linalg.vecdot(self.item_emb(items), self.user_emb(users).unsqueeze(1))
+
+    def pair_logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Flip logits [B] of the pairs (``users[b]``, ``items[b]``)."""
+        return self(users, items.unsqueeze(1)).squeeze(1)
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``½ Σ‖row‖² / B`` over the batch's ``P_u`` and ``Q_i`` rows (lazy L2)."""
+        total = self.user_emb(users).square().sum() + self.item_emb(items).square().sum()
+        return 0.5 * total / len(users)
+
+
+@register_objective("nbpo")
+@dataclass
+class NBPO(SampledObjective):
+    """NBPO variant (c): stop-gradient surrogate of the noisy-label likelihood.
+
+    With ``x`` the scorer's logits and ``γ`` the flip logits of the same pairs::
+
+        loss = (Σ_b w_b · n_neg · v_b + Σ_bj u_bj) / B + l2_flip · ½ Σ‖P, Q rows‖² / B
+        v = −[sg(σ(−γ))·ln σ(x) + sg(σ(x))·ln σ(−γ)]              (voted)
+        u = −[ln σ(−x) + sg(σ(γ))·ln σ(x) + sg(σ(x))·ln σ(γ)]     (unvoted)
+
+    The voted term counts once per (positive, negative) pair as in the official code, and the
+    loss is a sum over pairs divided by B: with MF's per-sample SGD (a step of ``lr·B`` on
+    the mean) ``lr`` is the official ``η``. ``per_interaction[b] = −ln P(voted) =
+    softplus(−x_b) + softplus(γ_b)``, the negative marginal log-likelihood of the positive.
+
+    The official L2 is a dense decay of all rows after every batch; here it is the L2 of the
+    batch's rows (as ``l2`` for the scorer), so ``l2_flip`` values do not transfer 1:1.
+
+    Attributes:
+        dim: flip-model dimension ``K1`` (50).
+        l2_flip: ``λ_Φ``, L2 of the batch's flip rows (1, the MovieLens setting; keep it
+            above the scorer's ``l2`` so the flip model cannot explain everything away).
+        init_scale: ``c`` in the initialisation ``P ~ c·U(0,1)/√K1``, ``Q ~ −c·U(0,1)/√K1``
+            (5: initial ``ρ ≈ 0.002``, so training starts as BCE).
+    """
+
+    kind: ClassVar[ObjectiveKind] = "pointwise"
+    needs_indices: ClassVar[bool] = True
+
+    dim: int = 50
+    l2_flip: float = 1.0
+    init_scale: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.dim < 1:
+            raise SiftrecError(f"dim must be at least 1, got {self.dim}")
+        if not self.l2_flip >= 0.0:
+            raise SiftrecError(f"l2_flip must be non-negative, got {self.l2_flip}")
+        if not self.init_scale > 0.0:
+            raise SiftrecError(f"init_scale must be positive, got {self.init_scale}")
+        self.module: FlipMF | None = None
+
+    def build(self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool) -> FlipMF:
+        """The flip MF, initialised so that ``ρ`` starts near 0."""
+        return FlipMF(n_users, n_items, self.dim, self.init_scale, sparse, generator)
+
+    def __call__(
+        self,
+        pos: torch.Tensor,
+        neg: torch.Tensor,
+        *,
+        weights: torch.Tensor | None = None,
+        propensities: torch.Tensor | None = None,
+        step: int = 0,
+        epoch: int = 0,
+        users: torch.Tensor | None = None,
+        pos_items: torch.Tensor | None = None,
+        neg_items: torch.Tensor | None = None,
+    ) -> ObjectiveOutput:
+        if self.module is None:
+            raise SiftrecError("nbpo has no flip model; train it through a model (MF)")
+        if users is None or pos_items is None or neg_items is None:
+            raise SiftrecError("nbpo needs the batch's users, pos_items and neg_items")
+        flip = self.module
+        gamma = flip(users, torch.cat([pos_items.unsqueeze(1), neg_items], dim=1))
+        voted, unvoted = self.pair_losses(pos, gamma[:, 0], neg, gamma[:, 1:])
+        if weights is not None:
+            voted = voted * weights.to(voted.dtype)
+        loss = (neg.shape[1] * voted.sum() + unvoted.sum()) / len(pos)
+        if self.l2_flip:
+            items = torch.cat([pos_items.unsqueeze(1), neg_items], dim=1)
+            loss = loss + self.l2_flip * flip.regularization(users, items)
+        per = F.softplus(-pos.detach()) + F.softplus(gamma[:, 0].detach())
+        return ObjectiveOutput(loss, per)
+
+    @staticmethod
+    def pair_losses(
+        x_pos: torch.Tensor, g_pos: torch.Tensor, x_neg: torch.Tensor, g_neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The voted [B] and unvoted [B, n_neg] stop-gradient terms (to minimise)."""
+        voted = -(
+            torch.sigmoid(-g_pos.detach()) * F.logsigmoid(x_pos)
+            + torch.sigmoid(x_pos.detach()) * F.logsigmoid(-g_pos)
+        )
+        unvoted = -(
+            F.logsigmoid(-x_neg)
+            + torch.sigmoid(g_neg.detach()) * F.logsigmoid(x_neg)
+            + torch.sigmoid(x_neg.detach()) * F.logsigmoid(g_neg)
+        )
+        return voted, unvoted

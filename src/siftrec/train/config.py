@@ -1,0 +1,88 @@
+"""``TrainConfig``: the training hyperparameters every torch model's ``Config`` inherits.
+
+Model fields and training fields live flat in one dataclass, so ``Model(lr=0.01)`` and
+``siftrec fit --model mf --param lr=0.01`` set training options exactly like model options,
+and ``model.json`` records everything needed to retrain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from siftrec.errors import SiftrecError
+
+Optimizer = Literal["adam", "sparse_adam", "adagrad", "sgd"]
+#: Optimizers with a row-sparse implementation (sparse embedding gradients, fused path).
+SPARSE_OPTIMIZERS = frozenset({"sparse_adam", "adagrad", "sgd"})
+
+
+@dataclass
+class TrainConfig:
+    """Training hyperparameters (see ``docs/engine.md`` for the full table).
+
+    Attributes:
+        objective: objective spec, ``"bpr"``, ``"bce"`` or ``"name(key=value,...)"``.
+        sampler: sampler spec (sampled objectives), e.g. ``"popularity(beta=0.75)"``.
+        n_negatives: sampled negatives per positive.
+        exclude_positives: never sample one of the user's training items as a negative.
+        epoch_mode: ``"interactions"`` (a shuffled pass over the log) or ``"users"``.
+        use_weights: pass the interaction weights to the objective.
+        epochs: maximum number of epochs.
+        batch_size: positives (listwise: users) per mini-batch.
+        optimizer: ``adam`` (dense torch Adam), ``sparse_adam`` (lazy Adam on touched rows),
+            ``adagrad`` or ``sgd``.
+        lr: learning rate. For ``sgd`` it is the per-sample step (each step on the mean loss
+            of B positives uses ``lr · B``), as in per-sample BPR implementations, so it does
+            not change with ``batch_size``; adaptive optimizers do not depend on the scale.
+        l2: coefficient of the scorer's explicit batch L2 (``regularization``).
+        weight_decay: optimizer weight decay; 0 unless asked (no hidden double decay).
+        fused: use the scorer's analytic row-sparse path when it has one.
+        eval_every: evaluate every N epochs when validation data is given (0: never).
+        metric: validation metric (higher is better), e.g. ``"ndcg@20"``.
+        patience: stop after this many epochs without improvement (None: never).
+        restore_best: restore the best evaluated parameters at the end.
+        seed: seeds initialisation, sampling and torch's global RNG.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        progress: show a progress bar with the loss and the latest validation metric.
+    """
+
+    objective: str = "bpr"
+    sampler: str = "uniform"
+    n_negatives: int = 1
+    exclude_positives: bool = True
+    epoch_mode: Literal["interactions", "users"] = "interactions"
+    use_weights: bool = False
+    epochs: int = 20
+    batch_size: int = 8192
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-3
+    l2: float = 0.0
+    weight_decay: float = 0.0
+    fused: bool = True
+    eval_every: int = 1
+    metric: str = "ndcg@20"
+    patience: int | None = None
+    restore_best: bool = True
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "n_negatives")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SiftrecError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "l2", "weight_decay", "eval_every"):
+            if getattr(self, name) < 0:
+                raise SiftrecError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.lr == 0:
+            raise SiftrecError("lr must be positive")
+        if self.patience is not None and self.patience < 1:
+            raise SiftrecError(f"patience must be at least 1 (or None), got {self.patience}")
+        if self.optimizer not in ("adam", *SPARSE_OPTIMIZERS):
+            raise SiftrecError(
+                f"optimizer must be adam, sparse_adam, adagrad or sgd, got {self.optimizer!r}"
+            )
+        if self.optimizer == "sparse_adam" and self.weight_decay:
+            raise SiftrecError("sparse_adam has no weight decay; use l2 (batch L2) instead")

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from siftrec import Interactions, SiftrecError
+from siftrec.models import EASE, Popularity, load_model
+from siftrec.models import ease as ease_module
+from tests.contract import ModelContract, contract_data
+from tests.models.test_knn import ml100k_split, recall_at
+
+
+class TestEASEContract(ModelContract):
+    def make_model(self):
+        return EASE(l2=20.0)
+
+
+def _b(model: EASE) -> np.ndarray:
+    return model.B_.cpu().numpy().astype(np.float64)
+
+
+def _random_log(seed: int = 1, n_users: int = 40, n_items: int = 12) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix((rng.random((n_users, n_items)) < 0.3).astype(np.float32))
+
+
+def test_closed_form_matches_independent_ridge_regressions():
+    x = _random_log()
+    lam = 7.0
+    model = EASE(l2=lam, dtype="float64").fit(Interactions.from_csr(x))
+    b = _b(model)
+    assert model.B_.dtype == torch.float64
+    np.testing.assert_array_equal(np.diag(b), 0.0)
+    # Independent solution: column j is the ridge regression of item j on the other items.
+    dense = x.toarray().astype(np.float64)
+    n = dense.shape[1]
+    expected = np.zeros((n, n))
+    for j in range(n):
+        others = np.delete(np.arange(n), j)
+        xo = dense[:, others]
+        expected[others, j] = np.linalg.solve(xo.T @ xo + lam * np.eye(n - 1), xo.T @ dense[:, j])
+    np.testing.assert_allclose(b, expected, rtol=1e-9, atol=1e-12)
+    # KKT: (XᵀX + λI) B − XᵀX is diagonal (the Lagrange multipliers of diag(B) = 0).
+    gram = dense.T @ dense
+    residual = (gram + lam * np.eye(n)) @ b - gram
+    np.testing.assert_allclose(residual - np.diag(np.diag(residual)), 0.0, atol=1e-9)
+
+
+def test_float32_close_to_float64():
+    data = Interactions.from_csr(_random_log(seed=2))
+    b32 = _b(EASE(l2=5.0).fit(data))
+    b64 = _b(EASE(l2=5.0, dtype="float64").fit(data))
+    np.testing.assert_allclose(b32, b64, atol=1e-5)
+
+
+def test_scores_are_history_times_b_and_fold_in_matches():
+    data = contract_data()
+    model = EASE(l2=30.0).fit(data)
+    expected = data.binary[:6].toarray() @ _b(model)
+    np.testing.assert_allclose(model.score(np.arange(6)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.score_history(data.binary[:6]), model.score(np.arange(6)), rtol=1e-6
+    )
+    # Binary input: a history with weight 5 scores the same as with weight 1.
+    heavy = data.binary[:2] * 5.0
+    np.testing.assert_allclose(model.score_history(heavy), model.score([0, 1]), rtol=1e-6)
+
+
+def test_weights_when_not_binary(tmp_path):
+    x = _random_log(seed=4)
+    x.data = np.arange(1, x.nnz + 1, dtype=np.float32) % 4 + 1
+    data = Interactions.from_csr(x)
+    model = EASE(l2=3.0, binary=False, dtype="float64").fit(data)
+    dense = x.toarray().astype(np.float64)
+    p = np.linalg.inv(dense.T @ dense + 3.0 * np.eye(x.shape[1]))
+    expected = -p / np.diag(p)
+    np.fill_diagonal(expected, 0)
+    np.testing.assert_allclose(_b(model), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.score([0, 1]), dense[:2] @ expected, rtol=1e-5, atol=1e-6)
+    loaded = load_model(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score([0, 1]), model.score([0, 1]))
+
+
+def test_memory_guard_refuses_and_force_bypasses(monkeypatch):
+    data = Interactions.from_csr(_random_log())
+    monkeypatch.setattr(ease_module, "available_bytes", lambda device: 1024)
+    with pytest.raises(SiftrecError, match=r"12 items need about .* GiB .* free on cpu"):
+        EASE(device="cpu").fit(data)
+    assert EASE(device="cpu", force=True).fit(data).B_.shape == (12, 12)
+
+
+def test_memory_guard_on_a_huge_catalog(monkeypatch):
+    huge = sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, 299_999])), shape=(2, 300_000))
+    data = Interactions.from_csr(huge)
+    monkeypatch.setattr(ease_module, "available_bytes", lambda device: 64 * 2**30)
+    # 300k² float32 = 335 GiB; float64 twice that.
+    with pytest.raises(SiftrecError, match=r"300,000 items need about 335\.5 GiB"):
+        EASE(device="cpu").fit(data)
+    with pytest.raises(SiftrecError, match=r"670\."):
+        EASE(device="cpu", dtype="float64").fit(data)
+
+    def reached(*args):
+        raise RuntimeError("allocation reached")
+
+    monkeypatch.setattr(ease_module, "gram_matrix", reached)
+    with pytest.raises(RuntimeError, match="allocation reached"):
+        EASE(device="cpu", force=True).fit(data)
+
+
+def test_required_bytes_counts_matrices():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    n = 1000
+    block = ease_module.required_bytes(0, torch.float32, cpu)
+    assert ease_module.required_bytes(n, torch.float32, cpu) - block == n * n * 4
+    assert ease_module.required_bytes(n, torch.float64, cuda) - block == 2 * n * n * 8
+
+
+def test_bad_params():
+    with pytest.raises(SiftrecError, match="l2 must be > 0"):
+        EASE(l2=0)
+    with pytest.raises(SiftrecError, match="dtype"):
+        EASE(dtype="float16")
+
+
+def test_ml100k_beats_popularity(shared_data):
+    train, test = ml100k_split(shared_data)
+    popularity = recall_at(Popularity().fit(train), test)
+    ease = recall_at(EASE(l2=500.0).fit(train), test)
+    assert ease > 1.5 * popularity, (ease, popularity)

@@ -1,0 +1,134 @@
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from siftrec import Interactions, SiftrecError
+from siftrec.models import ItemKNN, Popularity, Recommender, load_model
+from siftrec.models.knn import item_similarity
+from tests.contract import ModelContract, contract_data
+
+
+class TestItemKNNContract(ModelContract):
+    def make_model(self):
+        return ItemKNN(k=10)
+
+
+# users × items: u0 {0,1}, u1 {0,2}, u2 {0,1,2}, u3 {1}
+HAND = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1], [0, 1, 0]], dtype=np.float32))
+
+
+def test_similarity_by_hand_with_shrinkage():
+    # norms √3, √3, √2; dots (0,1)=2, (0,2)=2, (1,2)=1; shrink 1 in the denominator
+    s01, s02, s12 = 2 / (3 + 1), 2 / (np.sqrt(6) + 1), 1 / (np.sqrt(6) + 1)
+    expected = np.array([[0, s01, s02], [s01, 0, s12], [s02, s12, 0]])
+    np.testing.assert_allclose(item_similarity(HAND, k=2, shrink=1.0).toarray(), expected, 1e-6)
+    model = ItemKNN(k=2, shrink=1.0).fit(Interactions.from_csr(HAND))
+    np.testing.assert_allclose(model.score([3])[0], [s01, 0, s12], rtol=1e-6)
+
+
+def test_top_k_pruning_by_hand():
+    # k=1: item 0's nearest is 2 (s02 > s01), item 1's is 0, item 2's is 0 (column = target).
+    s01, s02 = 2 / (3 + 1), 2 / (np.sqrt(6) + 1)
+    expected = np.array([[0, s01, s02], [0, 0, 0], [s02, 0, 0]])
+    np.testing.assert_allclose(item_similarity(HAND, k=1, shrink=1.0).toarray(), expected, 1e-6)
+
+
+def test_matches_dense_cosine_and_keeps_top_k():
+    x = contract_data(seed=3).binary
+    dense = x.toarray().astype(np.float64)
+    dots = dense.T @ dense
+    norms = np.sqrt(np.diag(dots))
+    full = dots / (np.outer(norms, norms) + 5.0)
+    np.fill_diagonal(full, 0)
+    np.testing.assert_allclose(item_similarity(x, k=1000, shrink=5.0).toarray(), full, 1e-5)
+    pruned = item_similarity(x, k=4, shrink=5.0).toarray()
+    for j in range(x.shape[1]):
+        kept = np.flatnonzero(pruned[:, j])
+        assert len(kept) <= 4
+        np.testing.assert_allclose(pruned[kept, j], full[kept, j], rtol=1e-5)
+        assert full[kept, j].min() >= np.sort(full[:, j])[-4] - 1e-6
+
+
+def test_zero_norm_items_without_shrink():
+    x = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0]], dtype=np.float32))
+    s = item_similarity(x, k=5, shrink=0.0).toarray()
+    assert np.all(np.isfinite(s))
+    np.testing.assert_allclose(s, [[0, 0, 1 / np.sqrt(2)], [0, 0, 0], [1 / np.sqrt(2), 0, 0]])
+
+
+def test_fold_in_equals_score():
+    data = contract_data()
+    model = ItemKNN(k=8).fit(data)
+    np.testing.assert_allclose(model.score_history(data.binary[:7]), model.score(np.arange(7)))
+    items, _ = model.recommend_history(data.binary[:3], k=5)
+    expected, _ = model.recommend(np.arange(3), k=5)
+    np.testing.assert_array_equal(items, expected)
+
+
+def test_feedback_weighting_uses_weights_and_round_trips(tmp_path):
+    data = Interactions.from_csr(
+        sp.csr_matrix(np.array([[3, 1, 0], [1, 0, 1], [0, 2, 2]], dtype=np.float32))
+    )
+    binary = ItemKNN(shrink=0.0).fit(data)
+    weighted = ItemKNN(shrink=0.0, feedback_weighting="weights").fit(data)
+    assert not np.allclose(binary.score([0]), weighted.score([0]))
+    # item 0 and 1: dot 3·1 = 3, norms √10 and √5; user 0 scores item 1 with weight 3.
+    assert weighted.score([0])[0, 1] == pytest.approx(3 * 3 / np.sqrt(50), rel=1e-6)
+    loaded = load_model(weighted.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score([0, 1, 2]), weighted.score([0, 1, 2]))
+    np.testing.assert_allclose(
+        loaded.score_history(sp.csr_matrix([[2.0, 0, 0]])),
+        [[0, 6 / np.sqrt(50), 2 / np.sqrt(50)]],
+        1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"k": 0}, "positive integer"),
+        ({"shrink": -1.0}, "shrink"),
+        ({"feedback_weighting": "clicks"}, "feedback_weighting"),
+    ],
+)
+def test_bad_params(params, match):
+    with pytest.raises(SiftrecError, match=match):
+        ItemKNN(**params)
+
+
+# ---------------------------------------------------------------- real data (ml-100k)
+def ml100k_split(root: Path, seed: int = 0) -> tuple[Interactions, sp.csr_matrix]:
+    """ML-100K ratings >= 4 as positives, random 80/20 per user: (train, test matrix)."""
+    path = root / "ml-100k" / "u.data.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with gzip.open(path) as f:
+        raw = np.loadtxt(f, dtype=np.int64)
+    raw = raw[raw[:, 2] >= 4]
+    data = Interactions.from_raw(raw[:, 0], raw[:, 1])
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(data)), data.users))
+    counts = data.user_counts()
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(data), dtype=np.int64)
+    rank[order] = np.arange(len(data)) - starts[data.users[order]]
+    is_test = rank < np.round(0.2 * counts[data.users])
+    return data.subset(~is_test), data.subset(is_test).binary
+
+
+def recall_at(model: Recommender, test: sp.csr_matrix, k: int = 20) -> float:
+    """Mean Recall@k (hits / |test items|) over users with test items."""
+    users = np.flatnonzero(np.diff(test.indptr))
+    items, _ = model.recommend(users, k=k)
+    hits = np.asarray(test[users[:, None], np.maximum(items, 0)].todense()) * (items >= 0)
+    return float(np.mean(hits.sum(axis=1) / np.diff(test.indptr)[users]))
+
+
+def test_ml100k_beats_popularity(shared_data):
+    train, test = ml100k_split(shared_data)
+    popularity = recall_at(Popularity().fit(train), test)
+    knn = recall_at(ItemKNN().fit(train), test)
+    assert knn > 1.5 * popularity, (knn, popularity)

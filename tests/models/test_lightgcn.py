@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from siftrec import Interactions, SiftrecError
+from siftrec.data.ids import IdMap
+from siftrec.models import LightGCN
+from siftrec.models.lightgcn import normalized_adjacency
+from tests.contract import ModelContract, contract_data
+
+
+class TestLightGCNContract(ModelContract):
+    def make_model(self):
+        return LightGCN(epochs=3, batch_size=128, lr=0.01, dim=16)
+
+
+def _dense_reference(seen: sp.csr_matrix, e0: np.ndarray, layers: int) -> np.ndarray:
+    """Mean of ``Âᵏ E⁽⁰⁾``, ``k = 0..K``, with a dense float64 ``Â`` built from scratch."""
+    r = (seen.toarray() > 0).astype(np.float64)
+    n_users, n_items = r.shape
+    a = np.zeros((n_users + n_items, n_users + n_items))
+    a[:n_users, n_users:] = r
+    a[n_users:, :n_users] = r.T
+    degree = a.sum(axis=1)
+    scale = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    a_hat = scale[:, None] * a * scale[None, :]
+    layer, total = e0, e0.copy()
+    for _ in range(layers):
+        layer = a_hat @ layer
+        total += layer
+    return total / (layers + 1)
+
+
+def _with_cold_item(data: Interactions) -> Interactions:
+    """The same log on an item map with one extra item that has no interaction."""
+    items = IdMap(np.concatenate([data.item_map.ids, [10_000]]))
+    return Interactions(data.users, data.items, data.weights, data.user_map, items)
+
+
+def test_normalized_adjacency_handles_isolated_nodes():
+    data = _with_cold_item(contract_data())
+    adj = normalized_adjacency(data.binary)
+    assert adj.shape == (data.n_users + data.n_items,) * 2
+    assert adj[data.n_users + data.n_items - 1].nnz == 0  # the cold item: a zero row, no NaN
+    assert np.all(np.isfinite(adj.data))
+    np.testing.assert_allclose((adj - adj.T).toarray(), 0.0)
+
+
+@pytest.mark.parametrize("layers", [0, 1, 3])
+def test_propagation_equals_dense_reference(layers: int):
+    data = _with_cold_item(contract_data())
+    model = LightGCN(epochs=1, layers=layers, dim=8, batch_size=64).fit(data)
+    scorer = model.scorer_
+    e0 = torch.cat([scorer.user_emb, scorer.item_emb]).detach().double().numpy()
+    expected = _dense_reference(data.binary, e0, layers)
+    # evaluation mode: the cached full propagation and the scores built from it
+    final = scorer.propagate().numpy()
+    np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
+    users = np.arange(5)
+    np.testing.assert_allclose(
+        model.score(users),
+        expected[users] @ expected[data.n_users :].T,
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    # training mode: the batch rows (last layer restricted to them) agree too
+    scorer.train()
+    nodes = torch.tensor([0, 3, 3, data.n_users, data.n_users + 5, 1])
+    with torch.no_grad():
+        scorer.prepare()
+        rows = scorer.node_embeddings(nodes).numpy()
+    np.testing.assert_allclose(rows, expected[nodes.numpy()], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_gradient_equals_dense_reference(layers: int):
+    data = contract_data()
+    model = LightGCN(epochs=1, layers=layers, dim=4, batch_size=64).fit(data)
+    scorer = model.scorer_.train()
+    n_nodes = data.n_users + data.n_items
+    nodes = torch.tensor([2, 2, 7, data.n_users + 1, data.n_users + 9, n_nodes - 1])
+    weights = torch.randn(len(nodes), 4, generator=torch.Generator().manual_seed(0))
+    scorer.zero_grad()
+    scorer.prepare()
+    (scorer.node_embeddings(nodes) * weights).sum().backward()
+    got = torch.cat([scorer.user_emb.grad, scorer.item_emb.grad]).numpy()
+
+    e0 = torch.cat([scorer.user_emb, scorer.item_emb]).detach().double().requires_grad_(True)
+    r = torch.from_numpy(data.binary.toarray()).double()
+    a = torch.zeros(n_nodes, n_nodes, dtype=torch.float64)
+    a[: data.n_users, data.n_users :] = r
+    a[data.n_users :, : data.n_users] = r.T
+    scale = a.sum(1).rsqrt()
+    a_hat = scale[:, None] * a * scale[None, :]
+    layer, total = e0, e0
+    for _ in range(layers):
+        layer = a_hat @ layer
+        total = total + layer
+    ((total / (layers + 1))[nodes] * weights.double()).sum().backward()
+    np.testing.assert_allclose(got, e0.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_stale_cache_is_recomputed_after_a_parameter_change():
+    model = LightGCN(epochs=1, dim=8, batch_size=64).fit(contract_data())
+    before = model.score([0])
+    with torch.no_grad():
+        model.scorer_.user_emb.mul_(2.0)  # no invalidate(): the version counters catch it
+        model.scorer_.item_emb.mul_(2.0)
+    np.testing.assert_allclose(model.score([0]), 4.0 * before, rtol=1e-5, atol=1e-6)
+
+
+def test_training_reduces_the_loss_with_bpr_and_bce():
+    data = contract_data()
+    for objective in ("bpr", "bce"):
+        model = LightGCN(epochs=8, dim=16, batch_size=64, lr=0.01, objective=objective).fit(data)
+        losses = [h["loss"] for h in model.history_]
+        assert losses[-1] < losses[0]
+
+
+def test_defaults_follow_the_reference_code():
+    cfg = LightGCN().config
+    assert (cfg.dim, cfg.layers, cfg.lr, cfg.l2, cfg.batch_size) == (64, 3, 1e-3, 1e-4, 2048)
+    assert (cfg.optimizer, cfg.objective, cfg.epoch_mode, cfg.init_std) == (
+        "adam",
+        "bpr",
+        "users",
+        0.1,
+    )
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(SiftrecError, match="sparse_adam"):
+        LightGCN(optimizer="sparse_adam")
+    with pytest.raises(SiftrecError, match="layers"):
+        LightGCN(layers=-1)
+    with pytest.raises(SiftrecError, match="listwise"):
+        LightGCN(objective="multinomial", epochs=1).fit(contract_data())

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import torch
+from torch.nn.functional import softplus
+
+from siftrec import SiftrecError
+from siftrec.denoise import noise_scores
+from siftrec.models import MF, load_model
+from siftrec.objectives import NBPO, get_objective
+from siftrec.objectives.nbpo import FlipMF
+from tests.contract import contract_data
+
+
+def test_gradients_match_the_closed_forms_of_the_official_code():
+    g = torch.Generator().manual_seed(0)
+    x_pos, g_pos = torch.randn(5, generator=g) * 2, torch.randn(5, generator=g) * 2
+    x_neg, g_neg = torch.randn(5, 3, generator=g) * 2, torch.randn(5, 3, generator=g) * 2
+    leaves = [t.double().requires_grad_(True) for t in (x_pos, g_pos, x_neg, g_neg)]
+    voted, unvoted = NBPO.pair_losses(*leaves)
+    grads = torch.autograd.grad(voted.sum() + unvoted.sum(), leaves)
+    s = torch.sigmoid
+    xp, gp, xn, gn = (t.detach() for t in leaves)
+    rho_p, rho_n = s(gp), s(gn)
+    # methods.md §2.3 table: gradients of the maximised objective = minus ours
+    torch.testing.assert_close(-grads[0], (1 - rho_p) * s(-xp))
+    torch.testing.assert_close(-grads[1], -s(xp) * rho_p)
+    torch.testing.assert_close(-grads[2], rho_n * s(-xn) - s(xn))
+    torch.testing.assert_close(-grads[3], s(xn) * (1 - rho_n))
+
+
+def flip_model(gamma_user, gamma_item):
+    flip = FlipMF(2, 3, dim=1, init_scale=5.0, sparse=False, generator=torch.Generator())
+    with torch.no_grad():
+        flip.user_emb.weight.copy_(torch.tensor(gamma_user).view(-1, 1))
+        flip.item_emb.weight.copy_(torch.tensor(gamma_item).view(-1, 1))
+    return flip
+
+
+def test_loss_value_against_hand_computation():
+    flip = flip_model([1.0, -2.0], [0.5, 1.0, -1.0])  # γ_ui = P_u · Q_i
+    nbpo = NBPO(dim=1, l2_flip=0.5)
+    nbpo.bind(flip)
+    users, pos_items, neg_items = (
+        torch.tensor([0, 1]),
+        torch.tensor([0, 1]),
+        torch.tensor([[2], [0]]),
+    )
+    x_pos, x_neg = torch.tensor([1.0, -0.5]), torch.tensor([[0.3], [-1.2]])
+    out = nbpo(x_pos, x_neg, users=users, pos_items=pos_items, neg_items=neg_items)
+    s, ls = torch.sigmoid, torch.nn.functional.logsigmoid
+    g_pos, g_neg = torch.tensor([0.5, -2.0]), torch.tensor([-1.0, -1.0])
+    voted = -(s(-g_pos) * ls(x_pos) + s(x_pos) * ls(-g_pos))
+    xn = x_neg[:, 0]
+    unvoted = -(ls(-xn) + s(g_neg) * ls(xn) + s(xn) * ls(g_neg))
+    # L2 of the rows P_0, P_1, Q_0, Q_2 (pos/neg of user 0) and Q_1, Q_0 (user 1), halved, /B
+    l2 = 0.5 * (1 + 4 + 0.25 + 1 + 1 + 0.25) / 2
+    torch.testing.assert_close(out.loss, (voted.sum() + unvoted.sum()) / 2 + 0.5 * l2)
+    torch.testing.assert_close(out.per_interaction, softplus(-x_pos) + softplus(g_pos))
+
+
+def test_voted_term_counts_once_per_negative():
+    flip = flip_model([1.0, 1.0], [-1.0, -1.0, -1.0])
+    nbpo = NBPO(dim=1, l2_flip=0.0)
+    nbpo.bind(flip)
+    kwargs = {"users": torch.tensor([0]), "pos_items": torch.tensor([0])}
+    x_pos = torch.tensor([0.7])
+    one = nbpo(x_pos, torch.tensor([[0.0]]), neg_items=torch.tensor([[1]]), **kwargs).loss
+    two = nbpo(x_pos, torch.tensor([[0.0, 0.0]]), neg_items=torch.tensor([[1, 2]]), **kwargs).loss
+    voted, unvoted = NBPO.pair_losses(
+        x_pos, torch.tensor([-1.0]), torch.zeros(1, 1), -torch.ones(1, 1)
+    )
+    torch.testing.assert_close(one, voted.sum() + unvoted.sum())
+    torch.testing.assert_close(two, 2 * (voted.sum() + unvoted.sum()))
+
+
+def test_initial_flip_rate_is_near_zero():
+    flip = NBPO().build(500, 400, torch.Generator().manual_seed(0), sparse=False)
+    with torch.no_grad():
+        gamma = flip.user_emb.weight @ flip.item_emb.weight.T
+    assert gamma.mean().item() == pytest.approx(-6.25, abs=0.1)
+    assert torch.sigmoid(gamma).mean().item() == pytest.approx(0.002, abs=0.001)
+
+
+def test_errors():
+    nbpo = NBPO()
+    with pytest.raises(SiftrecError, match="flip model"):
+        nbpo(torch.zeros(1), torch.zeros(1, 1))
+    nbpo.bind(flip_model([1.0, 1.0], [1.0, 1.0, 1.0]))
+    with pytest.raises(SiftrecError, match="users, pos_items and neg_items"):
+        nbpo(torch.zeros(1), torch.zeros(1, 1))
+    for spec in ("nbpo(dim=0)", "nbpo(l2_flip=-1)", "nbpo(init_scale=0)"):
+        with pytest.raises(SiftrecError):
+            get_objective(spec)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_mf_trains_the_flip_model_and_round_trips(tmp_path, optimizer):
+    data = contract_data()
+    lr = 0.01 if optimizer == "adam" else 0.05
+    model = MF(
+        epochs=5,
+        dim=8,
+        batch_size=64,
+        objective="nbpo(dim=4)",
+        optimizer=optimizer,
+        lr=lr,
+        device="cpu",
+    ).fit(data)
+    losses = [h["loss"] for h in model.history_]
+    assert losses[-1] < losses[0]
+    state = model._get_state()
+    assert {"objective.user_emb.weight", "objective.item_emb.weight"} <= set(state)
+    initial = model._new_scorer(data.n_users, data.n_items).state_dict()  # same seed
+    for key in ("objective.user_emb.weight", "objective.item_emb.weight"):
+        assert not np.allclose(state[key], initial[key].numpy())
+    model.save(tmp_path / "nbpo")
+    loaded = load_model(tmp_path / "nbpo")
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+    np.testing.assert_array_equal(
+        noise_scores(loaded, data, "nbpo"), noise_scores(model, data, "nbpo")
+    )
+
+
+def test_noise_score_is_the_probability_of_the_opposite_label():
+    data = contract_data()
+    model = MF(epochs=2, dim=8, batch_size=64, objective="nbpo(dim=4)", device="cpu").fit(data)
+    scores = noise_scores(model, data, "nbpo")
+    users = torch.from_numpy(data.users.astype(np.int64))
+    items = torch.from_numpy(data.items.astype(np.int64))
+    with torch.no_grad():
+        x = model.scorer_.score_pairs(users, items).double()
+        rho = torch.sigmoid(model.scorer_.objective.pair_logits(users, items).double())
+    np.testing.assert_allclose(scores, (1 - torch.sigmoid(x) * (1 - rho)).numpy(), rtol=1e-6)
+    bce = MF(epochs=1, dim=8, batch_size=64, objective="bce", device="cpu").fit(data)
+    with pytest.raises(SiftrecError, match="objective=nbpo"):
+        noise_scores(bce, data, "nbpo")

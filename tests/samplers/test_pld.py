@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from siftrec import Interactions, SiftrecError
+from siftrec.models import MF, load_model
+from siftrec.samplers import PLDSampler, get_sampler
+from tests.contract import contract_data
+
+
+def log(degrees, n_items=40, seed=0):
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for u, d in enumerate(degrees):
+        users += [u] * d
+        items += list(rng.choice(n_items - 5, size=d, replace=False))
+    return Interactions.from_raw(np.array(users), np.array(items))
+
+
+def table_score_fn(table, calls=None):
+    def score(users, items):
+        if calls is not None:
+            calls.append(items.shape)
+        return table[users.unsqueeze(1), items]
+
+    return score
+
+
+def test_pools_are_the_users_own_interactions():
+    train = log([2, 5, 12, 30], n_items=100)
+    sampler = PLDSampler(pool_size=5)
+    sampler.setup(train, np.random.default_rng(0))
+    users = np.repeat(np.arange(4), 2000)
+    pools = sampler.pools(users)
+    assert pools.shape == (8000, 5)
+    np.testing.assert_array_equal(train.users[pools], users[:, None].repeat(5, axis=1))
+    big = users >= 1  # at least pool_size interactions: without replacement
+    assert all(len(set(row)) == 5 for row in pools[big])
+    assert any(len(set(row)) < 5 for row in pools[~big])  # with replacement, duplicates kept
+    # Floyd's algorithm: every interaction of a 12-item user is in the pool w.p. 5/12
+    counts = np.bincount(pools[users == 2].ravel(), minlength=len(train))
+    ids = np.flatnonzero(train.users == 2)
+    assert chisquare(counts[ids]).pvalue > 0.001
+    assert counts[ids].sum() == 2000 * 5
+
+
+def test_sampling_distribution_is_the_softmax_of_personal_losses():
+    train = log([3] * 50, n_items=20, seed=1)  # pool = the user's 3 interactions
+    torch.manual_seed(0)
+    table = torch.randn(train.n_users, train.n_items) * 0.3
+    tau = 0.2
+    sampler = PLDSampler(pool_size=3, temperature=tau, warmup_epochs=0)
+    sampler.setup(train, np.random.default_rng(0))
+    sampler.score_fn = table_score_fn(table)
+    ids, negs = [], []
+    for epoch in range(40):
+        for batch in sampler.epoch(epoch, 64):
+            ids.append(batch.ids.numpy())
+            negs.append(batch.neg.numpy()[:, 0])
+            np.testing.assert_array_equal(batch.pos.numpy(), train.items[batch.ids.numpy()])
+            np.testing.assert_array_equal(batch.users.numpy(), train.users[batch.ids.numpy()])
+    ids, negs = np.concatenate(ids), np.concatenate(negs)
+    users = train.users[ids]
+    # expected: for each drawn (user, negative), softmax(−softplus(s_j − s_i)/τ) over the pool
+    own = np.stack([np.flatnonzero(train.users == u) for u in range(train.n_users)])
+    s_pool = table[torch.from_numpy(users).unsqueeze(1), torch.from_numpy(train.items[own[users]])]
+    s_neg = table[torch.from_numpy(users), torch.from_numpy(negs)]
+    expected = torch.softmax(-torch.nn.functional.softplus(s_neg[:, None] - s_pool) / tau, 1)
+    chosen = (own[users] == ids[:, None]).argmax(axis=1)
+    for u in range(0, train.n_users, 10):
+        rows = users == u
+        observed = np.bincount(chosen[rows], minlength=3)
+        assert chisquare(observed, expected[rows].double().sum(0).numpy()).pvalue > 1e-3
+    # and it is not uniform: low-loss (high-score) items are preferred overall
+    assert (expected.numpy()[np.arange(len(chosen)), chosen]).mean() > 0.4
+
+
+def test_pointwise_loss_and_temperature_limits():
+    sampler = PLDSampler(pool_size=3, loss="pointwise", temperature=0.5)
+    scores = torch.tensor([[2.0, 0.0, -1.0, 5.0]])
+    expected = torch.softmax(-torch.nn.functional.softplus(-scores[:, :3]) / 0.5, dim=1)
+    torch.testing.assert_close(sampler.pool_probabilities(scores), expected)
+    hot = PLDSampler(pool_size=3, temperature=1e6).pool_probabilities(scores)
+    torch.testing.assert_close(hot, torch.full((1, 3), 1 / 3), atol=1e-5, rtol=0)
+    cold = PLDSampler(pool_size=3, temperature=1e-4).pool_probabilities(scores)
+    torch.testing.assert_close(cold, torch.tensor([[1.0, 0.0, 0.0]]))
+
+
+def test_warmup_epochs_are_plain_and_do_not_score():
+    train = log([4, 6, 8])
+    calls = []
+    sampler = PLDSampler(warmup_epochs=2, n_negatives=2)
+    sampler.setup(train, np.random.default_rng(0))
+    sampler.score_fn = table_score_fn(torch.zeros(3, train.n_items), calls)
+    assert sum(len(b) for b in sampler.epoch(1, 4)) == len(train) and not calls
+    batches = list(sampler.epoch(2, 4))
+    assert sum(len(b) for b in batches) == len(train)
+    assert calls == [(len(b), 5 + 2) for b in batches]
+    for b in batches:  # negatives are never the user's positives
+        negatives = b.neg.numpy()
+        assert not sampler.index.contains(np.repeat(b.users.numpy(), 2), negatives.ravel()).any()
+
+
+def test_users_epoch_mode_draws_users_uniformly():
+    train = log([1, 20, 1, 20])
+    sampler = PLDSampler(warmup_epochs=0, epoch_mode="users")
+    sampler.setup(train, np.random.default_rng(0))
+    counts = np.bincount(sampler.epoch_users(), minlength=4)
+    assert counts.sum() == len(train) and chisquare(counts).pvalue > 1e-3
+    interactions = PLDSampler()
+    interactions.setup(train, np.random.default_rng(0))
+    np.testing.assert_array_equal(np.bincount(interactions.epoch_users()), [1, 20, 1, 20])
+
+
+def test_errors():
+    sampler = PLDSampler(warmup_epochs=0)
+    sampler.setup(log([3, 3]), np.random.default_rng(0))
+    with pytest.raises(SiftrecError, match="score_fn"):
+        next(sampler.epoch(0, 8))
+    for spec in ("pld(pool_size=0)", "pld(temperature=0)", "pld(warmup_epochs=-1)", "pld(loss=x)"):
+        with pytest.raises(SiftrecError):
+            get_sampler(spec)
+
+
+def test_mf_trains_with_pld_and_round_trips(tmp_path):
+    data = contract_data()
+    model = MF(
+        epochs=6,
+        dim=8,
+        batch_size=64,
+        sampler="pld(warmup_epochs=2)",
+        optimizer="adam",
+        lr=0.01,
+        device="cpu",
+    ).fit(data)
+    losses = [h["loss"] for h in model.history_]
+    assert losses[-1] < losses[2]  # decreases after the warm-up too
+    model.save(tmp_path / "pld")
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(load_model(tmp_path / "pld").score(users), model.score(users))
