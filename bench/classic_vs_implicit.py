@@ -16,8 +16,11 @@ U[0, 0.01)). Fits alternate (siftrec, implicit, siftrec, ...) so that load from 
 hits both alike; medians are reported, with the 1-minute load average seen before each fit. Both
 run with 2 threads: torch intra-op threads for siftrec; ``num_threads=2`` for implicit, whose
 fit runs with sequential BLAS as implicit itself demands (BLAS is limited to 2 threads
-elsewhere). Quality: Recall@20 / NDCG@20 from ``siftrec.evaluate.evaluate`` for both (implicit's
-factors behind a small ``Recommender``).
+elsewhere). Both run under ``OMP_WAIT_POLICY=PASSIVE`` (``--omp-wait-policy default`` for
+libgomp's default): they share torch's libgomp in this process, and on a machine shared with
+other jobs the default spin-then-sleep policy makes each of torch's many per-operation parallel
+regions wait for a preempted worker (see docs/benchmarks.md). Quality: Recall@20 / NDCG@20 from
+``siftrec.evaluate.evaluate`` for both (implicit's factors behind a small ``Recommender``).
 Top-20 time: full ranking with training items masked for all users — ``IALS.recommend`` vs
 ``implicit``'s ``recommend(userids, user_items, N=20, filter_already_liked_items=True)``.
 """
@@ -168,12 +171,19 @@ def run(data: Path, name: str, args: argparse.Namespace) -> dict[str, float | st
     }
 
 
-def main() -> None:
-    if "OMP_WAIT_POLICY" not in os.environ:
-        # torch's libgomp (which implicit shares in this process) reads the policy when it is
-        # loaded, so restart with it set; OMP_WAIT_POLICY=ACTIVE in the environment overrides.
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+def _ensure_wait_policy(policy: str) -> None:
+    """Restart under the requested OpenMP wait policy: libgomp (torch's, which implicit shares
+    in this process) reads ``OMP_WAIT_POLICY`` once, when it is loaded."""
+    wanted = None if policy == "default" else policy.upper()
+    if os.environ.get("OMP_WAIT_POLICY") != wanted:
+        if wanted is None:
+            del os.environ["OMP_WAIT_POLICY"]
+        else:
+            os.environ["OMP_WAIT_POLICY"] = wanted
         os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("SIFTREC_DATA", "/work/shared/data")
     parser.add_argument("--data", type=Path, default=Path(default_data))
@@ -184,9 +194,16 @@ def main() -> None:
     parser.add_argument("--regularization", type=float, default=0.01)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=["passive", "default"],
+        default="passive",
+        help="OpenMP wait policy for both libraries (default: libgomp's spin-then-sleep)",
+    )
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    _ensure_wait_policy(args.omp_wait_policy)
     names = DATASETS if args.dataset == "all" else (args.dataset,)
     for name in names:
         if not (args.data / name).is_dir():
@@ -196,7 +213,7 @@ def main() -> None:
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, implicit "
         f"{implicit.__version__}, {os.cpu_count()} CPUs, {THREADS} threads each, "
-        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}"
     )
     with threadpool_limits(limits=THREADS, user_api="blas"):
         rows = [run(args.data, name, args) for name in names]

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from siftrec import Interactions, SiftrecError
 from siftrec.data.ids import IdMap
@@ -75,6 +76,13 @@ def test_loss_decreases_every_iteration_and_is_the_objective(solver, params):
     assert all(h["seconds"] >= 0 for h in model.history_)
     assert np.all(np.diff(losses) < 0), losses
     np.testing.assert_allclose(losses[-1], _objective(data, model), rtol=1e-10)
+
+
+def test_float32_loss_tracks_the_objective():
+    data = _weighted_log()
+    model = IALS(factors=6, iterations=10).fit(data)
+    assert model.user_factors_.dtype == torch.float32
+    np.testing.assert_allclose(model.history_[-1]["loss"], _objective(data, model), rtol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -258,7 +258,6 @@ class _Rows:
     reg: torch.Tensor  # (n_rows,) λ per row
     uniform_reg: float | None  # λ when it is the same for every row
     counts: torch.Tensor  # (n_rows,) entries per row
-    n_cols: int
     sampled: torch.Tensor  # CSR tensor whose values receive ``sample``'s results
 
     @classmethod
@@ -281,7 +280,6 @@ class _Rows:
             reg=torch.as_tensor(reg, dtype=dtype, device=device),
             uniform_reg=float(reg[0]) if len(reg) and np.all(reg == reg[0]) else None,
             counts=torch.as_tensor(counts, device=device),
-            n_cols=conf.shape[1],
             sampled=_csr_tensor(crow, col, torch.zeros_like(values), conf.shape),
         )
 

@@ -47,11 +47,12 @@ class PositiveIndex:
     def _slot(self, keys: np.ndarray) -> np.ndarray:
         if self._shift is None:
             return keys
-        return ((keys.astype(np.uint64) * _GOLDEN) >> self._shift).astype(np.int64)
+        # views, not copies: keys are non-negative, and slots < 2^63 after the shift
+        return ((keys.view(np.uint64) * _GOLDEN) >> self._shift).view(np.int64)
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Boolean mask: is ``(users[k], items[k])`` a training positive."""
-        keys = users.astype(np.int64) * self.n_items + items
+        keys = np.asarray(users, dtype=np.int64) * self.n_items + items
         slot = self._slot(keys)
         hit = ((self.bits[slot >> 3] >> (slot & 7).astype(np.uint8)) & 1).astype(bool)
         if self.exact:

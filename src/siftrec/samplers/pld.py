@@ -83,17 +83,20 @@ class PLDSampler(UniformSampler):
         if self.score_fn is None:
             raise SiftrecError("the pld sampler needs the model's score_fn (train it with a model)")
         users = self.epoch_users()
-        pools = self.pools(users)
-        negatives = self.negatives(users)
+        pools = torch.from_numpy(self.pools(users))
+        k = self.pool_size
+        # [pool items | negatives] of the whole epoch; batches are views of it
+        candidates = torch.from_numpy(
+            np.concatenate([self.items[pools.numpy()], self.negatives(users)], axis=1)
+        )
+        users_t = torch.from_numpy(users)
         for start in range(0, len(users), batch_size):
-            stop = start + batch_size
-            u, pool, neg = users[start:stop], pools[start:stop], negatives[start:stop]
-            candidates = torch.from_numpy(np.concatenate([self.items[pool], neg], axis=1))
-            scores = self.score_fn(torch.from_numpy(u), candidates)
-            probs = self.pool_probabilities(scores).cpu().numpy()
-            ids = pool[np.arange(len(u)), self.choose(probs)]
-            items = np.concatenate([self.items[ids][:, None], neg], axis=1)
-            yield Batch(*(torch.from_numpy(a) for a in (ids, u, items)))
+            u, cand = users_t[start : start + batch_size], candidates[start : start + batch_size]
+            logits = self.pool_logits(self.score_fn(u, cand)).cpu()
+            choice = self.choose(logits).unsqueeze(1)
+            ids = pools[start : start + batch_size].gather(1, choice).squeeze(1)
+            items = torch.cat([cand.gather(1, choice), cand[:, k:]], dim=1)
+            yield Batch(ids, u, items)
 
     def epoch_users(self) -> np.ndarray:
         """The users of one epoch's ``|S|`` examples (see ``epoch_mode``)."""
@@ -111,31 +114,30 @@ class PLDSampler(UniformSampler):
         """
         k = self.pool_size
         degree = self.degree[users]
-        offsets = np.floor(self.rng.random((len(users), k)) * degree[:, None]).astype(np.int64)
-        big = np.flatnonzero(degree >= k)
-        if big.size:
-            deg = degree[big]
-            chosen = np.empty((big.size, k), dtype=np.int64)
-            for t in range(k):
-                top = deg - k + t  # draw from [0, top], take ``top`` itself if already chosen
-                draw = np.floor(self.rng.random(big.size) * (top + 1)).astype(np.int64)
-                taken = (chosen[:, :t] == draw[:, None]).any(axis=1)
-                chosen[:, t] = np.where(taken, top, draw)
-            offsets[big] = chosen
+        # Floyd: for t < k draw from [0, degree − k + t], keep ``degree − k + t`` if taken
+        top = degree[:, None] - k + np.arange(k)
+        offsets = (self.rng.random((len(users), k)) * (top + 1)).astype(np.int64)
+        small = degree < k
+        offsets[small] = (self.rng.random((small.sum(), k)) * degree[small, None]).astype(np.int64)
+        big = np.flatnonzero(~small)
+        chosen, top = offsets[big], top[big]
+        for t in range(1, k):
+            taken = (chosen[:, :t] == chosen[:, t : t + 1]).any(axis=1)
+            chosen[taken, t] = top[taken, t]
+        offsets[big] = chosen
         return self.csr_ids[self.row_ptr[users][:, None] + offsets]
 
-    def pool_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
-        """``softmax(−ℓ/τ)`` [B, k] from the scores [B, k + n_neg] of pool and negatives."""
+    def pool_logits(self, scores: torch.Tensor) -> torch.Tensor:
+        """``−ℓ/τ`` [B, k] (softmax: the pool distribution) from the scores [B, k + n_neg]."""
         k = self.pool_size
         pos, neg = scores[:, :k].float(), scores[:, k:].float()
         if self.loss == "pairwise":
             losses = F.softplus(neg.unsqueeze(1) - pos.unsqueeze(2)).mean(dim=2)
         else:
             losses = F.softplus(-pos)
-        return torch.softmax(-losses / self.temperature, dim=1)
+        return losses.div_(-self.temperature)
 
-    def choose(self, probs: np.ndarray) -> np.ndarray:
-        """One column index per row of ``probs`` [B, k], drawn with ``self.rng``."""
-        cumulative = np.cumsum(probs, axis=1)
-        draw = self.rng.random(len(probs)) * cumulative[:, -1]
-        return np.minimum((cumulative <= draw[:, None]).sum(axis=1), probs.shape[1] - 1)
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        """One column per row of ``logits`` [B, k] drawn from their softmax (Gumbel-max)."""
+        uniform = torch.rand(logits.shape, generator=self.torch_generator)
+        return torch.argmax(logits - uniform.clamp_(min=1e-20).log_().neg_().log_(), dim=1)
