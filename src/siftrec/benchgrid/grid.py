@@ -32,11 +32,12 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
     params = { epochs = 10 }
     search = { dim = [32, 64] }        # grid search on validation, best refit, then test
 
-    [[noise]]                          # train-only injection; ratio 0 is the clean log
+    [[noise]]                          # train-only injection; ratio 0 = no injection (label "none")
     kind = "random"                    # random (add_random_noise) or popular
     ratios = [0.0, 0.2]
 
-Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to ``/work/shared/data``.
+Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to ``../shared/data`` (see
+:func:`siftrec.data.location.default_data_dir`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ from typing import Any
 
 from siftrec.errors import SiftrecError
 
-DEFAULT_DATA = "/work/shared/data"
 NOISE_KINDS = ("random", "popular")
 
 _GRID_KEYS = {"name", "baseline", "metrics", "tune_metric", "seeds", "datasets", "models", "noise"}
@@ -89,7 +89,10 @@ class ModelSpec:
     def candidates(self) -> list[dict[str, Any]]:
         """Every parameter combination of the search space (one empty dict without one)."""
         names = sorted(self.search)
-        return [dict(zip(names, values)) for values in itertools.product(*(self.search[n] for n in names))]
+        return [
+            dict(zip(names, values, strict=True))
+            for values in itertools.product(*(self.search[n] for n in names))
+        ]
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class NoiseSpec:
 
     @property
     def label(self) -> str:
-        return "clean" if self.ratio == 0 else f"{self.kind} {self.ratio:g}"
+        return "none" if self.ratio == 0 else f"{self.kind} {self.ratio:g}"
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,10 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
     datasets = tuple(_dataset(d) for d in _tables("datasets", raw.get("datasets")))
     models = tuple(_model(m, set(available_models())) for m in _tables("models", raw.get("models")))
     noise = _noise(raw.get("noise", []))
-    for what, names in (("dataset", [d.name for d in datasets]), ("model", [m.label for m in models])):
+    for what, names in (
+        ("dataset", [d.name for d in datasets]),
+        ("model", [m.label for m in models]),
+    ):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise SiftrecError(f"duplicate {what} name {duplicates[0]!r} in the grid")
@@ -223,8 +229,10 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
 
 
 def expand_path(text: str) -> Path:
-    """``${VAR}`` substitution (``SIFTREC_DATA`` defaults to /work/shared/data)."""
-    env = {"SIFTREC_DATA": DEFAULT_DATA, **os.environ}
+    """``${VAR}`` substitution (``SIFTREC_DATA`` defaults to ``default_data_dir()``)."""
+    from siftrec.data.location import default_data_dir
+
+    env = {**os.environ, "SIFTREC_DATA": str(default_data_dir())}
     try:
         return Path(string.Template(text).substitute(env)).expanduser()
     except KeyError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from siftrec.cli.bench_cmds import bench_command
 from siftrec.cli.clean_cmds import clean_command
 from siftrec.cli.common import handle_errors
 from siftrec.cli.data_cmds import data_app, split_command
@@ -25,6 +26,7 @@ app.command("evaluate")(evaluate_command)
 app.command("score")(score_command)
 app.command("demo")(demo_command)
 app.command("clean")(clean_command)
+app.command("bench")(bench_command)
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,27 @@
+"""Declarative, resumable benchmark grids (``siftrec bench``): TOML grid → cells → results."""
+
+from siftrec.benchgrid.grid import (
+    Cell,
+    DatasetSpec,
+    Grid,
+    ModelSpec,
+    NoiseSpec,
+    load_grid,
+    parse_grid,
+)
+from siftrec.benchgrid.report import write_plots, write_summary
+from siftrec.benchgrid.runner import RunSummary, run_grid
+
+__all__ = [
+    "Cell",
+    "DatasetSpec",
+    "Grid",
+    "ModelSpec",
+    "NoiseSpec",
+    "RunSummary",
+    "load_grid",
+    "parse_grid",
+    "run_grid",
+    "write_plots",
+    "write_summary",
+]

@@ -1,0 +1,269 @@
+"""Run a grid cell by cell, resumably.
+
+Each finished cell (ok or failed) is committed as ``RUN_DIR/cells/<cell_id>.json`` (atomic
+write, after its per-user values ``RUN_DIR/per_user/<cell_id>.parquet``); ``results.parquet`` is
+rebuilt from the committed records after every cell. A rerun with the same grid skips every
+committed cell whose configuration hash is unchanged, so an interrupted run resumes where it
+stopped. A failing cell is recorded with ``status="failed"`` and its error and the grid goes on.
+
+Peak memory is ``tracemalloc``'s peak during the cell (Python and numpy allocations; torch
+tensors are not traced), reported in MiB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from siftrec.atomic import atomic_path, write_text
+from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, NoiseSpec, expand_path
+from siftrec.data.interactions import Interactions
+from siftrec.data.splits import Split
+from siftrec.errors import SiftrecError
+
+FIXED_COLUMNS = ("cell_id", "dataset", "model", "noise", "noise_ratio", "seed", "status", "error")
+TAIL_COLUMNS = (
+    "validation_score",
+    "fit_seconds",
+    "eval_seconds",
+    "tune_seconds",
+    "peak_memory_mb",
+    "n_train",
+    "n_test_users",
+    "params",
+    "tuned",
+    "config_hash",
+)
+
+
+@dataclass
+class RunSummary:
+    """Counts of one :func:`run_grid` call."""
+
+    ran: int
+    skipped: int
+    failed: int
+    results: Path
+
+
+def run_grid(
+    grid: Grid, out_dir: str | Path, *, retry_failed: bool = False, progress: bool = True
+) -> RunSummary:
+    """Run every cell of ``grid`` not yet committed in ``out_dir``; write results.parquet."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "grid.json", json.dumps(grid.meta(), indent=2) + "\n")
+    cells = grid.cells()
+    todo = [cell for cell in cells if not _is_done(out, cell, retry_failed)]
+    prepared = _DataCache()
+    failed = 0
+    with _progress(progress, len(todo)) as bar:
+        task = bar.add_task("bench", total=len(todo))
+        for cell in todo:
+            bar.update(task, description=cell.cell_id)
+            record = run_cell(cell, prepared, out / "per_user")
+            failed += record["status"] != "ok"
+            write_text(out / "cells" / f"{cell.cell_id}.json", json.dumps(record, indent=1) + "\n")
+            write_results(grid, out)
+            bar.advance(task)
+    write_results(grid, out)
+    return RunSummary(len(todo), len(cells) - len(todo), failed, out / "results.parquet")
+
+
+def run_cell(cell: Cell, data: _DataCache, per_user_dir: Path) -> dict[str, Any]:
+    """Tune (on validation), refit, test one cell; errors become a failed record."""
+    record: dict[str, Any] = {
+        "cell_id": cell.cell_id,
+        "dataset": cell.dataset.name,
+        "model": cell.model.label,
+        "noise": cell.noise.label,
+        "noise_ratio": cell.noise.ratio,
+        "seed": cell.seed,
+        "status": "ok",
+        "error": None,
+        "config_hash": cell.config_hash(),
+    }
+    tracemalloc.start()
+    try:
+        split, train = data.get(cell.dataset, cell.noise, cell.seed)
+        record.update(_fit_and_evaluate(cell, split, train, per_user_dir))
+    except Exception as exc:  # a failing cell must not stop the grid
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        record["peak_memory_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return record
+
+
+def write_results(grid: Grid, out: Path) -> Path:
+    """Rebuild results.parquet from the committed cell records, in grid order."""
+    import polars as pl
+
+    records = [r for cell in grid.cells() if (r := _record(out, cell)) is not None]
+    schema: dict[str, Any] = {name: pl.String for name in FIXED_COLUMNS}
+    schema.update({"noise_ratio": pl.Float64, "seed": pl.Int64})
+    schema.update({metric: pl.Float64 for metric in grid.metrics})
+    schema.update({name: pl.Float64 for name in TAIL_COLUMNS})
+    schema.update({"n_train": pl.Int64, "n_test_users": pl.Int64})
+    schema.update({"params": pl.String, "tuned": pl.String, "config_hash": pl.String})
+    rows = [{name: r.get(name) for name in schema} for r in records]
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    target = out / "results.parquet"
+    with atomic_path(target) as tmp:
+        frame.write_parquet(tmp, statistics=False)
+    return target
+
+
+# ---------------------------------------------------------------------- one cell
+def _fit_and_evaluate(
+    cell: Cell, split: Split, train: Interactions, per_user_dir: Path
+) -> dict[str, Any]:
+    from siftrec.evaluate import evaluate
+    from siftrec.models import get_model_class
+
+    model_cls = get_model_class(cell.model.model)
+    base = dict(cell.model.params)
+    if "seed" in {f.name for f in dataclasses.fields(model_cls.Config)} and "seed" not in base:
+        base["seed"] = cell.seed
+    uses_validation = "validation" in inspect.signature(model_cls._fit).parameters
+    fit_options = {"validation": split.validation} if uses_validation and split.validation else {}
+    candidates = cell.model.candidates()
+    chosen: dict[str, Any] = {}
+    best_score: float | None = None
+    tune_start = time.perf_counter()
+    if cell.model.search:
+        if split.validation is None:
+            raise SiftrecError(
+                f"model {cell.model.label} has a search space but dataset {cell.dataset.name} "
+                "has no validation part"
+            )
+        for candidate in candidates:
+            model = model_cls(**base, **candidate).fit(train, **fit_options)
+            score = evaluate(model, split.validation, cell.tune_metric).metrics[cell.tune_metric]
+            if best_score is None or score > best_score:
+                best_score, chosen = score, candidate
+    tune_seconds = time.perf_counter() - tune_start
+    model = model_cls(**base, **chosen).fit(train, **fit_options)
+    result = evaluate(model, split.test, list(cell.metrics), exclude=split.validation)
+    frame = result.per_user_frame(model.user_map_)
+    per_user_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(per_user_dir / f"{cell.cell_id}.parquet") as tmp:
+        frame.write_parquet(tmp, statistics=False)
+    return {
+        **{metric: float(result.metrics[metric]) for metric in cell.metrics},
+        "validation_score": best_score,
+        "fit_seconds": float(model.fit_seconds_),
+        "eval_seconds": float(result.seconds),
+        "tune_seconds": tune_seconds,
+        "n_train": len(train),
+        "n_test_users": result.n_users,
+        "params": json.dumps(model.get_params(), sort_keys=True, default=str),
+        "tuned": json.dumps(chosen, sort_keys=True, default=str),
+    }
+
+
+class _DataCache:
+    """The split and noisy train of the last (dataset, seed, noise) asked for."""
+
+    def __init__(self) -> None:
+        self._split_key: tuple[str, int] | None = None
+        self._split: Split | None = None
+        self._train_key: tuple[str, int, NoiseSpec] | None = None
+        self._train: Interactions | None = None
+
+    def get(self, dataset: DatasetSpec, noise: NoiseSpec, seed: int) -> tuple[Split, Interactions]:
+        if self._split_key != (dataset.name, seed):
+            self._split, self._split_key, self._train_key = None, None, None
+            self._split = load_split(dataset, seed)
+            self._split_key = (dataset.name, seed)
+        if self._train_key != (dataset.name, seed, noise):
+            self._train = add_noise(self._split.train, noise, seed)
+            self._train_key = (dataset.name, seed, noise)
+        return self._split, self._train
+
+
+def load_split(dataset: DatasetSpec, seed: int) -> Split:
+    """Build the dataset's train/validation/test parts for ``seed``."""
+    from siftrec.data.readers import read_interactions
+    from siftrec.data.splits import split_given, split_interactions
+
+    if dataset.train is not None:
+        parts = {
+            name: read_interactions(_existing(path), **dataset.read)
+            for name, path in (
+                ("train", dataset.train),
+                ("test", dataset.test),
+                ("validation", dataset.validation),
+            )
+            if path is not None
+        }
+        return split_given(**parts)
+    if dataset.synthetic is not None:
+        from siftrec.data.synthetic import generate
+
+        data = generate(**{"seed": seed, **dataset.synthetic}).interactions
+    else:
+        data = read_interactions(_existing(dataset.path), **dataset.read)
+    options = dict(dataset.split)
+    scheme = options.pop("scheme")
+    return split_interactions(data, scheme, seed=seed, **options)
+
+
+def add_noise(train: Interactions, noise: NoiseSpec, seed: int) -> Interactions:
+    """Inject ``noise`` into the training part only (the clean setting returns it unchanged)."""
+    from siftrec.data.noise import add_popular_noise, add_random_noise
+
+    if noise.ratio == 0:
+        return train
+    inject = add_random_noise if noise.kind == "random" else add_popular_noise
+    return inject(train, noise.ratio, seed=seed)
+
+
+def _existing(text: str) -> Path:
+    path = expand_path(text)
+    if not path.exists():
+        raise SiftrecError(f"data file does not exist: {path}")
+    return path
+
+
+def _record(out: Path, cell: Cell) -> dict[str, Any] | None:
+    path = out / "cells" / f"{cell.cell_id}.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("config_hash") == cell.config_hash() else None
+
+
+def _is_done(out: Path, cell: Cell, retry_failed: bool) -> bool:
+    record = _record(out, cell)
+    return record is not None and (record["status"] == "ok" or not retry_failed)
+
+
+def _progress(enabled: bool, total: int):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled or total == 0,
+    )

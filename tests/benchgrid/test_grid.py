@@ -1,0 +1,125 @@
+"""Grid TOML parsing: cells in order, search candidates, noise settings, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from siftrec.benchgrid.grid import expand_path, load_grid, parse_grid
+from siftrec.errors import SiftrecError
+
+SMOKE = Path(__file__).resolve().parents[2] / "bench" / "grids" / "smoke.toml"
+
+
+def minimal(**overrides) -> dict:
+    raw = {
+        "seeds": [0, 1],
+        "datasets": [{"name": "syn", "synthetic": {"n_users": 50}, "split": {"scheme": "random"}}],
+        "models": [{"model": "popularity"}, {"model": "itemknn", "search": {"k": [5, 10]}}],
+    }
+    raw.update(overrides)
+    return raw
+
+
+def test_smoke_grid_parses():
+    grid = load_grid(SMOKE)
+    assert grid.baseline == "popularity"
+    assert len(grid.models) >= 2 and len(grid.seeds) >= 2
+    cells = grid.cells()
+    assert len(cells) == len(grid.datasets) * len(grid.models) * len(grid.noise) * len(grid.seeds)
+    assert len({c.cell_id for c in cells}) == len(cells)
+
+
+def test_cells_order_and_defaults():
+    grid = parse_grid(minimal())
+    assert grid.metrics == ("recall@20", "ndcg@20") and grid.tune_metric == "recall@20"
+    assert [n.label for n in grid.noise] == ["none"]
+    assert [(c.seed, c.model.label) for c in grid.cells()] == [
+        (0, "popularity"),
+        (0, "itemknn"),
+        (1, "popularity"),
+        (1, "itemknn"),
+    ]
+    assert grid.cells()[1].cell_id == "syn__itemknn__none__seed0"
+
+
+def test_search_candidates_and_shorthands():
+    grid = parse_grid(
+        minimal(
+            models=[{"model": "mf", "objective": "bce", "search": {"dim": [8, 16], "lr": [0.1]}}]
+        )
+    )
+    model = grid.models[0]
+    assert model.params == {"objective": "bce"}
+    assert model.candidates() == [{"dim": 8, "lr": 0.1}, {"dim": 16, "lr": 0.1}]
+
+
+def test_noise_ratios_dedupe_clean_and_label():
+    grid = parse_grid(
+        minimal(
+            noise=[
+                {"kind": "random", "ratios": [0, 0.1]},
+                {"kind": "popular", "ratios": [0.0, 0.2]},
+            ]
+        )
+    )
+    assert [n.label for n in grid.noise] == ["none", "random 0.1", "popular 0.2"]
+
+
+def test_config_hash_changes_with_params():
+    a = parse_grid(minimal()).cells()[1]
+    b = parse_grid(
+        minimal(models=[{"model": "popularity"}, {"model": "itemknn", "search": {"k": [5]}}])
+    ).cells()[1]
+    assert a.cell_id == b.cell_id and a.config_hash() != b.config_hash()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"models": [{"model": "nosuch"}]}, "unknown model"),
+        ({"baseline": "ease"}, "baseline"),
+        ({"metrics": ["recall@20"], "tune_metric": "ndcg@20"}, "tune_metric"),
+        ({"metrics": ["nosuch@3"]}, "nosuch"),
+        ({"seeds": []}, "seeds"),
+        ({"datasets": [{"name": "x", "path": "a.csv"}]}, "scheme"),
+        ({"datasets": [{"name": "x", "train": "a.csv"}]}, "test file"),
+        ({"datasets": [{"name": "x", "synthetic": {}, "path": "a"}]}, "exactly one"),
+        ({"noise": {"kind": "weird", "ratios": [0.1]}}, "noise kind"),
+        ({"noise": {"ratios": [-1]}}, "ratio"),
+        ({"colour": 1}, "unknown grid key"),
+        ({"models": [{"model": "ease", "params": {"l2": 1}, "search": {"l2": [1, 2]}}]}, "both"),
+        ({"models": [{"model": "ease"}, {"model": "ease"}]}, "duplicate model"),
+    ],
+)
+def test_invalid_grids_are_one_line_errors(overrides, fragment):
+    with pytest.raises(SiftrecError, match=fragment):
+        parse_grid(minimal(**overrides))
+
+
+def test_load_grid_errors(tmp_path):
+    with pytest.raises(SiftrecError, match="does not exist"):
+        load_grid(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    with pytest.raises(SiftrecError, match="not valid TOML"):
+        load_grid(bad)
+
+
+def test_expand_path(monkeypatch, tmp_path):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.setenv("SIFTREC_DATA", "/data/here")
+    assert expand_path("${SIFTREC_DATA}/x.csv") == Path("/data/here/x.csv")
+    monkeypatch.delenv("SIFTREC_DATA")
+    monkeypatch.chdir(tmp_path / "repo")
+    assert expand_path("${SIFTREC_DATA}/x") == tmp_path / "shared" / "data" / "x"
+    with pytest.raises(SiftrecError, match="NOT_SET_ANYWHERE"):
+        expand_path("${NOT_SET_ANYWHERE}/x")
+
+
+@pytest.mark.parametrize("path", sorted(SMOKE.parent.glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_grid_parses(path):
+    grid = load_grid(path)
+    assert grid.cells() and grid.baseline in [m.label for m in grid.models]

@@ -1,0 +1,188 @@
+"""Running grids: results rows, resume without rerunning, failures recorded, tuning on validation,
+pre-split files, summary tables and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from siftrec.benchgrid import load_grid, parse_grid, run_grid, write_plots, write_summary
+from siftrec.benchgrid.runner import load_split
+from siftrec.data.synthetic import generate
+from siftrec.data.writers import write_interactions
+from siftrec.evaluate import evaluate
+from siftrec.models import ItemKNN
+
+SMOKE = Path(__file__).resolve().parents[2] / "bench" / "grids" / "smoke.toml"
+SYN = {
+    "name": "syn",
+    "synthetic": {"n_users": 120, "n_items": 80},
+    "split": {"scheme": "random", "test_ratio": 0.2, "validation_ratio": 0.1},
+}
+
+
+def small(models: list[dict], **overrides) -> dict:
+    raw = {
+        "seeds": [0, 1],
+        "datasets": [SYN],
+        "models": models,
+        "metrics": ["recall@10", "ndcg@10"],
+    }
+    raw.update(overrides)
+    return raw
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    summary = run_grid(load_grid(SMOKE), out, progress=False)
+    assert summary.skipped == 0 and summary.failed == 0
+    return out
+
+
+def test_smoke_results_one_row_per_cell(smoke_run):
+    grid = load_grid(SMOKE)
+    frame = pl.read_parquet(smoke_run / "results.parquet")
+    assert frame["cell_id"].to_list() == [c.cell_id for c in grid.cells()]
+    assert set(frame["status"]) == {"ok"}
+    for column in [*grid.metrics, "fit_seconds", "eval_seconds", "peak_memory_mb", "params"]:
+        assert frame[column].null_count() == 0, column
+    assert (frame["recall@20"] > 0).all() and (frame["peak_memory_mb"] > 0).all()
+    assert set(frame["noise"]) == {"none", "random 0.2"}
+    noisy = frame.filter(frame["noise"] == "random 0.2")["n_train"].to_numpy()
+    clean = frame.filter(frame["noise"] == "none")["n_train"].to_numpy()
+    assert (noisy > clean).all()  # noise is injected into train
+    knn = frame.filter(frame["model"] == "itemknn")
+    assert {json.loads(t)["k"] for t in knn["tuned"]} <= {20, 100}
+    assert all(
+        json.loads(p)["k"] == json.loads(t)["k"]
+        for p, t in zip(knn["params"], knn["tuned"], strict=True)
+    )
+    for cell_id in frame["cell_id"]:
+        per_user = pl.read_parquet(smoke_run / "per_user" / f"{cell_id}.parquet")
+        assert per_user.columns == ["user", "recall@20", "ndcg@20"]
+        row = frame.filter(frame["cell_id"] == cell_id)
+        assert per_user["ndcg@20"].mean() == pytest.approx(row["ndcg@20"][0])
+
+
+def test_rerun_runs_nothing_and_keeps_bytes(smoke_run):
+    before = (smoke_run / "results.parquet").read_bytes()
+    records = {p: p.stat().st_mtime_ns for p in (smoke_run / "cells").iterdir()}
+    summary = run_grid(load_grid(SMOKE), smoke_run, progress=False)
+    assert summary.ran == 0 and summary.skipped == len(records)
+    assert (smoke_run / "results.parquet").read_bytes() == before
+    assert {p: p.stat().st_mtime_ns for p in (smoke_run / "cells").iterdir()} == records
+
+
+def test_summary_tables(smoke_run):
+    text = write_summary(smoke_run).read_text()
+    for name in ("popularity", "itemknn", "ease", "## synthetic — noise: none", "random 0.2"):
+        assert name in text
+    assert text.count(" ± ") >= 2 * 3 * 3  # two noise groups × three models × three columns
+    assert "**" in text and "Wilcoxon" in text and "p=" in text
+
+
+def test_plots_are_pngs(smoke_run):
+    paths = write_plots(smoke_run)
+    assert sorted(p.name for p in paths) == ["synthetic_fit_time.png", "synthetic_noise.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_interrupted_run_resumes_only_missing_cells(tmp_path):
+    grid = parse_grid(small([{"model": "popularity"}, {"model": "itemknn"}]))
+    run_grid(grid, tmp_path, progress=False)
+    (tmp_path / "cells" / "syn__itemknn__none__seed1.json").unlink()
+    assert pl.read_parquet(tmp_path / "results.parquet").height == 4
+    summary = run_grid(grid, tmp_path, progress=False)
+    assert (summary.ran, summary.skipped) == (1, 3)
+    assert pl.read_parquet(tmp_path / "results.parquet").height == 4
+
+
+def test_changed_cell_config_reruns_that_cell(tmp_path):
+    run_grid(
+        parse_grid(small([{"model": "popularity"}, {"model": "itemknn"}])), tmp_path, progress=False
+    )
+    changed = parse_grid(small([{"model": "popularity"}, {"model": "itemknn", "params": {"k": 5}}]))
+    summary = run_grid(changed, tmp_path, progress=False)
+    assert (summary.ran, summary.skipped) == (2, 2)
+    params = pl.read_parquet(tmp_path / "results.parquet").filter(pl.col("model") == "itemknn")[
+        "params"
+    ]
+    assert all(json.loads(p)["k"] == 5 for p in params)
+
+
+def test_failing_cell_is_recorded_and_grid_continues(tmp_path):
+    grid = parse_grid(
+        small(
+            [{"model": "popularity"}, {"label": "bad", "model": "itemknn", "params": {"nosuch": 1}}]
+        )
+    )
+    summary = run_grid(grid, tmp_path, progress=False)
+    assert (summary.ran, summary.failed) == (4, 2)
+    frame = pl.read_parquet(tmp_path / "results.parquet")
+    bad = frame.filter(pl.col("model") == "bad")
+    assert set(bad["status"]) == {"failed"} and all("nosuch" in e for e in bad["error"])
+    assert bad["recall@10"].null_count() == 2
+    assert set(frame.filter(pl.col("model") == "popularity")["status"]) == {"ok"}
+    assert "## Failed cells" in write_summary(tmp_path).read_text()
+    assert run_grid(grid, tmp_path, progress=False).ran == 0
+    assert run_grid(grid, tmp_path, retry_failed=True, progress=False).ran == 2
+
+
+def test_search_without_validation_fails_the_cell(tmp_path):
+    dataset = {**SYN, "split": {"scheme": "random", "test_ratio": 0.2}}
+    grid = parse_grid(
+        small([{"model": "itemknn", "search": {"k": [5, 10]}}], datasets=[dataset], seeds=[0])
+    )
+    run_grid(grid, tmp_path, progress=False)
+    error = pl.read_parquet(tmp_path / "results.parquet")["error"][0]
+    assert "no validation part" in error
+
+
+def test_tuning_picks_the_best_validation_score_not_test(tmp_path):
+    grid = parse_grid(small([{"model": "itemknn", "search": {"k": [1, 5, 40]}}], seeds=[3]))
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    split = load_split(grid.datasets[0], 3)
+    scores = {
+        k: evaluate(ItemKNN(k=k).fit(split.train), split.validation, "recall@10").metrics[
+            "recall@10"
+        ]
+        for k in (1, 5, 40)
+    }
+    best = max(scores, key=lambda k: (scores[k], -k))
+    assert json.loads(row["tuned"]) == {"k": best}
+    assert row["validation_score"] == pytest.approx(scores[best])
+    final = ItemKNN(k=best).fit(split.train)
+    test = evaluate(final, split.test, "recall@10", exclude=split.validation).metrics["recall@10"]
+    assert row["recall@10"] == pytest.approx(test)
+
+
+def test_given_files_with_env_path(tmp_path, monkeypatch):
+    data = generate(n_users=100, n_items=60, seed=0).interactions
+    rng = np.random.default_rng(0)
+    held = rng.random(len(data)) < 0.2
+    write_interactions(data.subset(~held), tmp_path / "train.csv")
+    write_interactions(data.subset(held), tmp_path / "test.csv")
+    monkeypatch.setenv("SIFTREC_DATA", str(tmp_path))
+    dataset = {
+        "name": "files",
+        "train": "${SIFTREC_DATA}/train.csv",
+        "test": "${SIFTREC_DATA}/test.csv",
+    }
+    missing = {
+        "name": "gone",
+        "train": "${SIFTREC_DATA}/nope.csv",
+        "test": "${SIFTREC_DATA}/test.csv",
+    }
+    grid = parse_grid(small([{"model": "popularity"}], datasets=[dataset, missing], seeds=[0]))
+    run_grid(grid, tmp_path / "run", progress=False)
+    frame = pl.read_parquet(tmp_path / "run" / "results.parquet")
+    assert frame["status"].to_list() == ["ok", "failed"]
+    assert frame["n_train"][0] == int((~held).sum())
+    assert "does not exist" in frame["error"][1]
