@@ -2,7 +2,7 @@
 
 Usage: ``python bench/bpr_epoch.py [--data DIR] [--dataset all] [--epochs 20] [--threads 2]``.
 
-Data (under ``--data``, default ``$SIFTREC_DATA`` or ``/work/shared/data``): ``ml-1m-diffrec``
+Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): ``ml-1m-diffrec``
 clean (train / valid / test; validation items masked at test time, as in DiffRec) and
 ``gowalla-lightgcn`` (train / test). Every method trains BPR-MF with 64 factors, one uniform
 negative per positive (excluding the user's positives) and L2 0.01, for ``--epochs`` epochs of
@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from siftrec import Interactions, SiftrecError
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import MF, Recommender
@@ -218,7 +219,7 @@ def run(data: Path, name: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default_data = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default_data = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--dataset", default="all", choices=("all", *DATASETS))
     parser.add_argument("--epochs", type=int, default=20)

@@ -4,7 +4,7 @@ Usage: ``python bench/denoise_ml1m.py [--data DIR] [--methods bce,bpr,tce,rce,nb
 [--epochs N] [--seeds 0,1,2] [--threads N] [--speed-epochs N] [--json OUT]``.
 
 Reads ``ml-1m-diffrec/noisy/{train,valid,test}_list.npy.gz`` under ``--data`` (default
-``$SIFTREC_DATA`` or ``/work/shared/data``); the training and validation logs keep the
+``$SIFTREC_DATA`` or ``../shared/data``); the training and validation logs keep the
 low-rating interactions (natural false positives), the test log only the clean ones. Every
 method is MF (dim 64, MF's per-sample SGD defaults) trained for ``--epochs`` epochs per seed, and
 Recall@20 / NDCG@20 are measured on the test log with train + valid masked (full ranking), once,
@@ -44,6 +44,7 @@ import torch
 
 from siftrec import Interactions
 from siftrec.atomic import write_text
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import MF
@@ -113,7 +114,7 @@ def speed(train: Interactions, epochs: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default_data = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--methods", default="bce,bpr,tce,rce,nbpo,pld")
     parser.add_argument("--epochs", type=int, default=20)

@@ -2,7 +2,7 @@
 
 Usage: ``python bench/eval_speed.py [--data DIR] [--dim 64] [--naive-users 300]``. Reads
 ``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or
-``/work/shared/data``), builds a random dim-64 factor model (scores = U[users] @ Vᵀ) and reports
+``../shared/data``), builds a random dim-64 factor model (scores = U[users] @ Vᵀ) and reports
 users/s for siftrec's protocol (Recall@20/NDCG@20 over all users), a naive per-user loop (numpy
 argsort per user, timed on a subset and extrapolated) and the compute bound (users × items × dim ×
 2 FLOPs at this machine's measured float32 GEMM rate for the same matrix shapes).
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from siftrec import Interactions, SiftrecError
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import Recommender
@@ -96,7 +97,7 @@ def naive_loop(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default_data = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--k", type=int, default=20)

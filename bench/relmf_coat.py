@@ -17,7 +17,6 @@ The paper reports no Coat numbers (PAPER_TABLES.md §4); the random-score row is
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from relmf_yahoo import Candidate, Split, grid, ials_build, mf_builder, run_comp
 
 from siftrec import Interactions
 from siftrec.bias import diagnose_propensities, popularity_propensities
+from siftrec.data.location import default_data_dir
 from siftrec.data.mar import MARDataset, read_coat
 from siftrec.data.preprocess import rating_threshold
 
@@ -45,7 +45,7 @@ def without_propensity(log: Interactions) -> Interactions:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)

@@ -34,6 +34,7 @@ import torch
 
 from siftrec import Interactions
 from siftrec.bias import diagnose_propensities, popularity_propensities
+from siftrec.data.location import default_data_dir
 from siftrec.data.mar import MARDataset, read_yahoo_r3
 from siftrec.data.preprocess import rating_threshold
 from siftrec.evaluate.beyond import beyond_accuracy
@@ -253,7 +254,7 @@ PAPER = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
