@@ -4,7 +4,7 @@ Usage: ``python bench/gowalla_torch.py [--data DIR] [--model lightgcn|mf|multvae
 [--epochs N] [--eval-every N] [--param key=value ...] [--threads N] [--seed S] [--json OUT]``.
 
 Reads ``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or
-``/work/shared/data``), trains each model with its defaults (the papers' settings) plus any
+``../shared/data``), trains each model with its defaults (the papers' settings) plus any
 ``--param`` overrides for ``--epochs`` epochs, and evaluates Recall@20 / NDCG@20 on the test
 split (full ranking, train items masked, Recall over ``|test_u|`` as in LightGCN/BARS) every
 ``--eval-every`` epochs and after the last one, printing each epoch's training time. Test
@@ -35,6 +35,7 @@ import torch
 
 from siftrec import Interactions, SiftrecError
 from siftrec.atomic import write_text
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import get_model_class
@@ -132,7 +133,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("SIFTREC_DATA", "/work/shared/data"))
+    parser.add_argument("--data", default=str(default_data_dir()))
     parser.add_argument("--model", default="all", choices=[*MODELS, "all"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--eval-every", type=int, default=1, help="test evaluation period")
