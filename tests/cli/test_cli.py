@@ -45,8 +45,20 @@ def log_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def split_dir(log_csv, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("split") / "split"
-    result = run("split", log_csv, "--scheme", "random", "--test-ratio", "0.2", "--seed", "0",
-                 "--validation-ratio", "0.1", "--out", out)
+    result = run(
+        "split",
+        log_csv,
+        "--scheme",
+        "random",
+        "--test-ratio",
+        "0.2",
+        "--seed",
+        "0",
+        "--validation-ratio",
+        "0.1",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -73,12 +85,32 @@ def test_split_writes_contract_files(split_dir, log_csv):
 
 def test_split_is_seeded(log_csv, split_dir, tmp_path):
     again = tmp_path / "again"
-    run("split", log_csv, "--test-ratio", "0.2", "--validation-ratio", "0.1", "--seed", "0",
-        "--out", again)
+    run(
+        "split",
+        log_csv,
+        "--test-ratio",
+        "0.2",
+        "--validation-ratio",
+        "0.1",
+        "--seed",
+        "0",
+        "--out",
+        again,
+    )
     assert (again / "test.csv").read_text() == (split_dir / "test.csv").read_text()
     other = tmp_path / "other"
-    run("split", log_csv, "--test-ratio", "0.2", "--validation-ratio", "0.1", "--seed", "1",
-        "--out", other)
+    run(
+        "split",
+        log_csv,
+        "--test-ratio",
+        "0.2",
+        "--validation-ratio",
+        "0.1",
+        "--seed",
+        "1",
+        "--out",
+        other,
+    )
     assert (other / "test.csv").read_text() != (split_dir / "test.csv").read_text()
 
 
@@ -99,12 +131,30 @@ def test_fit_writes_model_json(model_dir, split_dir):
 
 
 def test_fit_param_coercion_and_unknown_param(split_dir, tmp_path):
-    ok = run("fit", "--train", split_dir / "train.csv", "--model", "popularity",
-             "--param", "weighted=true", "--out", tmp_path / "m")
+    ok = run(
+        "fit",
+        "--train",
+        split_dir / "train.csv",
+        "--model",
+        "popularity",
+        "--param",
+        "weighted=true",
+        "--out",
+        tmp_path / "m",
+    )
     assert ok.exit_code == 0, ok.stderr
     assert json.loads((tmp_path / "m" / "model.json").read_text())["params"]["weighted"] is True
-    bad = run("fit", "--train", split_dir / "train.csv", "--model", "popularity",
-              "--param", "nope=1", "--out", tmp_path / "m2")
+    bad = run(
+        "fit",
+        "--train",
+        split_dir / "train.csv",
+        "--model",
+        "popularity",
+        "--param",
+        "nope=1",
+        "--out",
+        tmp_path / "m2",
+    )
     assert_clean_failure(bad, "nope")
     assert not (tmp_path / "m2").exists()
 
@@ -136,8 +186,15 @@ def test_recommend_user_file(model_dir, tmp_path):
 
 
 def test_evaluate_json_contract(model_dir, split_dir):
-    result = run("evaluate", model_dir, "--test", split_dir / "test.csv",
-                 "--metrics", "recall@20,ndcg@20", "--json")
+    result = run(
+        "evaluate",
+        model_dir,
+        "--test",
+        split_dir / "test.csv",
+        "--metrics",
+        "recall@20,ndcg@20",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert set(payload) == {"recall@20", "ndcg@20", "n_users"}
@@ -146,8 +203,16 @@ def test_evaluate_json_contract(model_dir, split_dir):
 
 def test_evaluate_per_user_export(model_dir, split_dir, tmp_path):
     out = tmp_path / "per_user.csv"
-    result = run("evaluate", model_dir, "--test", split_dir / "test.csv", "--exclude",
-                 split_dir / "validation.csv", "--per-user", out)
+    result = run(
+        "evaluate",
+        model_dir,
+        "--test",
+        split_dir / "test.csv",
+        "--exclude",
+        split_dir / "validation.csv",
+        "--per-user",
+        out,
+    )
     assert result.exit_code == 0, result.stderr
     assert {"user", "recall@20"} <= set(pl.read_csv(out).columns)
 
