@@ -3,7 +3,7 @@
 Usage: ``python bench/classic_vs_implicit.py [--data DIR] [--dataset all] [--repeats 3]
 [--factors 64] [--iterations 15] [--regularization 0.01] [--alpha 1]``.
 
-Data (under ``--data``, default ``$SIFTREC_DATA`` or ``/work/shared/data``): ``ml-1m-diffrec``
+Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): ``ml-1m-diffrec``
 clean (train / valid / test; validation items are masked at test time, as in DiffRec) and
 ``gowalla-lightgcn`` (train / test).
 
@@ -45,6 +45,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from siftrec import Interactions, SiftrecError
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import IALS, Recommender
@@ -185,7 +186,7 @@ def _ensure_wait_policy(policy: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("SIFTREC_DATA", "/work/shared/data")
+    default_data = str(default_data_dir())
     parser.add_argument("--data", type=Path, default=Path(default_data))
     parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
     parser.add_argument("--repeats", type=int, default=3)
