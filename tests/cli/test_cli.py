@@ -279,3 +279,31 @@ def test_unknown_model_and_bad_model_dir(split_dir, tmp_path):
         "unknown model",
     )
     assert_clean_failure(run("recommend", tmp_path, "--out", tmp_path / "r.csv"), "model.json")
+
+
+def test_plot_history_of_a_torch_model(split_dir, tmp_path):
+    model = tmp_path / "mf"
+    fit = run(
+        "fit",
+        "--train",
+        split_dir / "train.csv",
+        "--model",
+        "mf",
+        "--param",
+        "epochs=2",
+        "--param",
+        "dim=8",
+        "--out",
+        model,
+    )
+    assert fit.exit_code == 0, fit.stderr
+    history = json.loads((model / "model.json").read_text())["history"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all("seconds" in r and "loss" in r for r in history)
+    result = run("plot", "history", model)
+    assert result.exit_code == 0, result.stderr
+    assert (model / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_history_needs_a_history(model_dir, tmp_path):
+    assert_clean_failure(run("plot", "history", model_dir, "--out", tmp_path / "h.png"), "empty")

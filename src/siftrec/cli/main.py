@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Spinning OpenMP workers make every torch op wait ~10 ms on an oversubscribed CPU; passive
+# waiting costs nothing measurable on an idle one (docs/benchmarks.md, iALS section). Must be set
+# before torch loads libgomp; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import typer
 
 from siftrec.cli.bench_cmds import bench_command
@@ -10,6 +17,7 @@ from siftrec.cli.common import handle_errors
 from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
+from siftrec.cli.plot_cmds import plot_app
 
 app = typer.Typer(
     name="siftrec",
@@ -27,6 +35,7 @@ app.command("score")(score_command)
 app.command("demo")(demo_command)
 app.command("clean")(clean_command)
 app.command("bench")(bench_command)
+app.add_typer(plot_app, name="plot")
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,36 @@
+"""``siftrec plot history MODEL_DIR``: the per-epoch training record of a saved model as a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siftrec.cli.common import handle_errors, stderr
+from siftrec.errors import SiftrecError
+
+plot_app = typer.Typer(help="Plots of saved models.", no_args_is_help=True)
+
+
+@plot_app.command("history")
+@handle_errors
+def history_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="PNG to write (default MODEL_DIR/history.png).")
+    ] = None,
+) -> None:
+    """Plot training loss and validation metrics per epoch from MODEL_DIR/model.json."""
+    from siftrec.train import plot_history
+
+    meta_path = model_dir / "model.json"
+    if not meta_path.is_file():
+        raise SiftrecError(f"{model_dir} is not a model directory (no model.json)")
+    try:
+        history = json.loads(meta_path.read_text()).get("history") or []
+    except json.JSONDecodeError as exc:
+        raise SiftrecError(f"corrupt {meta_path}: {exc}") from None
+    target = plot_history(history, out or model_dir / "history.png")
+    stderr.print(f"wrote {target}", highlight=False)
