@@ -4,7 +4,7 @@ Usage: ``python bench/ease_gowalla.py [--data DIR] [--dataset gowalla-lightgcn]
 [--grid 40,80,160,320] [--validation-ratio 0.2] [--seed 0] [--select recall@20] [--json OUT]``.
 
 Reads ``DATASET/{train,test}.txt.gz`` (LightGCN format) under ``--data`` (default
-``$SIFTREC_DATA`` or ``/work/shared/data``). λ is chosen on a validation split carved from
+``$SIFTREC_DATA`` or ``../shared/data``). λ is chosen on a validation split carved from
 train (per user, ``--validation-ratio`` of the interactions at random), never on test; the model
 is then refitted on the full train set with the chosen λ and evaluated once on test (full
 ranking, train items masked, Recall/NDCG@20 as in LightGCN/BARS). Prints a table with fit and
@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import resource
 import time
 from pathlib import Path
 
 from siftrec import Interactions, SiftrecError
 from siftrec.atomic import write_text
+from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.data.splits import split_given, split_interactions
 from siftrec.evaluate import evaluate
@@ -73,7 +73,7 @@ def print_rows(title: str, rows: list[dict[str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("SIFTREC_DATA", "/work/shared/data"))
+    parser.add_argument("--data", default=str(default_data_dir()))
     parser.add_argument("--dataset", default="gowalla-lightgcn")
     parser.add_argument("--grid", default="40,80,160,320", help="comma-separated λ values")
     parser.add_argument("--validation-ratio", type=float, default=0.2)
