@@ -8,6 +8,7 @@ to the declared field types exactly like model hyperparameters.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any, Generic, TypeVar
 
@@ -34,11 +35,19 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 class ComponentRegistry(Generic[T]):
-    """Name → dataclass registry for one kind of component (``what``: "objective", ...)."""
+    """Name → dataclass registry for one kind of component (``what``: "objective", ...).
 
-    def __init__(self, what: str) -> None:
+    ``package`` is imported before any look-up, so its modules have registered the built-ins.
+    """
+
+    def __init__(self, what: str, package: str) -> None:
         self.what = what
+        self.package = package
         self._classes: dict[str, type[T]] = {}
+
+    def _populate(self) -> None:
+        """Import the package whose modules register the built-in components."""
+        importlib.import_module(self.package)
 
     def register(self, name: str, *aliases: str):
         """Class decorator: make the class available as ``name`` (and ``aliases``)."""
@@ -55,6 +64,7 @@ class ComponentRegistry(Generic[T]):
         return decorate
 
     def get_class(self, name: str) -> type[T]:
+        self._populate()
         key = name.lower()
         if key not in self._classes:
             raise SiftrecError(
@@ -64,6 +74,7 @@ class ComponentRegistry(Generic[T]):
 
     def available(self) -> list[str]:
         """Registered names, aliases included."""
+        self._populate()
         return sorted(self._classes)
 
     def create(self, spec: str, **params: Any) -> T:

@@ -107,8 +107,6 @@ def evaluate(
     specs = parse_metrics(metrics)
     _check_args(model, test, exclude, fold_in, batch_size)
     k = max(spec.k for spec in specs)
-    item_counts = np.bincount(model.seen_.indices, minlength=model.n_items)
-    cold = np.flatnonzero(item_counts == 0) if drop_cold_items else np.zeros(0, dtype=np.int64)
     n_test_users = int(np.unique(test.users).size)
 
     if fold_in is None:
@@ -120,18 +118,9 @@ def evaluate(
         keep = has_history[held.users]
         n_dropped += int((~keep).sum())
         held = held.subset(keep)
-    if cold.size:
-        keep = item_counts[held.items] > 0
-        n_dropped += int((~keep).sum())
-        held = held.subset(keep)
-
-    truth = held.binary
-    users = np.flatnonzero(np.diff(truth.indptr))
-    if users.size == 0:
-        raise SiftrecError(
-            f"no test user left to evaluate: {n_dropped} of {len(test)} held-out interactions "
-            "were dropped (user or item unknown to the model, or item never seen in training)"
-        )
+    held, truth, users, cold, n_dropped = _evaluable(
+        model, held, n_dropped, len(test), drop_cold_items
+    )
     truth = truth[users]
 
     ranked = np.empty((len(users), k), dtype=np.int64)
@@ -168,6 +157,30 @@ def evaluate(
         per_user={str(s): values[str(s)] for s in specs if s.per_user},
         seconds=time.perf_counter() - start,
     )
+
+
+def _evaluable(
+    model: Recommender, held: Interactions, n_dropped: int, n_rows: int, drop_cold_items: bool
+) -> tuple[Interactions, sp.csr_matrix, np.ndarray, np.ndarray, int]:
+    """Drop cold items from a re-indexed held-out log and find the users left to evaluate.
+
+    Returns the filtered log, its binary truth matrix (all model users), the evaluable user
+    indices, the cold item indices and the updated count of dropped rows.
+    """
+    item_counts = np.bincount(model.seen_.indices, minlength=model.n_items)
+    cold = np.flatnonzero(item_counts == 0) if drop_cold_items else np.zeros(0, dtype=np.int64)
+    if cold.size:
+        keep = item_counts[held.items] > 0
+        n_dropped += int((~keep).sum())
+        held = held.subset(keep)
+    truth = held.binary
+    users = np.flatnonzero(np.diff(truth.indptr))
+    if users.size == 0:
+        raise SiftrecError(
+            f"no test user left to evaluate: {n_dropped} of {n_rows} held-out interactions "
+            "were dropped (user or item unknown to the model, or item never seen in training)"
+        )
+    return held, truth, users, cold, n_dropped
 
 
 def _check_args(

@@ -21,7 +21,13 @@ from siftrec.data.interactions import Interactions
 from siftrec.data.preprocess import rating_threshold
 from siftrec.errors import SiftrecError
 from siftrec.evaluate.metrics import MetricSpec, _check_inputs
-from siftrec.evaluate.protocol import EvaluationResult, _check_args, _exclusion_matrix, evaluate
+from siftrec.evaluate.protocol import (
+    EvaluationResult,
+    _check_args,
+    _evaluable,
+    _exclusion_matrix,
+    evaluate,
+)
 from siftrec.models.base import Recommender
 
 #: Metrics with IPS / SNIPS versions.
@@ -192,19 +198,9 @@ def evaluate_ips(
             "'propensity' column"
         )
     held, n_dropped = test.remap(model.user_map_, model.item_map_)
-    item_counts = np.bincount(model.seen_.indices, minlength=model.n_items)
-    cold = np.flatnonzero(item_counts == 0) if drop_cold_items else np.zeros(0, dtype=np.int64)
-    if cold.size:
-        keep = item_counts[held.items] > 0
-        n_dropped += int((~keep).sum())
-        held = held.subset(keep)
-    truth = held.binary
-    users = np.flatnonzero(np.diff(truth.indptr))
-    if users.size == 0:
-        raise SiftrecError(
-            f"no test user left to evaluate: {n_dropped} of {len(test)} held-out interactions "
-            "were dropped (user or item unknown to the model, or item never seen in training)"
-        )
+    held, truth, users, cold, n_dropped = _evaluable(
+        model, held, n_dropped, len(test), drop_cold_items
+    )
     if propensities is None:
         keys = held.users.astype(np.int64) * held.n_items + held.items
         _, first = np.unique(keys, return_index=True)

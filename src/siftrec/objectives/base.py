@@ -138,21 +138,17 @@ class ListwiseObjective(Objective):
         """Loss of ``logits`` [B, n_items] against ``targets`` [B, n_items]; ``weights`` [B]."""
 
 
-objectives: ComponentRegistry[Objective] = ComponentRegistry("objective")
+objectives: ComponentRegistry[Objective] = ComponentRegistry("objective", "siftrec.objectives")
 register_objective = objectives.register
 
 
 def get_objective(spec: str, **params: object) -> Objective:
     """Build an objective from ``"name"`` / ``"name(k=v,...)"`` plus keyword parameters."""
-    import siftrec.objectives  # noqa: F401  (populates the registry)
-
     return objectives.create(spec, **params)
 
 
 def available_objectives() -> list[str]:
     """Registered objective names (aliases included)."""
-    import siftrec.objectives  # noqa: F401
-
     return objectives.available()
 
 

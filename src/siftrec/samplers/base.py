@@ -176,19 +176,15 @@ class Sampler(ABC):
         """Per-interaction losses of the last batch (called only when ``wants_losses``)."""
 
 
-samplers: ComponentRegistry[Sampler] = ComponentRegistry("sampler")
+samplers: ComponentRegistry[Sampler] = ComponentRegistry("sampler", "siftrec.samplers")
 register_sampler = samplers.register
 
 
 def get_sampler(spec: str, **params: object) -> Sampler:
     """Build a sampler from ``"name"`` / ``"name(k=v,...)"`` plus keyword parameters."""
-    import siftrec.samplers  # noqa: F401  (populates the registry)
-
     return samplers.create(spec, **params)
 
 
 def available_samplers() -> list[str]:
     """Registered sampler names."""
-    import siftrec.samplers  # noqa: F401
-
     return samplers.available()
