@@ -75,6 +75,14 @@ def test_config_hash_changes_with_params():
     assert a.cell_id == b.cell_id and a.config_hash() != b.config_hash()
 
 
+def test_tune_validation_ratio_enters_the_hash_only_when_set():
+    plain = parse_grid(minimal()).cells()[0]
+    assert plain.config_hash() == "29bd67e7a047d777"  # as before the option existed: runs resume
+    carved = minimal()
+    carved["datasets"] = [{**carved["datasets"][0], "tune_validation_ratio": 0.2}]
+    assert parse_grid(carved).cells()[0].config_hash() != plain.config_hash()
+
+
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
@@ -91,6 +99,33 @@ def test_config_hash_changes_with_params():
         ({"colour": 1}, "unknown grid key"),
         ({"models": [{"model": "ease", "params": {"l2": 1}, "search": {"l2": [1, 2]}}]}, "both"),
         ({"models": [{"model": "ease"}, {"model": "ease"}]}, "duplicate model"),
+        (
+            {
+                "datasets": [
+                    {
+                        "name": "x",
+                        "path": "a",
+                        "split": {"scheme": "random"},
+                        "tune_validation_ratio": 1.5,
+                    }
+                ]
+            },
+            "tune_validation_ratio",
+        ),
+        (
+            {
+                "datasets": [
+                    {
+                        "name": "x",
+                        "train": "a",
+                        "test": "b",
+                        "validation": "c",
+                        "tune_validation_ratio": 0.2,
+                    }
+                ]
+            },
+            "validation file",
+        ),
     ],
 )
 def test_invalid_grids_are_one_line_errors(overrides, fragment):

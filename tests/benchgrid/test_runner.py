@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 
 from siftrec.benchgrid import load_grid, parse_grid, run_grid, write_plots, write_summary
+from siftrec.benchgrid.report import noise_figure
 from siftrec.benchgrid.runner import load_split
+from siftrec.data.splits import split_interactions
 from siftrec.data.synthetic import generate
 from siftrec.data.writers import write_interactions
 from siftrec.evaluate import evaluate
@@ -88,9 +90,42 @@ def test_summary_tables(smoke_run):
 
 def test_plots_are_pngs(smoke_run):
     paths = write_plots(smoke_run)
-    assert sorted(p.name for p in paths) == ["synthetic_fit_time.png", "synthetic_noise.png"]
+    assert sorted(p.name for p in paths) == [
+        "synthetic_fit_time.png",
+        "synthetic_noise.png",
+        "synthetic_noise_ndcg-20.png",
+        "synthetic_noise_recall-20.png",
+    ]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_noise_figure_one_curve_per_model_with_seed_std():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [
+        {"model": m, "noise_ratio": r, "seed": s, "recall@20": base - r + 0.01 * s}
+        for m, base in (("bpr", 0.3), ("pld", 0.4))
+        for r in (0.0, 0.2, 0.5)
+        for s in (0, 1, 2)
+    ]
+    fig = noise_figure(pl.DataFrame(rows), ["recall@20"], "ml-1m")
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "injected noise ratio (train only)"
+    assert ax.get_ylabel() == "test Recall@20"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["bpr", "pld"]
+    assert len(ax.containers) == 2  # one errorbar curve per model
+    for container, base in zip(ax.containers, (0.3, 0.4), strict=True):
+        _, y = container.lines[0].get_data()
+        np.testing.assert_allclose(y, [base + 0.01, base - 0.2 + 0.01, base - 0.5 + 0.01])
+        low, high = container.lines[2][0].get_segments()[0][:, 1]
+        assert high - low == pytest.approx(2 * 0.01)  # ± sample std over the three seeds
+    assert "3 seeds" in fig._suptitle.get_text()
+    assert list(ax.get_xticks()) == [0.0, 0.2, 0.5]
+    plt.close(fig)
 
 
 def test_interrupted_run_resumes_only_missing_cells(tmp_path):
@@ -186,3 +221,42 @@ def test_given_files_with_env_path(tmp_path, monkeypatch):
     assert frame["status"].to_list() == ["ok", "failed"]
     assert frame["n_train"][0] == int((~held).sum())
     assert "does not exist" in frame["error"][1]
+
+
+def test_carved_validation_tunes_on_train_share_and_refits_on_all_train(tmp_path):
+    dataset = {
+        **SYN,
+        "split": {"scheme": "random", "test_ratio": 0.2},
+        "tune_validation_ratio": 0.25,
+    }
+    grid = parse_grid(
+        small([{"model": "itemknn", "search": {"k": [1, 5, 40]}}], datasets=[dataset], seeds=[2])
+    )
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    assert row["status"] == "ok"
+    split = load_split(grid.datasets[0], 2)
+    inner = split_interactions(split.train, "random", test_ratio=0.25, seed=2)
+    scores = {
+        k: evaluate(ItemKNN(k=k).fit(inner.train), inner.test, "recall@10").metrics["recall@10"]
+        for k in (1, 5, 40)
+    }
+    best = max(scores, key=lambda k: (scores[k], -k))
+    assert json.loads(row["tuned"]) == {"k": best}
+    assert row["validation_score"] == pytest.approx(scores[best])
+    assert row["n_train"] == len(split.train)
+    final = ItemKNN(k=best).fit(split.train)
+    assert row["recall@10"] == pytest.approx(
+        evaluate(final, split.test, "recall@10").metrics["recall@10"]
+    )
+
+
+def test_carved_validation_beside_a_validation_part_fails_the_cell(tmp_path):
+    dataset = {**SYN, "tune_validation_ratio": 0.2}
+    grid = parse_grid(
+        small([{"model": "itemknn", "search": {"k": [5, 10]}}], datasets=[dataset], seeds=[0])
+    )
+    run_grid(grid, tmp_path, progress=False)
+    assert (
+        "already has a validation part" in pl.read_parquet(tmp_path / "results.parquet")["error"][0]
+    )

@@ -24,6 +24,8 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
     name = "gowalla"
     train = "${SIFTREC_DATA}/gowalla-lightgcn/train.txt"
     test = "${SIFTREC_DATA}/gowalla-lightgcn/test.txt"
+    tune_validation_ratio = 0.2        # no validation file: search on a per-user random
+                                       # share of train (cell seed), refit on all of train
 
     [[models]]
     label = "mf-bpr"                   # default: the model name
@@ -58,7 +60,17 @@ from siftrec.errors import SiftrecError
 NOISE_KINDS = ("random", "popular")
 
 _GRID_KEYS = {"name", "baseline", "metrics", "tune_metric", "seeds", "datasets", "models", "noise"}
-_DATASET_KEYS = {"name", "synthetic", "path", "train", "test", "validation", "read", "split"}
+_DATASET_KEYS = {
+    "name",
+    "synthetic",
+    "path",
+    "train",
+    "test",
+    "validation",
+    "read",
+    "split",
+    "tune_validation_ratio",
+}
 _MODEL_KEYS = {"label", "model", "objective", "sampler", "params", "search"}
 _NOISE_KEYS = {"kind", "ratios"}
 
@@ -75,6 +87,8 @@ class DatasetSpec:
     validation: str | None = None
     read: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
+    #: Share of train carved (per user, at random) as the search's validation part.
+    tune_validation_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,8 +140,11 @@ class Cell:
 
     def config_hash(self) -> str:
         """Hash of everything that determines the cell's result; a change means a rerun."""
+        dataset = asdict(self.dataset)
+        if dataset["tune_validation_ratio"] is None:  # unset: hashes of earlier runs still hold
+            del dataset["tune_validation_ratio"]
         payload = {
-            "dataset": asdict(self.dataset),
+            "dataset": dataset,
             "model": asdict(self.model),
             "noise": asdict(self.noise),
             "seed": self.seed,
@@ -261,6 +278,16 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
             raise SiftrecError(f"dataset {name!r}: {key} must be a table")
     if "train" not in raw and "scheme" not in raw.get("split", {}):
         raise SiftrecError(f"dataset {name!r} needs a split table with a scheme")
+    ratio = raw.get("tune_validation_ratio")
+    if ratio is not None:
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
+            raise SiftrecError(
+                f"dataset {name!r}: tune_validation_ratio must be a number in (0, 1), got {ratio!r}"
+            )
+        if "validation" in raw:
+            raise SiftrecError(
+                f"dataset {name!r} has a validation file; drop tune_validation_ratio"
+            )
     return DatasetSpec(
         name=name,
         synthetic=raw.get("synthetic"),
@@ -270,6 +297,7 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
         validation=raw.get("validation"),
         read=dict(raw.get("read", {})),
         split=dict(raw.get("split", {})),
+        tune_validation_ratio=None if ratio is None else float(ratio),
     )
 
 

@@ -139,14 +139,11 @@ def _fit_and_evaluate(
     best_score: float | None = None
     tune_start = time.perf_counter()
     if cell.model.search:
-        if split.validation is None:
-            raise SiftrecError(
-                f"model {cell.model.label} has a search space but dataset {cell.dataset.name} "
-                "has no validation part"
-            )
+        tune_train, tune_validation = _tuning_parts(cell, split, train)
+        tune_options = {"validation": tune_validation} if uses_validation else {}
         for candidate in candidates:
-            model = model_cls(**base, **candidate).fit(train, **fit_options)
-            score = evaluate(model, split.validation, cell.tune_metric).metrics[cell.tune_metric]
+            model = model_cls(**base, **candidate).fit(tune_train, **tune_options)
+            score = evaluate(model, tune_validation, cell.tune_metric).metrics[cell.tune_metric]
             if best_score is None or score > best_score:
                 best_score, chosen = score, candidate
     tune_seconds = time.perf_counter() - tune_start
@@ -167,6 +164,33 @@ def _fit_and_evaluate(
         "params": json.dumps(model.get_params(), sort_keys=True, default=str),
         "tuned": json.dumps(chosen, sort_keys=True, default=str),
     }
+
+
+def _tuning_parts(
+    cell: Cell, split: Split, train: Interactions
+) -> tuple[Interactions, Interactions]:
+    """Train and validation parts a search space is tuned on.
+
+    The split's own validation part, or, with the dataset's ``tune_validation_ratio``, a
+    per-user random share of ``train`` (seeded by the cell seed) that the search alone sees.
+    """
+    from siftrec.data.splits import split_interactions
+
+    ratio = cell.dataset.tune_validation_ratio
+    if ratio is not None:
+        if split.validation is not None:
+            raise SiftrecError(
+                f"dataset {cell.dataset.name} already has a validation part; "
+                "drop tune_validation_ratio"
+            )
+        inner = split_interactions(train, "random", test_ratio=ratio, seed=cell.seed)
+        return inner.train, inner.test
+    if split.validation is None:
+        raise SiftrecError(
+            f"model {cell.model.label} has a search space but dataset {cell.dataset.name} "
+            "has no validation part (give one, or set tune_validation_ratio)"
+        )
+    return train, split.validation
 
 
 class _DataCache:
