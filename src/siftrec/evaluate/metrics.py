@@ -108,7 +108,7 @@ def ranking_metrics(
         held-out items, the library convention), and a 0-d float64 array for ``coverage@K``
         (distinct items in all top-K lists / n_items).
     """
-    ranked, truth = _check_inputs(ranked, truth, specs)
+    ranked, truth = check_metric_inputs(ranked, truth, specs)
     n_items = truth.shape[1] if n_items is None else int(n_items)
     if n_items <= 0:
         raise SiftrecError(f"n_items must be positive, got {n_items}")
@@ -159,7 +159,7 @@ def ranking_metrics(
     return out
 
 
-def _check_inputs(
+def check_metric_inputs(
     ranked: np.ndarray, truth: sp.csr_matrix | sp.csr_array, specs: Sequence[MetricSpec]
 ) -> tuple[np.ndarray, sp.csr_matrix]:
     """Validate shapes and values; return int64 ranked lists and a canonical binary CSR."""

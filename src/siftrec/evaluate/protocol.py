@@ -105,7 +105,7 @@ def evaluate(
     """
     start = time.perf_counter()
     specs = parse_metrics(metrics)
-    _check_args(model, test, exclude, fold_in, batch_size)
+    check_protocol_args(model, test, exclude, fold_in, batch_size)
     k = max(spec.k for spec in specs)
     n_test_users = int(np.unique(test.users).size)
 
@@ -118,7 +118,7 @@ def evaluate(
         keep = has_history[held.users]
         n_dropped += int((~keep).sum())
         held = held.subset(keep)
-    held, truth, users, cold, n_dropped = _evaluable(
+    held, truth, users, cold, n_dropped = evaluable_heldout(
         model, held, n_dropped, len(test), drop_cold_items
     )
     truth = truth[users]
@@ -126,7 +126,7 @@ def evaluate(
     ranked = np.empty((len(users), k), dtype=np.int64)
     exclude_items = cold if cold.size else None
     if fold_in is None:
-        mask = _exclusion_matrix(model, exclude)
+        mask = exclusion_matrix(model, exclude)
         for lo, hi in _batches(len(users), batch_size, progress):
             ranked[lo:hi], _ = model.recommend(
                 users[lo:hi],
@@ -159,7 +159,7 @@ def evaluate(
     )
 
 
-def _evaluable(
+def evaluable_heldout(
     model: Recommender, held: Interactions, n_dropped: int, n_rows: int, drop_cold_items: bool
 ) -> tuple[Interactions, sp.csr_matrix, np.ndarray, np.ndarray, int]:
     """Drop cold items from a re-indexed held-out log and find the users left to evaluate.
@@ -183,13 +183,14 @@ def _evaluable(
     return held, truth, users, cold, n_dropped
 
 
-def _check_args(
+def check_protocol_args(
     model: Recommender,
     test: Interactions,
     exclude: Interactions | Sequence[Interactions] | None,
     fold_in: Interactions | None,
     batch_size: int,
 ) -> None:
+    """Raise a one-line error for arguments no held-out protocol accepts."""
     if not isinstance(model, Recommender):
         raise SiftrecError(f"evaluate expects a Recommender, got {type(model).__name__}")
     if not model.is_fitted:
@@ -214,7 +215,7 @@ def _check_args(
             )
 
 
-def _exclusion_matrix(
+def exclusion_matrix(
     model: Recommender, exclude: Interactions | Sequence[Interactions] | None
 ) -> sp.csr_matrix | None:
     """The extra exclusions re-indexed onto the model (rows it does not know are irrelevant)."""

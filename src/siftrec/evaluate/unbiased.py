@@ -20,13 +20,13 @@ import scipy.sparse as sp
 from siftrec.data.interactions import Interactions
 from siftrec.data.preprocess import rating_threshold
 from siftrec.errors import SiftrecError
-from siftrec.evaluate.metrics import MetricSpec, _check_inputs
+from siftrec.evaluate.metrics import MetricSpec, check_metric_inputs
 from siftrec.evaluate.protocol import (
     EvaluationResult,
-    _check_args,
-    _evaluable,
-    _exclusion_matrix,
+    check_protocol_args,
+    evaluable_heldout,
     evaluate,
+    exclusion_matrix,
 )
 from siftrec.models.base import Recommender
 
@@ -88,7 +88,7 @@ def ips_ranking_metrics(
     if not isinstance(specs, str) and all(isinstance(s, MetricSpec) for s in specs):
         specs = [str(s) for s in specs]
     specs = parse_unbiased_metrics(specs)
-    ranked, truth = _check_inputs(ranked, truth, specs)
+    ranked, truth = check_metric_inputs(ranked, truth, specs)
     theta = _entry_propensities(truth, propensities)
     n_rows, n_items = truth.shape
     k_max = max(s.k for s in specs)
@@ -191,14 +191,14 @@ def evaluate_ips(
     """
     start = time.perf_counter()
     specs = parse_unbiased_metrics(metrics)
-    _check_args(model, test, exclude, None, batch_size)
+    check_protocol_args(model, test, exclude, None, batch_size)
     if propensities is None and not test.has_column("propensity"):
         raise SiftrecError(
             "evaluate_ips needs propensities: pass per-item values or give the test log a "
             "'propensity' column"
         )
     held, n_dropped = test.remap(model.user_map_, model.item_map_)
-    held, truth, users, cold, n_dropped = _evaluable(
+    held, truth, users, cold, n_dropped = evaluable_heldout(
         model, held, n_dropped, len(test), drop_cold_items
     )
     if propensities is None:
@@ -219,7 +219,7 @@ def evaluate_ips(
         users,
         k=k,
         exclude_seen=exclude_seen,
-        exclude=_exclusion_matrix(model, exclude),
+        exclude=exclusion_matrix(model, exclude),
         exclude_items=cold if cold.size else None,
         batch_size=batch_size,
     )
@@ -283,7 +283,7 @@ def evaluate_mar_rated(
     ``metrics``: ``dcg@K``, ``recall@K``, ``map@K``.
     """
     start = time.perf_counter()
-    _check_args(model, test, None, None, batch_size)
+    check_protocol_args(model, test, None, None, batch_size)
     ks = _check_ks(ks)
     if not 0 <= epsilon < 1:
         raise SiftrecError(f"epsilon must be in [0, 1), got {epsilon}")
