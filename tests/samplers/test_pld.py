@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy.stats import chisquare
 
 from siftrec import Interactions, SiftrecError
-from siftrec.models import MF, load_model
+from siftrec.models import MF, LightGCN, load_model
+from siftrec.models.lightgcn import LightGCNScorer
 from siftrec.samplers import PLDSampler, get_sampler
 from tests.contract import contract_data
 
@@ -50,7 +52,7 @@ def test_sampling_distribution_is_the_softmax_of_personal_losses():
     torch.manual_seed(0)
     table = torch.randn(train.n_users, train.n_items) * 0.3
     tau = 0.2
-    sampler = PLDSampler(pool_size=3, temperature=tau, warmup_epochs=0)
+    sampler = PLDSampler(pool_size=3, temperature=tau, warmup_epochs=0, losses="batch")
     sampler.setup(train, np.random.default_rng(0))
     sampler.score_fn = table_score_fn(table)
     ids, negs = [], []
@@ -77,30 +79,104 @@ def test_sampling_distribution_is_the_softmax_of_personal_losses():
     assert (expected.numpy()[np.arange(len(chosen)), chosen]).mean() > 0.4
 
 
+def test_epoch_losses_draw_from_the_softmax_of_the_snapshot():
+    train = log([3] * 50, n_items=20, seed=1)  # pool = the user's 3 interactions
+    torch.manual_seed(0)
+    table = torch.randn(train.n_users, train.n_items)
+    tau = 0.5
+    sampler = PLDSampler(pool_size=3, temperature=tau, warmup_epochs=0, losses="epoch")
+    sampler.setup(train, np.random.default_rng(0))
+    sampler.score_fn = table_score_fn(table)
+    own = np.stack([np.flatnonzero(train.users == u) for u in range(train.n_users)])
+    scores = table[torch.from_numpy(train.users), torch.from_numpy(train.items)]
+    observed = np.zeros(len(train))
+    expected = np.zeros(len(train))
+    for epoch in range(60):
+        for batch in sampler.epoch(epoch, 64):
+            ids, users = batch.ids.numpy(), batch.users.numpy()
+            np.testing.assert_array_equal(batch.pos.numpy(), train.items[ids])
+            np.testing.assert_array_equal(users, train.users[ids])
+            observed += np.bincount(ids, minlength=len(train))
+            # each example: softmax(−softplus(s_j − s_i)/τ) over the pool, against its negative
+            s_neg = table[batch.users, batch.neg[:, 0]]
+            losses = F.softplus(s_neg[:, None] - scores[torch.from_numpy(own[users])])
+            np.add.at(expected, own[users], torch.softmax(-losses / tau, 1).double().numpy())
+        torch.testing.assert_close(sampler.snapshot, scores)  # this epoch's scores
+    for u in range(0, train.n_users, 5):
+        assert chisquare(observed[own[u]], expected[own[u]]).pvalue > 1e-3
+    assert chisquare(observed, expected).pvalue > 1e-3
+    # and not uniform: the draws follow the losses
+    assert chisquare(observed, np.full(len(train), observed.sum() / len(train))).pvalue < 1e-6
+
+
+def test_epoch_losses_snapshot_is_recomputed_every_epoch():
+    train = log([3] * 20, n_items=20)
+    own = np.stack([np.flatnonzero(train.users == u) for u in range(20)])
+    first, last = own[:, 0], own[:, 2]
+    tables = []
+    for favourite in (first, last):  # pointwise scores +5 on one interaction per user, else −5
+        table = torch.full((20, train.n_items), -5.0)
+        table[train.users[favourite], train.items[favourite]] = 5.0
+        tables.append(table)
+    calls = []
+    current = {}
+    sampler = PLDSampler(pool_size=3, temperature=0.05, warmup_epochs=0, loss="pointwise")
+    sampler.setup(train, np.random.default_rng(0))
+    sampler.score_fn = lambda users, items: table_score_fn(current["table"], calls)(users, items)
+    for epoch, (table, favourite) in enumerate(zip(tables * 2, [first, last] * 2, strict=True)):
+        current["table"] = table
+        calls.clear()
+        ids = np.concatenate([b.ids.numpy() for b in sampler.epoch(epoch, 16)])
+        assert calls == [(len(train), 1)]  # one pass per epoch (pointwise: no negatives)
+        np.testing.assert_array_equal(np.sort(ids), np.sort(np.repeat(favourite, 3)))
+
+
+@pytest.mark.parametrize("losses", ["batch", "epoch"])
+def test_both_variants_are_seeded(losses):
+    train = log([2, 5, 12, 30], n_items=100)
+    table = torch.randn(4, train.n_items, generator=torch.Generator().manual_seed(0))
+
+    def run(seed):
+        sampler = PLDSampler(warmup_epochs=1, losses=losses, n_negatives=2)
+        sampler.setup(train, np.random.default_rng(seed))
+        sampler.score_fn = table_score_fn(table)
+        return [torch.cat([b.ids, b.items.ravel()]) for e in range(3) for b in sampler.epoch(e, 8)]
+
+    same, other = run(0), run(1)
+    assert all(torch.equal(a, b) for a, b in zip(run(0), same, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(other, same, strict=True))
+
+
 def test_pointwise_loss_and_temperature_limits():
     sampler = PLDSampler(pool_size=3, loss="pointwise", temperature=0.5)
-    scores = torch.tensor([[2.0, 0.0, -1.0, 5.0]])
-    expected = torch.softmax(-torch.nn.functional.softplus(-scores[:, :3]) / 0.5, dim=1)
-    torch.testing.assert_close(torch.softmax(sampler.pool_logits(scores), dim=1), expected)
-    hot = torch.softmax(PLDSampler(pool_size=3, temperature=1e6).pool_logits(scores), dim=1)
+    pos, neg = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([[5.0]])
+    expected = torch.softmax(-torch.nn.functional.softplus(-pos) / 0.5, dim=1)
+    torch.testing.assert_close(torch.softmax(sampler.pool_logits(pos, None), dim=1), expected)
+    hot = torch.softmax(PLDSampler(pool_size=3, temperature=1e6).pool_logits(pos, neg), dim=1)
     torch.testing.assert_close(hot, torch.full((1, 3), 1 / 3), atol=1e-5, rtol=0)
-    cold = torch.softmax(PLDSampler(pool_size=3, temperature=1e-4).pool_logits(scores), dim=1)
+    cold = torch.softmax(PLDSampler(pool_size=3, temperature=1e-4).pool_logits(pos, neg), dim=1)
     torch.testing.assert_close(cold, torch.tensor([[1.0, 0.0, 0.0]]))
 
 
 def test_warmup_epochs_are_plain_and_do_not_score():
     train = log([4, 6, 8])
     calls = []
-    sampler = PLDSampler(warmup_epochs=2, n_negatives=2)
-    sampler.setup(train, np.random.default_rng(0))
-    sampler.score_fn = table_score_fn(torch.zeros(3, train.n_items), calls)
-    assert sum(len(b) for b in sampler.epoch(1, 4)) == len(train) and not calls
-    batches = list(sampler.epoch(2, 4))
-    assert sum(len(b) for b in batches) == len(train)
-    assert calls == [(len(b), 5 + 2) for b in batches]
-    for b in batches:  # negatives are never the user's positives
-        negatives = b.neg.numpy()
-        assert not sampler.index.contains(np.repeat(b.users.numpy(), 2), negatives.ravel()).any()
+    for losses in ("batch", "epoch"):
+        sampler = PLDSampler(warmup_epochs=2, n_negatives=2, losses=losses)
+        sampler.setup(train, np.random.default_rng(0))
+        calls.clear()
+        sampler.score_fn = table_score_fn(torch.zeros(3, train.n_items), calls)
+        assert sum(len(b) for b in sampler.epoch(1, 4)) == len(train) and not calls
+        batches = list(sampler.epoch(2, 4))
+        assert sum(len(b) for b in batches) == len(train)
+        if losses == "batch":  # every batch scores its pools and negatives
+            assert calls == [(len(b), 5 + 2) for b in batches]
+        else:  # one pass: every interaction, then every example's negatives
+            assert calls == [(len(train), 1), (len(train), 2)]
+        for b in batches:  # negatives are never the user's positives
+            negatives = b.neg.numpy()
+            users = np.repeat(b.users.numpy(), 2)
+            assert not sampler.index.contains(users, negatives.ravel()).any()
 
 
 def test_users_epoch_mode_draws_users_uniformly():
@@ -119,18 +195,22 @@ def test_errors():
     sampler.setup(log([3, 3]), np.random.default_rng(0))
     with pytest.raises(SiftrecError, match="score_fn"):
         next(sampler.epoch(0, 8))
-    for spec in ("pld(pool_size=0)", "pld(temperature=0)", "pld(warmup_epochs=-1)", "pld(loss=x)"):
+    bad = ("pool_size=0", "temperature=0", "warmup_epochs=-1", "loss=x", "losses=step")
+    for spec in bad:
         with pytest.raises(SiftrecError):
-            get_sampler(spec)
+            get_sampler(f"pld({spec})")
+    with pytest.raises(SiftrecError, match="losses must be 'epoch' or 'batch'"):
+        PLDSampler(losses="epochs")
 
 
-def test_mf_trains_with_pld_and_round_trips(tmp_path):
+@pytest.mark.parametrize("losses", ["batch", "epoch"])
+def test_mf_trains_with_pld_and_round_trips(tmp_path, losses):
     data = contract_data()
     model = MF(
         epochs=6,
         dim=8,
         batch_size=64,
-        sampler="pld(warmup_epochs=2)",
+        sampler=f"pld(warmup_epochs=2, losses={losses})",
         optimizer="adam",
         lr=0.01,
         device="cpu",
@@ -140,3 +220,20 @@ def test_mf_trains_with_pld_and_round_trips(tmp_path):
     model.save(tmp_path / "pld")
     users = np.arange(data.n_users)
     np.testing.assert_array_equal(load_model(tmp_path / "pld").score(users), model.score(users))
+
+
+def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
+    data = contract_data()
+    prepares = []
+    original = LightGCNScorer.prepare
+    monkeypatch.setattr(LightGCNScorer, "prepare", lambda self: prepares.append(original(self)))
+    counts = {}
+    for losses in ("batch", "epoch"):
+        prepares.clear()
+        LightGCN(
+            epochs=2, dim=8, batch_size=64, sampler=f"pld(warmup_epochs=0, losses={losses})"
+        ).fit(data)
+        counts[losses] = len(prepares)
+    n_batches = -(-len(data) // 64)
+    # every training step propagates; the snapshot once per epoch, "batch" once per batch
+    assert counts == {"epoch": 2 * (n_batches + 1), "batch": 2 * 2 * n_batches}

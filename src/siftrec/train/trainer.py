@@ -309,10 +309,16 @@ class Trainer:
 
     def _score_fn(self, scorer: Scorer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         dev = self.device
+        prepared: list[tuple] = []  # parameter versions at the last prepare()
 
         def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+            # prepare() only when the parameters changed: chunked scoring between two steps
+            # (PLD's per-epoch pass) propagates a graph once, not once per chunk
+            key = (scorer.training, *(p._version for p in scorer.parameters()))
             with torch.no_grad():
-                scorer.prepare()
+                if prepared != [key]:
+                    scorer.prepare()
+                    prepared[:] = [key]
                 return scorer.score_candidates(users.to(dev), items.to(dev))
 
         return score

@@ -1,0 +1,117 @@
+"""Epoch cost of the denoisers against plain BPR on the same MF: T-CE, R-CE, PLD (both variants).
+
+Usage: ``python bench/pld_epoch.py [--data DIR] [--dataset ml-1m-diffrec] [--rounds 3]``.
+
+Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): the training log of
+``ml-1m-diffrec`` noisy (the denoising benchmark's) or ``gowalla-lightgcn``. Every method trains
+siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01) with the same
+batch size and ``--epoch-mode``, for ``--timing-epochs`` epochs without validation:
+
+- BPR with the uniform sampler (the reference);
+- T-CE (``tce(drop_rate=0.2, num_gradual=945)``) and R-CE (``rce(beta=0.2)``), uniform sampler;
+- BPR with the PLD sampler (``pool_size=5, temperature=0.1``), ``warmup_epochs=0`` so that every
+  timed epoch resamples, once per ``losses`` variant (``"batch"``, ``"epoch"``).
+
+Timing: ``--rounds`` interleaved rounds (every method once per round), so that load from other
+processes hits all methods alike; the first epoch of each run is dropped (warm-up) and the
+median seconds per epoch over the rest is reported with its ratio to BPR's. The 1-minute load
+average range is printed: this machine is shared, and timings move with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch loads OpenMP: on a shared, oversubscribed CPU, spinning OpenMP workers wait for
+# descheduled peers at every op and make torch 5-30x slower; passive waiting avoids that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from siftrec import Interactions
+from siftrec.data.location import default_data_dir
+from siftrec.data.readers import read_interactions
+from siftrec.models import MF
+
+DATASETS = ("ml-1m-diffrec", "gowalla-lightgcn")
+PLD = "pld(pool_size=5, temperature=0.1, warmup_epochs=0, losses={})"
+#: label -> (objective, sampler)
+METHODS = {
+    "BPR (uniform)": ("bpr", "uniform"),
+    "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform"),
+    "R-CE": ("rce(beta=0.2)", "uniform"),
+    "PLD losses=batch": ("bpr", PLD.format("batch")),
+    "PLD losses=epoch": ("bpr", PLD.format("epoch")),
+}
+
+
+def load(data: Path, name: str) -> Interactions:
+    """The training log the denoising benchmarks train on."""
+    if name == "ml-1m-diffrec":
+        return read_interactions(data / name / "noisy" / "train_list.npy.gz", format="npy")
+    return read_interactions(data / name / "train.txt.gz", format="lightgcn")
+
+
+def epoch_seconds(
+    train: Interactions, objective: str, sampler: str, args: argparse.Namespace
+) -> list[float]:
+    """Seconds of each epoch after the first of one ``--timing-epochs`` fit."""
+    model = MF(
+        epochs=args.timing_epochs,
+        dim=64,
+        batch_size=args.batch_size,
+        objective=objective,
+        sampler=sampler,
+        epoch_mode=args.epoch_mode,
+        device="cpu",
+    )
+    model.fit(train)
+    return [record["seconds"] for record in model.history_[1:]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path(str(default_data_dir())))
+    parser.add_argument("--dataset", default="ml-1m-diffrec", choices=DATASETS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument("--timing-epochs", type=int, default=4, help="epochs per timing run")
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--epoch-mode", default="users", choices=("users", "interactions"))
+    args = parser.parse_args()
+    if args.rounds < 1 or args.timing_epochs < 2:
+        parser.error("need --rounds >= 1 and --timing-epochs >= 2 (the first epoch is dropped)")
+    torch.set_num_threads(args.threads)
+    train = load(args.data, args.dataset)
+    print(
+        f"PLD / T-CE / R-CE epoch cost vs BPR — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads\n"
+        f"{args.dataset}: {len(train):,} training interactions, {train.n_users:,} users × "
+        f"{train.n_items:,} items; MF dim 64, batch {args.batch_size}, "
+        f"epoch_mode={args.epoch_mode}"
+    )
+    seconds: dict[str, list[float]] = {label: [] for label in METHODS}
+    loads = []
+    for _ in range(args.rounds):
+        for label, (objective, sampler) in METHODS.items():
+            loads.append(os.getloadavg()[0])
+            seconds[label] += epoch_seconds(train, objective, sampler, args)
+    print(
+        f"\n{args.rounds} interleaved rounds × {args.timing_epochs} epochs (first epoch of each "
+        f"run dropped); 1-min load average {min(loads):.1f}-{max(loads):.1f}\n"
+    )
+    base = statistics.median(seconds["BPR (uniform)"])
+    print("| method | s/epoch (median) | min-max | × BPR |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, values in seconds.items():
+        sec = statistics.median(values)
+        print(f"| {label} | {sec:.3f} | {min(values):.3f}-{max(values):.3f} | {sec / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
