@@ -267,6 +267,52 @@ def test_npy_plain_and_gzipped(tmp_path):
         assert raw_pairs(read_interactions(path)) == [(0, 5), (0, 6), (2, 5)]
 
 
+def test_userlists_positions_are_users(tmp_path):
+    text = "[[5, 6, 7], [], [6, 8], [5]]\n"
+    for path in (write(tmp_path / "train_data.json", text), write(tmp_path / "t.json.gz", text, 1)):
+        data = read_interactions(path, format="userlists")
+        assert raw_pairs(data) == [(0, 5), (0, 6), (0, 7), (2, 6), (2, 8), (3, 5)]
+        assert data.user_map.ids.tolist() == [0, 1, 2, 3]  # user 1 has no items but is kept
+        assert data.user_counts().tolist() == [3, 0, 2, 1]
+    spread = write(tmp_path / "pretty.json", "[\n  [1, 2],\r\n  [3]\n]\n")
+    assert raw_pairs(read_interactions(spread, format="USERLISTS")) == [(0, 1), (0, 2), (1, 3)]
+
+
+def test_userlists_extend_given_maps(tmp_path):
+    train = read_interactions(write(tmp_path / "train.json", "[[1, 2], [2]]"), format="userlists")
+    test = read_interactions(
+        write(tmp_path / "test.json", "[[3], [1], [2]]"),
+        format="userlists",
+        user_map=train.user_map,
+        item_map=train.item_map,
+    )
+    assert test.user_map.ids.tolist() == [0, 1, 2]
+    assert test.item_map.ids.tolist() == [1, 2, 3]
+    assert test.users.tolist() == [0, 1, 2] and test.items.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[[1, 2], 3]", "cannot read bad.json as a JSON array of per-user item lists"),
+        ("[[1, [2]]]", "cannot read bad.json as a JSON array"),
+        ("[[1, true]]", "cannot read bad.json as a JSON array"),
+        ("[[1, 2]", "cannot read bad.json as a JSON array"),
+        ("[[1]]\n[[2]]", "cannot read bad.json as a JSON array"),
+        ("[[1, 2.5]]", r"integer item ids\): parsed as List\(List\(Float64"),
+        ('[["a", "b"]]', r"parsed as List\(List\(String"),
+        ("[1, 2]", r"parsed as List\(Int64\)"),
+        ('{"0": [1]}', "parsed as Struct"),
+        ("[[1, null]]", "1 item ids are null"),
+        ("[[], []]", "contains no interactions"),
+        ("[]", "contains no interactions"),
+        (" \n", "bad.json is empty"),
+    ],
+)
+def test_userlists_errors(tmp_path, text, match):
+    expect_error(match, read_interactions, write(tmp_path / "bad.json", text), format="userlists")
+
+
 def test_parquet_keeps_types(tmp_path):
     path = tmp_path / "log.parquet"
     pl.DataFrame(
@@ -432,6 +478,11 @@ def test_format_specific_errors(tmp_path):
     expect_error("contains no interactions", read_interactions, no_items, format="lightgcn")
     kwargs = {"format": "lightgcn", "weight_col": "w"}
     expect_error("fixed .user, item. fields", read_interactions, adjacency, **kwargs)
+    lists = write(tmp_path / "train.json", "[[1]]")
+    kwargs = {"format": "userlists", "item_col": "i"}
+    expect_error(
+        "userlists files have fixed .user, item. fields", read_interactions, lists, **kwargs
+    )
     blank = write(tmp_path / "blank.txt", "\n \n")
     expect_error("is empty", read_interactions, blank, format="lightgcn")
     ragged = write(tmp_path / "x.train.rating", "0\t1\t1\n0\t2\n")
@@ -470,6 +521,21 @@ def test_real_deca_train_and_clean_test(shared_data):
     assert np.bincount(train.column("rating")).tolist() == [0, 4338, 8311, 21366, 27999, 17605]
     test = read_interactions(shared_data / "deca-ml-100k" / "ml-100k.test.negative.gz")
     assert len(test) == 3_594 and set(test.column("rating").tolist()) == {5}
+
+
+def test_real_amazon_nbpo_parts_share_ids(shared_data):
+    folder = shared_data / "amazon-nbpo"
+    train = read_interactions(folder / "train_data.json.gz", format="userlists")
+    assert (len(train), train.n_users, train.n_items) == (31_887, 1_435, 1_522)
+    for part in ("validation", "test"):
+        held = read_interactions(
+            folder / f"{part}_data.json.gz",
+            format="userlists",
+            user_map=train.user_map,
+            item_map=train.item_map,
+        )
+        assert (len(held), held.n_users, held.n_items) == (4_044, 1_435, 1_522)
+        assert held.user_map.ids.tolist() == list(range(1_435))
 
 
 def test_real_diffrec_clean_train(shared_data):

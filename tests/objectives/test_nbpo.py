@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn.functional import softplus
 
-from siftrec import SiftrecError
+from siftrec import Interactions, SiftrecError
 from siftrec.denoise import noise_scores
 from siftrec.models import MF, load_model
 from siftrec.objectives import NBPO, get_objective
@@ -52,8 +52,8 @@ def test_loss_value_against_hand_computation():
     voted = -(s(-g_pos) * ls(x_pos) + s(x_pos) * ls(-g_pos))
     xn = x_neg[:, 0]
     unvoted = -(ls(-xn) + s(g_neg) * ls(xn) + s(xn) * ls(g_neg))
-    # L2 of the rows P_0, P_1, Q_0, Q_2 (pos/neg of user 0) and Q_1, Q_0 (user 1), halved, /B
-    l2 = 0.5 * (1 + 4 + 0.25 + 1 + 1 + 0.25) / 2
+    # L2 of the distinct rows P_0, P_1 and Q_0, Q_1, Q_2 (Q_0 is met twice, counted once), ½, /B
+    l2 = 0.5 * (1 + 4 + 0.25 + 1 + 1) / 2
     torch.testing.assert_close(out.loss, (voted.sum() + unvoted.sum()) / 2 + 0.5 * l2)
     torch.testing.assert_close(out.per_interaction, softplus(-x_pos) + softplus(g_pos))
 
@@ -71,6 +71,51 @@ def test_voted_term_counts_once_per_negative():
     )
     torch.testing.assert_close(one, voted.sum() + unvoted.sum())
     torch.testing.assert_close(two, 2 * (voted.sum() + unvoted.sum()))
+
+
+def test_flip_l2_counts_each_row_once_per_batch():
+    flip = flip_model([1.0, -2.0], [0.5, 1.0, -1.0])
+    users, items = torch.tensor([0, 0, 0, 1]), torch.tensor([[0, 2], [0, 2], [0, 2], [0, 1]])
+    penalty = flip.regularization(users, items)
+    torch.testing.assert_close(penalty, torch.tensor(0.5 * (1 + 4 + 0.25 + 1 + 1) / 4))
+    penalty.backward()
+    # every touched row gets row / B, however often it occurs: a per-sample SGD step (lr·B)
+    # shrinks it by 1 − lr·λ_Φ, never past zero for lr·λ_Φ < 1
+    torch.testing.assert_close(flip.item_emb.weight.grad.view(-1), torch.tensor([0.5, 1, -1]) / 4)
+    torch.testing.assert_close(flip.user_emb.weight.grad.view(-1), torch.tensor([1.0, -2]) / 4)
+
+
+def test_extreme_logits_give_finite_losses_and_gradients():
+    big = torch.tensor([-1e4, -50.0, 0.0, 50.0, 1e4], dtype=torch.float32)
+    x_pos, g_pos = big.repeat_interleave(5), big.repeat(5)
+    x_neg, g_neg = x_pos.view(-1, 1), g_pos.view(-1, 1)
+    leaves = [t.clone().requires_grad_(True) for t in (x_pos, g_pos, x_neg, g_neg)]
+    voted, unvoted = NBPO.pair_losses(*leaves)
+    grads = torch.autograd.grad(voted.sum() + unvoted.sum(), leaves)
+    assert torch.isfinite(voted).all() and torch.isfinite(unvoted).all()
+    for grad in grads:
+        assert torch.isfinite(grad).all() and grad.abs().max() <= 1.0
+
+
+def popular_item_log(n_users: int = 300) -> Interactions:
+    """Every user voted item 0 and four others of 40: item 0 is ~1/5 of every batch."""
+    rng = np.random.default_rng(0)
+    others = np.stack([rng.choice(np.arange(1, 40), 4, replace=False) for _ in range(n_users)])
+    items = np.concatenate([np.zeros((n_users, 1), dtype=np.int64), others], axis=1)
+    return Interactions.from_raw(np.repeat(np.arange(n_users), 5), items.reshape(-1))
+
+
+def test_mf_default_lr_stays_finite_with_a_popular_item():
+    # batches of 1024 meet item 0 ~200 times; an L2 per occurrence shrank its flip row by
+    # 1 − 0.05·1·200 per batch and overflowed within a few epochs at MF's default lr 0.05
+    model = MF(
+        epochs=6, dim=8, batch_size=1024, objective="nbpo(dim=4)", n_negatives=4, device="cpu"
+    ).fit(popular_item_log())
+    assert model.config.lr == 0.05
+    flip = model.scorer_.objective
+    for table in (flip.user_emb.weight, flip.item_emb.weight):
+        assert torch.isfinite(table).all() and table.abs().max() < 10
+    assert all(np.isfinite(h["loss"]) for h in model.history_)
 
 
 def test_initial_flip_rate_is_near_zero():

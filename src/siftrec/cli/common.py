@@ -24,8 +24,8 @@ FormatOption = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy "
-        "(inferred from the file name when omitted).",
+        help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, "
+        "userlists (inferred from the file name when omitted).",
     ),
 ]
 SepOption = Annotated[str | None, typer.Option("--sep", help="Field separator for CSV/TSV input.")]

@@ -39,7 +39,16 @@ from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 
-FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "movielens", "lightgcn", "denoisingrec", "npy")
+FORMATS: tuple[str, ...] = (
+    "csv",
+    "tsv",
+    "parquet",
+    "movielens",
+    "lightgcn",
+    "denoisingrec",
+    "npy",
+    "userlists",
+)
 
 USER_ALIASES = ("user", "user_id", "userid", "uid")
 ITEM_ALIASES = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "artist_id")
@@ -65,7 +74,8 @@ def infer_format(path: str | Path) -> str:
     ``.csv``/``.tsv``/``.parquet`` by extension; ``u.data``/``ratings.dat`` → movielens;
     ``*.rating``/``*.negative``/``*.noisy`` → denoisingrec; ``*.npy`` → npy; ``*.txt`` →
     lightgcn when the content is whitespace-separated integer adjacency lists (``user item
-    item ...``). Anything else is an error asking for an explicit format.
+    item ...``). Anything else, ``*.json`` included (NBPO's per-user lists: ``userlists``), is
+    an error asking for an explicit format.
     """
     path = Path(path)
     name = path.name.lower().removesuffix(".gz")
@@ -138,7 +148,8 @@ def read_interactions(
     Format notes:
         movielens: ``u.data`` (tab) or ``ratings.dat`` (``::``), fields ``user item rating
         timestamp``; weights 1, rating and timestamp kept as side columns.
-        lightgcn / npy: see :func:`_read_lightgcn` and :func:`_read_npy`.
+        lightgcn / npy / userlists: see :func:`_read_lightgcn`, :func:`_read_npy` and
+        :func:`_read_userlists`.
         denoisingrec: see :func:`_read_denoisingrec`.
     """
     path = Path(path)
@@ -154,13 +165,12 @@ def read_interactions(
         if columns is not None and fmt != "denoisingrec":
             raise SiftrecError(f"--columns applies to csv/tsv/denoisingrec files, not to {fmt}")
     maps = {"user_map": user_map, "item_map": item_map}
-    if fmt in ("lightgcn", "npy"):
+    if fmt in _FIXED_READERS:
         if (user_col, item_col, weight_col) != ("user", "item", None):
             raise SiftrecError(
                 f"{fmt} files have fixed (user, item) fields; drop the column options"
             )
-        reader = _read_lightgcn if fmt == "lightgcn" else _read_npy
-        return reader(path, **maps)
+        return _FIXED_READERS[fmt](path, **maps)
     if fmt in ("csv", "tsv"):
         frame = _read_table(path, fmt, sep, header, columns)
     elif fmt == "parquet":
@@ -475,6 +485,46 @@ def _read_npy(
     if len(array) == 0:
         raise SiftrecError(f"{path.name} contains no interactions")
     return Interactions.from_raw(array[:, 0], array[:, 1], user_map=user_map, item_map=item_map)
+
+
+# ---------------------------------------------------------------------------- userlists
+def _read_userlists(
+    path: Path, user_map: IdMap | None = None, item_map: IdMap | None = None
+) -> Interactions:
+    """NBPO ``*_data.json``: one JSON array whose element ``u`` is the list of user ``u``'s items.
+
+    The user id is the list position, so users with an empty list stay in the user map (train,
+    validation and test files then share user ids). Polars parses the JSON natively; anything
+    but integer item ids in a list per user is an error.
+    """
+    import polars as pl
+
+    # A JSON document holds no raw line breaks inside strings, so it fits on one NDJSON line.
+    text = _read_bytes(path).replace(b"\r", b" ").replace(b"\n", b" ").strip()
+    if not text:
+        raise SiftrecError(f"{path.name} is empty")
+    what = "a JSON array of per-user item lists"
+    try:
+        column = pl.read_ndjson(io.BytesIO(b'{"items": ' + text + b"}"))["items"]
+    except pl.exceptions.PolarsError as exc:
+        raise _polars_error(path, what, exc) from None
+    if column.dtype in (pl.List(pl.Null), pl.List(pl.List(pl.Null))):
+        raise SiftrecError(f"{path.name} contains no interactions")
+    if column.dtype != pl.List(pl.List(pl.Int64)):
+        raise SiftrecError(
+            f"{path.name} is not {what} (integer item ids): parsed as {column.dtype}"
+        )
+    lists = column[0]
+    items = lists.explode(empty_as_null=False)
+    if items.null_count():
+        raise SiftrecError(f"{path.name}: {items.null_count()} item ids are null")
+    positions = np.arange(lists.len(), dtype=np.int64)
+    users = np.repeat(positions, lists.list.len().to_numpy())
+    user_map = IdMap.from_raw(positions)[0] if user_map is None else user_map.extend(positions)
+    return Interactions.from_raw(users, items.to_numpy(), user_map=user_map, item_map=item_map)
+
+
+_FIXED_READERS = {"lightgcn": _read_lightgcn, "npy": _read_npy, "userlists": _read_userlists}
 
 
 # ---------------------------------------------------------------------------- columns → log

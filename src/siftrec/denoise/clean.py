@@ -49,8 +49,7 @@ METHODS: dict[str, CleanMethod] = {
     "loss": CleanMethod("bce"),
     "tce": CleanMethod("tce"),
     "rce": CleanMethod("rce"),
-    # NBPO's paper settings: 4 negatives per positive, η = 0.02 (MovieLens); MF's default SGD
-    # rate of 0.05 diverges with its flip model.
+    # NBPO's paper settings for MovieLens: 4 negatives per positive, η = 0.02.
     "nbpo": CleanMethod(
         "nbpo", scores=("nbpo", "loss"), defaults=(("n_negatives", 4), ("lr", 0.02))
     ),

@@ -63,8 +63,19 @@ class FlipMF(nn.Module):
         return self(users, items.unsqueeze(1)).squeeze(1)
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``½ Σ‖row‖² / B`` over the batch's ``P_u`` and ``Q_i`` rows (lazy L2)."""
-        total = self.user_emb(users).square().sum() + self.item_emb(items).square().sum()
+        """``½ Σ‖row‖² / B`` over the *distinct* ``P_u`` and ``Q_i`` rows of the batch.
+
+        Each touched row counts once, however often it occurs in the batch, so a per-sample SGD
+        step (``lr·B`` on this mean) shrinks it by the factor ``1 − lr·λ_Φ`` once per batch, as
+        the official code's dense decay ``W += η(∇ − λ_Φ·W)`` does. Counting every occurrence
+        would shrink a row met ``k`` times by ``1 − lr·λ_Φ·k``: below −1 for a popular item
+        (``k > 2 / (lr·λ_Φ)``), which flips its sign and grows it geometrically until the loss
+        overflows.
+        """
+        total = (
+            self.user_emb(torch.unique(users)).square().sum()
+            + self.item_emb(torch.unique(items)).square().sum()
+        )
         return 0.5 * total / len(users)
 
 
@@ -75,7 +86,7 @@ class NBPO(SampledObjective):
 
     With ``x`` the scorer's logits and ``γ`` the flip logits of the same pairs::
 
-        loss = (Σ_b w_b · n_neg · v_b + Σ_bj u_bj) / B + l2_flip · ½ Σ‖P, Q rows‖² / B
+        loss = (Σ_b w_b · n_neg · v_b + Σ_bj u_bj) / B + l2_flip · ½ Σ‖distinct P, Q rows‖² / B
         v = −[sg(σ(−γ))·ln σ(x) + sg(σ(x))·ln σ(−γ)]              (voted)
         u = −[ln σ(−x) + sg(σ(γ))·ln σ(x) + sg(σ(x))·ln σ(γ)]     (unvoted)
 
@@ -84,13 +95,18 @@ class NBPO(SampledObjective):
     the mean) ``lr`` is the official ``η``. ``per_interaction[b] = −ln P(voted) =
     softplus(−x_b) + softplus(γ_b)``, the negative marginal log-likelihood of the positive.
 
-    The official L2 is a dense decay of all rows after every batch; here it is the L2 of the
-    batch's rows (as ``l2`` for the scorer), so ``l2_flip`` values do not transfer 1:1.
+    The official L2 is a dense decay of all rows after every batch; here each row the batch
+    touches decays once per batch (:meth:`FlipMF.regularization`), so with per-sample SGD
+    ``l2_flip`` is the official ``λ_Φ`` wherever a batch touches most rows, and training is
+    stable for ``lr·l2_flip < 2`` whatever the item popularity. The likelihood terms use
+    log-sigmoid forms, finite with bounded gradients (|∂/∂x|, |∂/∂γ| ≤ 1 per pair) for any
+    finite logits, so they need none of the official code's sigmoid clipping.
 
     Attributes:
         dim: flip-model dimension ``K1`` (50).
-        l2_flip: ``λ_Φ``, L2 of the batch's flip rows (1, the MovieLens setting; keep it
-            above the scorer's ``l2`` so the flip model cannot explain everything away).
+        l2_flip: ``λ_Φ``, L2 of the batch's distinct flip rows (1, the MovieLens setting;
+            keep it above the scorer's ``l2`` so the flip model cannot explain everything
+            away).
         init_scale: ``c`` in the initialisation ``P ~ c·U(0,1)/√K1``, ``Q ~ −c·U(0,1)/√K1``
             (5: initial ``ρ ≈ 0.002``, so training starts as BCE).
     """
