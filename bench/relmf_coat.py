@@ -3,7 +3,8 @@
 Usage: ``python bench/relmf_coat.py [--data DIR] [--seeds 3] [--threads 2]``.
 
 Same protocol as ``bench/relmf_yahoo.py`` (shared code): the MNAR log (``train.ascii``) is split
-90/10 at random into train/validation rows (seed 12345) and binarised at rating >= 4; every
+90/10 at random into train/validation rows (seed 12345) and binarised at rating >= 4
+(``mnar_split``); every
 model is tuned on the validation positives only, by SNIPS-DCG@5 over all items with Coat's
 shipped per-pair propensities (the training log's ``propensity`` column); the MAR test
 (``test.ascii``) is used only by the final runs. Rel-MF runs twice: with Coat's learned
@@ -12,6 +13,8 @@ Coat is tiny (290 users × 300 items, ~1,700 training positives), so training us
 256 positives for 100 epochs (~700 Adam steps, lr 0.005, L2 1e-4 on the full tables).
 
 The paper reports no Coat numbers (PAPER_TABLES.md §4); the random-score row is chance level.
+The grid version is ``bench/grids/coat_relmf.toml`` (there the power-law variant also weighs the
+validation clicks by the power law).
 """
 
 from __future__ import annotations
@@ -21,26 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from relmf_yahoo import Candidate, Split, grid, ials_build, mf_builder, run_comparison
+from relmf_yahoo import Candidate, grid, ials_build, mf_builder, run_comparison
 
-from siftrec import Interactions
 from siftrec.bias import diagnose_propensities, popularity_propensities
 from siftrec.data.location import default_data_dir
-from siftrec.data.mar import MARDataset, read_coat
-from siftrec.data.preprocess import rating_threshold
-
-
-def coat_split(data: MARDataset, seed: int = 12345, validation_ratio: float = 0.1) -> Split:
-    """Random row split of the MNAR log, binarised at rating >= 4; propensities per pair."""
-    held = np.random.default_rng(seed).random(len(data.train)) < validation_ratio
-    train = rating_threshold(data.train.subset(~held), 4)
-    validation = rating_threshold(data.train.subset(held), 4)
-    return Split(train, validation, data.test, None)
-
-
-def without_propensity(log: Interactions) -> Interactions:
-    columns = {k: v for k, v in log.columns.items() if k != "propensity"}
-    return Interactions(log.users, log.items, log.weights, log.user_map, log.item_map, columns)
+from siftrec.data.mar import mnar_split, read_coat, without_propensity
 
 
 def main() -> None:
@@ -51,7 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    split = coat_split(read_coat(args.data / "coat"))
+    split = mnar_split(read_coat(args.data / "coat"))
     overlap = split.test.users.astype(np.int64) * split.test.n_items + split.test.items
     seen = split.train.users.astype(np.int64) * split.train.n_items + split.train.items
     relevant = split.test.column("rating") >= 4

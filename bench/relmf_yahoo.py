@@ -3,14 +3,15 @@
 Usage: ``python bench/relmf_yahoo.py [--data DIR] [--seeds 3] [--threads 2]``.
 
 Protocol: the MNAR log (``user.txt``) is split 90/10 at random into train/validation rows
-(seed 12345, as the authors), both binarised at rating >= 4. Every model is tuned on the
-validation positives only, by SNIPS-DCG@5 over all items (training items masked) with the
-training power-law propensities ``(n_i / max n)^0.5`` (``siftrec.evaluate.unbiased.evaluate_ips``);
-the MAR test (``random.txt``) is touched only by the final runs, with the tuned setting and
-seeds 0..N-1. Test metrics: DCG/Recall/MAP@{1,3,5} ranking each user's 10 rated songs
-(``evaluate_mar_rated``, relevance 0.001 + 0.999·[rating >= 4]), Recall/NDCG@5 ranking all
-items (``evaluate_mar_all``) and beyond-accuracy of the all-item top-5 lists. A model with
-random scores gives the chance level of the rated-items protocol.
+(seed 12345, as the authors), both binarised at rating >= 4 (``siftrec.data.mar.mnar_split``).
+Every model is tuned on the validation positives only, by SNIPS-DCG@5 over all items (training
+items masked) with the training power-law propensities ``(n_i / max n)^0.5``
+(``evaluate_ips`` with ``validation_propensities``); the MAR test (``random.txt``) is touched
+only by the final runs, with the tuned setting and seeds 0..N-1. Test metrics
+(``evaluate_mar``): DCG/Recall/MAP@{1,3,5} ranking each user's 10 rated songs (relevance
+0.001 + 0.999·[rating >= 4]), Recall/NDCG@5 ranking all items, and beyond-accuracy of the
+all-item top-5 lists. The ``random`` model (random scores) gives the chance level.
+The grid version is ``bench/grids/yahoo_relmf.toml`` (fewer candidates, no beyond-accuracy).
 
 Training follows the authors' real-data code: 2^14 positives and as many sampled unclicked pairs
 per step, about 301 steps (44 epochs of 16,384 positives), Adam lr 0.005, L2 1e-4 on the full
@@ -35,14 +36,14 @@ import torch
 from siftrec import Interactions
 from siftrec.bias import diagnose_propensities, popularity_propensities
 from siftrec.data.location import default_data_dir
-from siftrec.data.mar import MARDataset, read_yahoo_r3
-from siftrec.data.preprocess import rating_threshold
+from siftrec.data.mar import mnar_split, read_yahoo_r3
+from siftrec.data.splits import Split
 from siftrec.evaluate.beyond import beyond_accuracy
-from siftrec.evaluate.unbiased import evaluate_ips, evaluate_mar_all, evaluate_mar_rated
-from siftrec.models import MF, Recommender, get_model_class
+from siftrec.evaluate.unbiased import evaluate_ips, evaluate_mar, validation_propensities
+from siftrec.models import MF, RandomScores, Recommender, get_model_class
 
 RATED_METRICS = [f"{m}@{k}" for m in ("dcg", "recall", "map") for k in (1, 3, 5)]
-ALL_METRICS = "recall@5,ndcg@5"
+ALL_METRICS = ["all:recall@5", "all:ndcg@5"]
 SELECTION = "dcg@5"
 
 
@@ -58,37 +59,6 @@ class Candidate:
     build: Callable[[Mapping[str, Any], int], Recommender]
     grid: list[dict[str, Any]]
     train_view: Callable[[Interactions], Interactions] = field(default=lambda log: log)
-
-
-@dataclass
-class Split:
-    train: Interactions  # MNAR positives used for training
-    validation: Interactions  # MNAR positives held out for tuning
-    test: Interactions  # MAR ratings
-    val_propensities: np.ndarray | None  # per item; None: the validation log's column
-
-
-class RandomScores(Recommender):
-    """Chance level: i.i.d. normal scores (seeded)."""
-
-    name = "random"
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        self.seed = seed
-
-    def _fit(self, train: Interactions) -> None:
-        rng = np.random.default_rng(self.seed)
-        self.table = rng.standard_normal(train.shape).astype(np.float32)
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        return self.table[users].copy()
-
-    def _get_state(self) -> dict[str, np.ndarray]:
-        return {"table": self.table}
-
-    def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.table = state["table"]
 
 
 def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
@@ -123,17 +93,9 @@ def ials_build(params: Mapping[str, Any], seed: int) -> Recommender:
     )
 
 
-def yahoo_split(data: MARDataset, seed: int = 12345, validation_ratio: float = 0.1) -> Split:
-    """Saito et al.'s random row split of the MNAR log, binarised at rating >= 4."""
-    held = np.random.default_rng(seed).random(len(data.train)) < validation_ratio
-    train = rating_threshold(data.train.subset(~held), 4)
-    validation = rating_threshold(data.train.subset(held), 4)
-    return Split(train, validation, data.test, popularity_propensities(train, 0.5))
-
-
 def validate(model: Recommender, split: Split) -> float:
-    result = evaluate_ips(model, split.validation, SELECTION, split.val_propensities)
-    return result.metrics[SELECTION]
+    theta = validation_propensities(split.train, split.validation)
+    return evaluate_ips(model, split.validation, SELECTION, theta).metrics[SELECTION]
 
 
 def tune(candidate: Candidate, split: Split) -> tuple[dict[str, Any], list[str]]:
@@ -155,12 +117,10 @@ def tune(candidate: Candidate, split: Split) -> tuple[dict[str, Any], list[str]]
 
 
 def test_metrics(model: Recommender, split: Split, train: Interactions) -> dict[str, float]:
-    rated = evaluate_mar_rated(model, split.test, ks=(1, 3, 5)).metrics
-    every = evaluate_mar_all(model, split.test, ALL_METRICS).metrics
+    metrics = evaluate_mar(model, split.test, [*RATED_METRICS, *ALL_METRICS]).metrics
     users = np.flatnonzero(train.user_counts())
     ranked, _ = model.recommend(users, k=5)
-    beyond = beyond_accuracy(ranked, train.item_counts())
-    return {**rated, **{f"all:{k}": v for k, v in every.items()}, **beyond}
+    return {**metrics, **beyond_accuracy(ranked, train.item_counts())}
 
 
 def final_runs(
@@ -180,7 +140,7 @@ def final_runs(
 def chance(split: Split, seeds: int) -> dict[str, list[float]]:
     runs: dict[str, list[float]] = {}
     for seed in range(seeds):
-        model = RandomScores(seed).fit(split.train)
+        model = RandomScores(seed=seed).fit(split.train)
         for key, value in test_metrics(model, split, split.train).items():
             runs.setdefault(key, []).append(value)
     return runs
@@ -260,7 +220,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    split = yahoo_split(read_yahoo_r3(args.data / "yahoo-r3"))
+    split = mnar_split(read_yahoo_r3(args.data / "yahoo-r3"))
     batch, epochs = 16384, 44  # ≈ 301 steps of 2^14 positives, as the authors
     candidates = [
         Candidate(

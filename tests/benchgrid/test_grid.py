@@ -158,3 +158,46 @@ def test_expand_path(monkeypatch, tmp_path):
 def test_every_shipped_grid_parses(path):
     grid = load_grid(path)
     assert grid.cells() and grid.baseline in [m.label for m in grid.models]
+
+
+def mar_dataset(**mar) -> dict:
+    return {"name": "y", "dir": "/data/yahoo", "mar": {"reader": "yahoo-r3", **mar}}
+
+
+def test_mar_dataset_parses_with_defaults_and_enters_the_hash():
+    raw = minimal(datasets=[mar_dataset()], metrics=["dcg@5", "all:ndcg@5"])
+    grid = parse_grid(raw)
+    (dataset,) = grid.datasets
+    assert dataset.dir == "/data/yahoo" and dataset.mar.reader == "yahoo-r3"
+    assert (dataset.mar.threshold, dataset.mar.validation_ratio) == (4.0, 0.1)
+    assert (dataset.mar.split_seed, dataset.mar.propensities) == (12345, "log")
+    assert grid.tune_metric == "snips-dcg@5"
+    assert grid.meta()["tune_metric"] == "dcg@5"  # the plots' test column
+    assert grid.meta()["validation_metric"] == "snips-dcg@5"
+    other = parse_grid({**raw, "datasets": [mar_dataset(split_seed=1)]})
+    assert other.cells()[0].config_hash() != grid.cells()[0].config_hash()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"datasets": [mar_dataset(reader="movielens")]}, "mar.reader"),
+        ({"datasets": [mar_dataset(validation_ratio=1.5)]}, "validation_ratio"),
+        ({"datasets": [mar_dataset(threshold="4")]}, "threshold"),
+        ({"datasets": [mar_dataset(split_seed=1.5)]}, "split_seed"),
+        ({"datasets": [mar_dataset(propensities="learned")]}, "propensities"),
+        ({"datasets": [mar_dataset(colour=1)]}, "unknown dataset 'y' mar key"),
+        ({"datasets": [{"name": "y", "mar": {"reader": "coat"}}]}, "exactly one"),
+        ({"datasets": [{"name": "y", "dir": "/d"}]}, "mar must be a table"),
+        ({"datasets": [{**mar_dataset(), "split": {"scheme": "random"}}]}, "only name, dir"),
+        ({"datasets": [mar_dataset(), minimal()["datasets"][0]]}, "all MAR sets"),
+        ({"datasets": [mar_dataset()], "metrics": ["ndcg@5"]}, "unknown MAR metric"),
+        ({"datasets": [mar_dataset()], "metrics": ["all:nosuch@5"]}, "nosuch"),
+        ({"datasets": [mar_dataset()], "tune_metric": "dcg@5"}, "not an IPS/SNIPS metric"),
+        ({"datasets": [mar_dataset()], "tune_metric": "snips-map@5"}, "unknown unbiased metric"),
+    ],
+)
+def test_invalid_mar_grids_are_one_line_errors(overrides, fragment):
+    with pytest.raises(SiftrecError, match=fragment) as info:
+        parse_grid(minimal(**overrides))
+    assert "\n" not in str(info.value)

@@ -260,3 +260,146 @@ def test_carved_validation_beside_a_validation_part_fails_the_cell(tmp_path):
     assert (
         "already has a validation part" in pl.read_parquet(tmp_path / "results.parquet")["error"][0]
     )
+
+
+# ---------------------------------------------------------------------- MAR datasets
+def write_yahoo_layout(directory: Path, seed: int = 0) -> Path:
+    """A tiny Yahoo! R3 directory: an MNAR ``user.txt`` and an MAR ``random.txt`` (user,item,r)."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 40, 30
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, per_user, popular in (("user.txt", 12, True), ("random.txt", 5, False)):
+        weights = np.linspace(3, 1, n_items) if popular else np.ones(n_items)
+        rows = []
+        for user in range(n_users):
+            items = rng.choice(n_items, per_user, replace=False, p=weights / weights.sum())
+            ratings = rng.integers(1, 6, per_user)
+            rows += [f"{user},{i},{r}" for i, r in zip(items, ratings, strict=True)]
+        (directory / name).write_text("\n".join(rows) + "\n")
+    return directory
+
+
+MAR_METRICS = ["dcg@3", "recall@5", "map@5", "all:ndcg@5"]
+
+
+def mar_grid(directory: Path, models: list[dict], **mar) -> dict:
+    options = {"reader": "yahoo-r3", "threshold": 4, "validation_ratio": 0.2, **mar}
+    return {
+        "seeds": [0],
+        "datasets": [{"name": "mar", "dir": str(directory), "mar": options}],
+        "models": models,
+        "metrics": MAR_METRICS,
+        "tune_metric": "snips-dcg@5",
+    }
+
+
+def test_mar_grid_tunes_on_validation_and_tests_on_the_mar_log(tmp_path):
+    from siftrec.bias import popularity_propensities
+    from siftrec.data.mar import mnar_split, read_yahoo_r3
+    from siftrec.evaluate.unbiased import evaluate_ips, evaluate_mar_all, evaluate_mar_rated
+    from siftrec.models import get_model_class
+
+    data_dir = write_yahoo_layout(tmp_path / "yahoo")
+    search = {"factors": [2, 8], "regularization": [0.1, 30.0]}
+    models = [
+        {"model": "random"},
+        {"model": "ials", "params": {"iterations": 3, "device": "cpu"}, "search": search},
+    ]
+    grid = parse_grid(mar_grid(data_dir, models, split_seed=7), default_name="mar")
+    run_grid(grid, tmp_path / "run", progress=False)
+    frame = pl.read_parquet(tmp_path / "run" / "results.parquet")
+    assert frame["status"].to_list() == ["ok", "ok"], frame["error"].to_list()
+    row = frame.filter(pl.col("model") == "ials").row(0, named=True)
+
+    split = mnar_split(read_yahoo_r3(data_dir), threshold=4, validation_ratio=0.2, seed=7)
+    ials = get_model_class("ials")
+    theta = popularity_propensities(split.train, 0.5)
+    scores = {}
+    for factors in (2, 8):
+        for reg in (0.1, 30.0):
+            model = ials(factors=factors, regularization=reg, iterations=3, seed=0, device="cpu")
+            model.fit(split.train)
+            result = evaluate_ips(model, split.validation, "dcg@5", theta, estimator="snips")
+            scores[(factors, reg)] = result.metrics["dcg@5"]
+    best = max(scores, key=scores.get)
+    assert json.loads(row["tuned"]) == {"factors": best[0], "regularization": best[1]}
+    assert row["validation_score"] == pytest.approx(scores[best])
+    assert row["n_train"] == len(split.train)
+
+    final = ials(factors=best[0], regularization=best[1], iterations=3, seed=0, device="cpu")
+    final.fit(split.train)
+    rated = evaluate_mar_rated(final, split.test, ks=(3, 5)).metrics
+    every = evaluate_mar_all(final, split.test, "ndcg@5").metrics
+    for metric in ("dcg@3", "recall@5", "map@5"):
+        assert row[metric] == pytest.approx(rated[metric])
+    assert row["all:ndcg@5"] == pytest.approx(every["ndcg@5"])
+    per_user = pl.read_parquet(tmp_path / "run" / "per_user" / f"{row['cell_id']}.parquet")
+    assert per_user.columns == ["user", *MAR_METRICS]
+    assert per_user.height == split.test.n_users  # every MAR user ranks its rated items
+    for metric in MAR_METRICS:
+        assert np.nanmean(per_user[metric].to_numpy()) == pytest.approx(row[metric])
+    assert per_user["all:ndcg@5"].is_nan().any()  # users without a relevant MAR item
+
+    summary = write_summary(tmp_path / "run").read_text()
+    assert "Paired Wilcoxon vs `random`" in summary and "n/a" not in summary
+    assert "nan" not in summary.replace("**", "")
+
+
+def test_mar_validation_never_sees_the_test_log(tmp_path):
+    """Another MAR test log leaves the tuning (choice and validation score) unchanged."""
+    models = [{"model": "ials", "params": {"iterations": 2}, "search": {"factors": [2, 4, 8]}}]
+    rows = []
+    for test_seed in (1, 2):
+        data_dir = write_yahoo_layout(tmp_path / f"yahoo{test_seed}")
+        other = write_yahoo_layout(tmp_path / f"other{test_seed}", seed=test_seed)
+        (data_dir / "random.txt").write_text((other / "random.txt").read_text())
+        run = tmp_path / f"run{test_seed}"
+        run_grid(parse_grid(mar_grid(data_dir, models)), run, progress=False)
+        rows.append(pl.read_parquet(run / "results.parquet").row(0, named=True))
+    assert rows[0]["tuned"] == rows[1]["tuned"]
+    assert rows[0]["validation_score"] == rows[1]["validation_score"]
+    assert rows[0]["dcg@3"] != rows[1]["dcg@3"]
+
+
+def write_coat_layout(directory: Path) -> Path:
+    """A tiny Coat directory: dense train/test rating matrices and per-pair propensities."""
+    rng = np.random.default_rng(5)
+    shape = (30, 20)
+    train = np.where(rng.random(shape) < 0.4, rng.integers(1, 6, shape), 0)
+    test = np.where((train == 0) & (rng.random(shape) < 0.3), rng.integers(1, 6, shape), 0)
+    propensity = rng.uniform(0.05, 0.9, shape)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, matrix in (("train", train), ("test", test), ("propensities", propensity)):
+        text = "\n".join(" ".join(f"{v:g}" for v in row) for row in matrix)
+        (directory / f"{name}.ascii").write_text(text + "\n")
+    return directory
+
+
+@pytest.mark.parametrize("propensities", ["log", "power-law"])
+def test_mar_validation_weights_by_the_log_column_or_the_power_law(tmp_path, propensities):
+    from siftrec.bias import popularity_propensities
+    from siftrec.evaluate.unbiased import evaluate_ips
+    from siftrec.models import get_model_class
+
+    data_dir = write_coat_layout(tmp_path / "coat")
+    models = [{"model": "random", "search": {"seed": [0, 1, 2]}}]
+    raw = mar_grid(data_dir, models, reader="coat", propensities=propensities)
+    raw["tune_metric"] = "ips-recall@5"
+    grid = parse_grid(raw)
+    run_grid(grid, tmp_path / "run", progress=False)
+    row = pl.read_parquet(tmp_path / "run" / "results.parquet").row(0, named=True)
+    assert row["status"] == "ok", row["error"]
+    split = load_split(grid.datasets[0], 0)
+    assert split.validation.has_column("propensity") == (propensities == "log")
+    theta = None if propensities == "log" else popularity_propensities(split.train, 0.5)
+    seed = json.loads(row["tuned"])["seed"]
+    model = get_model_class("random")(seed=seed).fit(split.train)
+    expected = evaluate_ips(model, split.validation, "recall@5", theta, estimator="ips")
+    assert row["validation_score"] == pytest.approx(expected.metrics["recall@5"])
+
+
+def test_mar_dataset_with_a_missing_directory_fails_the_cell(tmp_path):
+    grid = parse_grid(mar_grid(tmp_path / "nowhere", [{"model": "random"}]))
+    run_grid(grid, tmp_path / "run", progress=False)
+    error = pl.read_parquet(tmp_path / "run" / "results.parquet")["error"][0]
+    assert "does not exist" in error and "\n" not in error

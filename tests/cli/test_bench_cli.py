@@ -59,3 +59,15 @@ def test_errors_are_one_line(tmp_path):
     assert_one_line_failure(bench("plot"), "RUN_DIR")
     assert_one_line_failure(bench("plot", tmp_path), "not a bench run directory")
     assert_one_line_failure(bench(SMOKE, tmp_path), "unexpected extra argument")
+
+
+def test_only_runs_the_named_models_and_resume_runs_the_rest(tmp_path):
+    out = tmp_path / "run"
+    first = bench(SMOKE, "--out", out, "--only", "popularity")
+    assert first.exit_code == 0, first.stderr
+    assert "4 cells run (0 failed), 0 already done" in first.stderr
+    assert set(pl.read_parquet(out / "results.parquet")["model"]) == {"popularity"}
+    rest = bench(SMOKE, "--out", out)
+    assert rest.exit_code == 0 and "8 cells run (0 failed), 4 already done" in rest.stderr
+    assert pl.read_parquet(out / "results.parquet").height == 12
+    assert_one_line_failure(bench(SMOKE, "--out", out, "--only", "nosuch"), "nosuch")

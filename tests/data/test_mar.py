@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from siftrec import SiftrecError
-from siftrec.data.mar import read_coat, read_yahoo_r3
+from siftrec.data.mar import mnar_split, read_coat, read_yahoo_r3, without_propensity
 
 
 def write_matrix(path, matrix, gz=False):
@@ -108,3 +108,31 @@ def test_real_yahoo_counts(shared_data):
     counts = data.test.user_counts()
     assert np.count_nonzero(counts) == 5400 and set(counts[counts > 0].tolist()) == {10}
     assert rating_histogram(data.test) == [28_417, 13_064, 7_770, 3_371, 1_378]
+
+
+def test_mnar_split_holds_out_random_rows_and_binarises(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"{u},{i},{rng.integers(1, 6)}" for u in range(10) for i in range(0, 12, 2)]
+    (tmp_path / "user.txt").write_text("\n".join(rows) + "\n")
+    (tmp_path / "random.txt").write_text("0,1,4\n1,3,2\n")
+    data = read_yahoo_r3(tmp_path)
+    split = mnar_split(data, threshold=4, validation_ratio=0.3, seed=1)
+    held = np.random.default_rng(1).random(len(data.train)) < 0.3
+    kept = data.train.column("rating") >= 4
+    assert len(split.train) == int((~held & kept).sum())
+    assert len(split.validation) == int((held & kept).sum())
+    assert split.test is data.test
+    for part in (split.train, split.validation):
+        assert (part.column("rating") >= 4).all()
+    assert split.manifest["parameters"] == {"threshold": 4, "validation_ratio": 0.3}
+    with pytest.raises(SiftrecError, match="validation_ratio"):
+        mnar_split(data, validation_ratio=1.0)
+    with pytest.raises(SiftrecError, match="no MNAR rating >= 6"):
+        mnar_split(data, threshold=6)
+
+
+def test_without_propensity_drops_only_that_column(coat_dir):
+    train = read_coat(coat_dir).train
+    dropped = without_propensity(train)
+    assert dropped.columns.keys() == {"rating"}
+    np.testing.assert_array_equal(dropped.items, train.items)

@@ -11,10 +11,14 @@ from siftrec.evaluate import evaluate, ranking_metrics
 from siftrec.evaluate.metrics import parse_metrics
 from siftrec.evaluate.unbiased import (
     evaluate_ips,
+    evaluate_mar,
     evaluate_mar_all,
     evaluate_mar_rated,
     ips_ranking_metrics,
+    parse_estimator_metric,
+    parse_mar_metrics,
     parse_unbiased_metrics,
+    validation_propensities,
 )
 from siftrec.models import Popularity, Recommender
 
@@ -219,3 +223,45 @@ def test_mar_rated_errors():
         evaluate_mar_rated(model, log([0], [1]))
     with pytest.raises(SiftrecError, match="cut-offs"):
         evaluate_mar_rated(model, log([0], [1], rating=np.array([5])), ks=(0,))
+
+
+def test_parse_estimator_and_mar_metrics():
+    assert parse_estimator_metric("snips-dcg@5") == ("snips", "dcg@5")
+    assert parse_estimator_metric("IPS-recall@3") == ("ips", "recall@3")
+    for bad in ("dcg@5", "naive-dcg@5", "snips-map@5"):
+        with pytest.raises(SiftrecError):
+            parse_estimator_metric(bad)
+    assert parse_mar_metrics(["map@5", "dcg@3", "dcg@5", "all:ndcg@5"]) == ([3, 5], ["ndcg@5"])
+    for bad in ("ndcg@5", "dcg@0", "dcg@05", "DCG@5", "all:NDCG@5", "all:nosuch@5"):
+        with pytest.raises(SiftrecError):
+            parse_mar_metrics([bad])
+
+
+def test_evaluate_mar_joins_both_protocols_per_user():
+    model = FixedScores().fit(TRAIN)
+    test = log([0, 0, 1, 1, 2], [1, 2, 4, 3, 3], rating=np.array([5, 2, 4, 1, 3]))
+    result = evaluate_mar(model, test, ["dcg@2", "map@1", "all:recall@1", "all:coverage@2"])
+    rated = evaluate_mar_rated(model, test, ks=(1, 2))
+    every = evaluate_mar_all(model, test, "recall@1,coverage@2")
+    assert result.metrics == pytest.approx(
+        {
+            "dcg@2": rated.metrics["dcg@2"],
+            "map@1": rated.metrics["map@1"],
+            "all:recall@1": every.metrics["recall@1"],
+            "all:coverage@2": every.metrics["coverage@2"],
+        }
+    )
+    np.testing.assert_array_equal(result.users, [0, 1, 2])  # user 2 has no relevant item
+    assert set(result.per_user) == {"dcg@2", "map@1", "all:recall@1"}  # coverage: catalog-level
+    np.testing.assert_allclose(result.per_user["dcg@2"], rated.per_user["dcg@2"])
+    all_recall = result.per_user["all:recall@1"]
+    assert np.isnan(all_recall[2])
+    np.testing.assert_allclose(all_recall[:2], every.per_user["recall@1"])
+
+
+def test_validation_propensities_prefer_the_log_column():
+    validation = log([0, 1], [2, 3])
+    assert validation_propensities(TRAIN, validation.with_columns(propensity=np.ones(2))) is None
+    theta = validation_propensities(TRAIN, validation, eta=1.0)
+    counts = np.bincount(TRAIN.items, minlength=6)
+    np.testing.assert_allclose(theta, counts / counts.max())

@@ -27,12 +27,17 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
     tune_validation_ratio = 0.2        # no validation file: search on a per-user random
                                        # share of train (cell seed), refit on all of train
 
+    [[datasets]]                       # a set with a missing-at-random test log (data/mar.py)
+    name = "yahoo-r3"
+    dir = "${SIFTREC_DATA}/yahoo-r3"
+    mar = { reader = "yahoo-r3", threshold = 4, validation_ratio = 0.1, split_seed = 12345 }
+
     [[models]]
     label = "mf-bpr"                   # default: the model name
     model = "mf"
     objective = "bpr"                  # shorthand for params.objective / params.sampler
     params = { epochs = 10 }
-    search = { dim = [32, 64] }        # grid search on validation, best refit, then test
+    search = { dim = [32, 64] }        # grid search on validation; the best is tested
 
     [[noise]]                          # train-only injection; ratio 0 = no injection (label "none")
     kind = "random"                    # random (add_random_noise) or popular
@@ -40,6 +45,24 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
 
 Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to ``../shared/data`` (see
 :func:`siftrec.data.location.default_data_dir`).
+
+MAR datasets (``dir`` + ``mar``) follow Saito et al.'s protocol instead of full ranking: the
+reader (``yahoo-r3`` or ``coat``) gives an MNAR log and an MAR test log; the MNAR rows are split
+at random into train/validation (``validation_ratio``, ``split_seed``; the same split for every
+cell seed) and binarised at ``rating >= threshold`` (:func:`siftrec.data.mar.mnar_split`).
+``propensities = "log"`` (default) keeps a propensity column the reader ships (Coat's learned
+per-pair values), which propensity-aware models (Rel-MF) train on and validation weighs by;
+``"power-law"`` drops it, so both use the item-popularity power law ``(n_i / max n)^0.5`` of the
+training positives. A grid's datasets are all MAR or none, because metric names change meaning::
+
+    metrics = ["dcg@5", "recall@5", "map@5", "all:ndcg@5"]   # default: dcg/recall/map@5
+    tune_metric = "snips-dcg@5"                              # the default
+
+``dcg``/``recall``/``map@K`` rank each user's rated MAR items (``evaluate_mar_rated``),
+``all:<metric>`` ranks all items against the MAR items rated ``>= threshold``
+(``evaluate_mar_all``; NaN per user without such an item); ``tune_metric`` is
+``{ips,snips}-{recall,dcg,ndcg}@K`` on the MNAR validation part (``evaluate_ips``), so it need
+not be one of ``metrics``. The ``random`` model gives each protocol's chance level.
 """
 
 from __future__ import annotations
@@ -58,6 +81,8 @@ from typing import Any
 from siftrec.errors import SiftrecError
 
 NOISE_KINDS = ("random", "popular")
+#: ``propensities`` of a MAR dataset: the reader's column (when it has one) or the power law.
+MAR_PROPENSITIES = ("log", "power-law")
 
 _GRID_KEYS = {"name", "baseline", "metrics", "tune_metric", "seeds", "datasets", "models", "noise"}
 _DATASET_KEYS = {
@@ -70,14 +95,29 @@ _DATASET_KEYS = {
     "read",
     "split",
     "tune_validation_ratio",
+    "dir",
+    "mar",
 }
+_MAR_KEYS = {"reader", "threshold", "validation_ratio", "split_seed", "propensities"}
 _MODEL_KEYS = {"label", "model", "objective", "sampler", "params", "search"}
 _NOISE_KEYS = {"kind", "ratios"}
 
 
 @dataclass(frozen=True)
+class MARSpec:
+    """A missing-at-random set read from a directory and split as Saito et al. (see above)."""
+
+    reader: str
+    threshold: float = 4.0
+    validation_ratio: float = 0.1
+    split_seed: int = 12345
+    propensities: str = "log"
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset comes from: ``synthetic`` parameters, one ``path``, or given parts."""
+    """Where a dataset comes from: ``synthetic`` parameters, one ``path``, given parts, or a
+    MAR set's ``dir`` with its ``mar`` options."""
 
     name: str
     synthetic: dict[str, Any] | None = None
@@ -89,6 +129,12 @@ class DatasetSpec:
     split: dict[str, Any] = field(default_factory=dict)
     #: Share of train carved (per user, at random) as the search's validation part.
     tune_validation_ratio: float | None = None
+    dir: str | None = None
+    mar: MARSpec | None = None
+
+
+#: DatasetSpec fields added after grids were first run: left out of the hash while unset.
+_OPTIONAL_DATASET_FIELDS = ("tune_validation_ratio", "dir", "mar")
 
 
 @dataclass(frozen=True)
@@ -141,8 +187,9 @@ class Cell:
     def config_hash(self) -> str:
         """Hash of everything that determines the cell's result; a change means a rerun."""
         dataset = asdict(self.dataset)
-        if dataset["tune_validation_ratio"] is None:  # unset: hashes of earlier runs still hold
-            del dataset["tune_validation_ratio"]
+        for key in _OPTIONAL_DATASET_FIELDS:
+            if dataset[key] is None:  # unset: hashes of earlier runs still hold
+                del dataset[key]
         payload = {
             "dataset": dataset,
             "model": asdict(self.model),
@@ -178,14 +225,29 @@ class Grid:
             for model in self.models
         ]
 
+    @property
+    def is_mar(self) -> bool:
+        """Whether the datasets are MAR sets (Saito et al.'s protocol, see the module doc)."""
+        return self.datasets[0].mar is not None
+
     def meta(self) -> dict[str, Any]:
-        """What the report needs besides the results: name, baseline and metric lists."""
-        return {
+        """What the report needs besides the results: name, baseline and metric lists.
+
+        ``tune_metric`` is a test column (the plots draw it against fit time); a MAR grid tunes
+        by a validation-only IPS metric, recorded as ``validation_metric``, and shows the test
+        metric of the same name there (``snips-dcg@5`` → ``dcg@5``), else its first metric.
+        """
+        meta = {
             "name": self.name,
             "baseline": self.baseline,
             "metrics": list(self.metrics),
             "tune_metric": self.tune_metric,
         }
+        if self.is_mar:
+            shown = self.tune_metric.partition("-")[2]
+            shown = shown if shown in self.metrics else self.metrics[0]
+            meta.update(tune_metric=shown, validation_metric=self.tune_metric)
+        return meta
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -203,18 +265,30 @@ def load_grid(path: str | Path) -> Grid:
 def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
     """Validate a grid given as a dict (the parsed TOML)."""
     from siftrec.evaluate.metrics import parse_metrics
+    from siftrec.evaluate.unbiased import parse_estimator_metric, parse_mar_metrics
     from siftrec.models import available_models
 
     _check_keys("grid", raw, _GRID_KEYS)
-    metrics = tuple(_str_list("metrics", raw.get("metrics", ["recall@20", "ndcg@20"])))
-    parse_metrics(list(metrics))
-    tune_metric = str(raw.get("tune_metric", metrics[0]))
-    if tune_metric not in metrics:
-        raise SiftrecError(f"tune_metric {tune_metric!r} must be one of metrics {list(metrics)}")
+    datasets = tuple(_dataset(d) for d in _tables("datasets", raw.get("datasets")))
+    mar = {d.mar is not None for d in datasets}
+    if len(mar) > 1:
+        raise SiftrecError("a grid's datasets must be all MAR sets (dir + mar) or none of them")
+    if True in mar:
+        metrics = tuple(_str_list("metrics", raw.get("metrics", ["dcg@5", "recall@5", "map@5"])))
+        parse_mar_metrics(list(metrics))
+        tune_metric = str(raw.get("tune_metric", "snips-dcg@5"))
+        parse_estimator_metric(tune_metric)
+    else:
+        metrics = tuple(_str_list("metrics", raw.get("metrics", ["recall@20", "ndcg@20"])))
+        parse_metrics(list(metrics))
+        tune_metric = str(raw.get("tune_metric", metrics[0]))
+        if tune_metric not in metrics:
+            raise SiftrecError(
+                f"tune_metric {tune_metric!r} must be one of metrics {list(metrics)}"
+            )
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
         raise SiftrecError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    datasets = tuple(_dataset(d) for d in _tables("datasets", raw.get("datasets")))
     models = tuple(_model(m, set(available_models())) for m in _tables("models", raw.get("models")))
     noise = _noise(raw.get("noise", []))
     for what, names in (
@@ -264,9 +338,13 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise SiftrecError("every [[datasets]] entry needs a name")
-    sources = [k for k in ("synthetic", "path", "train") if k in raw]
+    sources = [k for k in ("synthetic", "path", "train", "dir") if k in raw]
     if len(sources) != 1:
-        raise SiftrecError(f"dataset {name!r} needs exactly one of synthetic, path or train/test")
+        raise SiftrecError(
+            f"dataset {name!r} needs exactly one of synthetic, path, train/test or dir (MAR)"
+        )
+    if "dir" in raw or "mar" in raw:
+        return _mar_dataset(name, raw)
     if "train" in raw and "test" not in raw:
         raise SiftrecError(f"dataset {name!r} gives a train file without a test file")
     if "train" in raw and "split" in raw:
@@ -299,6 +377,43 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
         split=dict(raw.get("split", {})),
         tune_validation_ratio=None if ratio is None else float(ratio),
     )
+
+
+def _mar_dataset(name: str, raw: dict[str, Any]) -> DatasetSpec:
+    """A MAR set: ``dir`` (a string) and a ``mar`` table, nothing else but the name."""
+    from siftrec.data.mar import MAR_READERS
+
+    extra = sorted(set(raw) - {"name", "dir", "mar"})
+    if extra:
+        raise SiftrecError(f"MAR dataset {name!r} takes only name, dir and mar, not {extra[0]!r}")
+    options, where = raw.get("mar"), raw.get("dir")
+    if not isinstance(where, str) or not where:
+        raise SiftrecError(f"MAR dataset {name!r} needs dir = the data directory")
+    if not isinstance(options, dict):
+        raise SiftrecError(f"dataset {name!r}: mar must be a table with a reader")
+    _check_keys(f"dataset {name!r} mar", options, _MAR_KEYS)
+    reader = options.get("reader")
+    if reader not in MAR_READERS:
+        raise SiftrecError(f"dataset {name!r}: mar.reader must be one of {sorted(MAR_READERS)}")
+    threshold = options.get("threshold", 4.0)
+    ratio = options.get("validation_ratio", 0.1)
+    seed = options.get("split_seed", 12345)
+    propensities = options.get("propensities", "log")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise SiftrecError(f"dataset {name!r}: mar.threshold must be a number, got {threshold!r}")
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
+        raise SiftrecError(
+            f"dataset {name!r}: mar.validation_ratio must be a number in (0, 1), got {ratio!r}"
+        )
+    if not _is_int(seed):
+        raise SiftrecError(f"dataset {name!r}: mar.split_seed must be an integer, got {seed!r}")
+    if propensities not in MAR_PROPENSITIES:
+        raise SiftrecError(
+            f"dataset {name!r}: mar.propensities must be one of {MAR_PROPENSITIES}, "
+            f"got {propensities!r}"
+        )
+    spec = MARSpec(reader, float(threshold), float(ratio), seed, propensities)
+    return DatasetSpec(name=name, dir=where, mar=spec)
 
 
 def _model(raw: dict[str, Any], known: set[str]) -> ModelSpec:

@@ -62,7 +62,8 @@ def write_summary(run_dir: str | Path) -> Path:
 
 
 def write_plots(run_dir: str | Path) -> list[Path]:
-    """Per dataset: metrics vs noise ratio, and the tuning metric vs fit time (PNG, Agg)."""
+    """Per dataset: metrics vs noise ratio (all metrics, and one PNG per metric for docs), and
+    the tuning metric vs fit time (PNG, Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,32 +77,65 @@ def write_plots(run_dir: str | Path) -> list[Path]:
     metrics: list[str] = meta["metrics"]
     written = []
     for (dataset,), data in _groups(ok, ["dataset"]):
-        fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
-        for ax, metric in zip(axes[0], metrics, strict=True):
-            for (model,), rows in _groups(data, ["model"]):
-                agg = _by(rows, "noise_ratio", metric)
-                ax.errorbar(agg[0], agg[1], yerr=agg[2], marker="o", capsize=3, label=model)
-            ax.set_xlabel("noise ratio")
-            ax.set_ylabel(metric)
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=8)
-        fig.suptitle(f"{dataset}: metric vs noise ratio")
-        fig.tight_layout()
-        written.append(_save(fig, run / "plots" / f"{_safe(dataset)}_noise.png"))
+        plots = run / "plots"
+        fig = noise_figure(data, metrics, dataset)
+        written.append(_save(fig, plots / f"{_safe(dataset)}_noise.png"))
+        for metric in metrics:
+            fig = noise_figure(data, [metric], dataset)
+            written.append(_save(fig, plots / f"{_safe(dataset)}_noise_{_safe(metric)}.png"))
         fig, ax = plt.subplots(figsize=(5, 3.6))
         metric = meta["tune_metric"]
         for (model,), rows in _groups(data, ["model"]):
             ax.scatter(rows["fit_seconds"].to_numpy(), rows[metric].to_numpy(), label=model)
         ax.set_xscale("log")
         ax.set_xlabel("fit seconds (log)")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(_metric_label(metric))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        ax.set_title(f"{dataset}: {metric} vs fit time")
+        ax.set_title(f"{dataset}: {_metric_label(metric)} vs fit time")
         fig.tight_layout()
-        written.append(_save(fig, run / "plots" / f"{_safe(dataset)}_fit_time.png"))
-    plt.close("all")
+        written.append(_save(fig, plots / f"{_safe(dataset)}_fit_time.png"))
+        plt.close("all")
     return written
+
+
+def noise_figure(data: Any, metrics: list[str], dataset: str) -> Any:
+    """One panel per metric: one curve per model, mean ± std over seeds vs noise ratio.
+
+    Curves are nudged sideways by a small per-model offset so overlapping error bars stay
+    readable; the legend sits right of the panels so it never hides a curve.
+    """
+    import matplotlib.pyplot as plt
+
+    groups = _groups(data, ["model"])
+    ratios = np.unique(data["noise_ratio"].to_numpy())
+    span = float(ratios.max() - ratios.min()) or 1.0
+    offsets = (np.arange(len(groups)) - (len(groups) - 1) / 2) * 0.012 * span
+    markers = "osD^vP*Xh<>p"
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 1.6, 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, metric in zip(axes, metrics, strict=True):
+        for index, ((model,), rows) in enumerate(groups):
+            xs, mean, std = _by(rows, "noise_ratio", metric)
+            ax.errorbar(
+                xs + offsets[index],
+                mean,
+                yerr=std,
+                marker=markers[index % len(markers)],
+                markersize=4,
+                capsize=3,
+                label=model,
+            )
+        ax.set_xticks(ratios)
+        ax.set_xlabel("injected noise ratio (train only)")
+        ax.set_ylabel(f"test {_metric_label(metric)}")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, title="method")
+    seeds = data["seed"].n_unique()
+    fig.suptitle(f"{dataset}: mean ± std over {seeds} seed{'s' * (seeds > 1)}")
+    fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 1))
+    return fig
 
 
 # ---------------------------------------------------------------------- tables
@@ -154,13 +188,19 @@ def _paired_table(run: Path, group: Any, metrics: list[str], baseline: str) -> l
 def _paired_values(
     run: Path, cell_id: str, base_id: str, metrics: list[str]
 ) -> dict[str, np.ndarray]:
-    """Per per-user metric: model − baseline for each user present in both files."""
+    """Per per-user metric: model − baseline for each user with a value in both files (NaN:
+    a user the metric's protocol skips, e.g. MAR all-item metrics without a relevant item)."""
     import polars as pl
 
     model = pl.read_parquet(run / "per_user" / f"{cell_id}.parquet")
     base = pl.read_parquet(run / "per_user" / f"{base_id}.parquet")
     joined = model.join(base, on="user", how="inner", suffix="__base")
-    return {m: (joined[m] - joined[f"{m}__base"]).to_numpy() for m in metrics if m in model.columns}
+    diffs = {
+        m: (joined[m] - joined[f"{m}__base"]).to_numpy().astype(float)
+        for m in metrics
+        if m in model.columns
+    }
+    return {m: d[~np.isnan(d)] for m, d in diffs.items()}
 
 
 def _wilcoxon_text(diffs: np.ndarray) -> str:
@@ -194,6 +234,13 @@ def _by(rows: Any, x: str, y: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = np.unique(rows[x].to_numpy())
     stats = [_mean_std(rows.filter(rows[x] == v)[y].to_numpy()) for v in xs]
     return xs, np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+
+
+def _metric_label(metric: str) -> str:
+    """``recall@20`` → ``Recall@20``, ``ndcg@20`` → ``NDCG@20`` (axis labels)."""
+    name, _, k = metric.partition("@")
+    pretty = {"ndcg": "NDCG", "mrr": "MRR", "map": "MAP"}.get(name)
+    return (pretty or name.replace("_", " ").capitalize()) + (f"@{k}" if k else "")
 
 
 def _save(fig: Any, target: Path) -> Path:

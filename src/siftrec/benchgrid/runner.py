@@ -6,6 +6,12 @@ rebuilt from the committed records after every cell. A rerun with the same grid 
 committed cell whose configuration hash is unchanged, so an interrupted run resumes where it
 stopped. A failing cell is recorded with ``status="failed"`` and its error and the grid goes on.
 
+A cell tunes its search space on the validation part only (full ranking by ``tune_metric``;
+for MAR datasets an IPS/SNIPS metric on the MNAR validation clicks, weighted by the validation
+log's ``propensity`` column or else the training power law ``(n_i / max n)^0.5``), then tests
+the best candidate. When the search trained on the final training part, the best candidate's
+model is the final model (no refit: same data, parameters and seed).
+
 Peak memory is ``tracemalloc``'s peak during the cell (Python and numpy allocations; torch
 tensors are not traced), reported in MiB.
 """
@@ -17,15 +23,20 @@ import inspect
 import json
 import time
 import tracemalloc
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from siftrec.atomic import atomic_path, write_text
-from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, NoiseSpec, expand_path
+from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, MARSpec, NoiseSpec, expand_path
 from siftrec.data.interactions import Interactions
 from siftrec.data.splits import Split
 from siftrec.errors import SiftrecError
+
+#: Exponent of the popularity power law weighing MAR validation clicks without a propensity
+#: column (Saito et al.'s choice, and Rel-MF's default ``eta``).
+POWER_LAW_ETA = 0.5
 
 FIXED_COLUMNS = ("cell_id", "dataset", "model", "noise", "noise_ratio", "seed", "status", "error")
 TAIL_COLUMNS = (
@@ -53,14 +64,28 @@ class RunSummary:
 
 
 def run_grid(
-    grid: Grid, out_dir: str | Path, *, retry_failed: bool = False, progress: bool = True
+    grid: Grid,
+    out_dir: str | Path,
+    *,
+    retry_failed: bool = False,
+    progress: bool = True,
+    only: Collection[str] | None = None,
 ) -> RunSummary:
-    """Run every cell of ``grid`` not yet committed in ``out_dir``; write results.parquet."""
+    """Run every cell of ``grid`` not yet committed in ``out_dir``; write results.parquet.
+
+    ``only``: model labels whose cells may run now (the others are left for a later call);
+    results.parquet still lists every committed cell of the grid.
+    """
     out = Path(out_dir)
+    if only is not None:
+        unknown = sorted(set(only) - {model.label for model in grid.models})
+        if unknown:
+            raise SiftrecError(f"--only names models not in the grid: {', '.join(unknown)}")
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "grid.json", json.dumps(grid.meta(), indent=2) + "\n")
     cells = grid.cells()
-    todo = [cell for cell in cells if not _is_done(out, cell, retry_failed)]
+    selected = [cell for cell in cells if only is None or cell.model.label in only]
+    todo = [cell for cell in selected if not _is_done(out, cell, retry_failed)]
     prepared = _DataCache()
     failed = 0
     with _progress(progress, len(todo)) as bar:
@@ -73,7 +98,7 @@ def run_grid(
             write_results(grid, out)
             bar.advance(task)
     write_results(grid, out)
-    return RunSummary(len(todo), len(cells) - len(todo), failed, out / "results.parquet")
+    return RunSummary(len(todo), len(selected) - len(todo), failed, out / "results.parquet")
 
 
 def run_cell(cell: Cell, data: _DataCache, per_user_dir: Path) -> dict[str, Any]:
@@ -125,30 +150,32 @@ def write_results(grid: Grid, out: Path) -> Path:
 def _fit_and_evaluate(
     cell: Cell, split: Split, train: Interactions, per_user_dir: Path
 ) -> dict[str, Any]:
-    from siftrec.evaluate import evaluate
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(cell.model.model)
     base = dict(cell.model.params)
-    if "seed" in {f.name for f in dataclasses.fields(model_cls.Config)} and "seed" not in base:
+    seeded = "seed" in {f.name for f in dataclasses.fields(model_cls.Config)}
+    if seeded and "seed" not in base and "seed" not in cell.model.search:
         base["seed"] = cell.seed
     uses_validation = "validation" in inspect.signature(model_cls._fit).parameters
     fit_options = {"validation": split.validation} if uses_validation and split.validation else {}
-    candidates = cell.model.candidates()
     chosen: dict[str, Any] = {}
     best_score: float | None = None
+    model = None
     tune_start = time.perf_counter()
     if cell.model.search:
         tune_train, tune_validation = _tuning_parts(cell, split, train)
         tune_options = {"validation": tune_validation} if uses_validation else {}
-        for candidate in candidates:
-            model = model_cls(**base, **candidate).fit(tune_train, **tune_options)
-            score = evaluate(model, tune_validation, cell.tune_metric).metrics[cell.tune_metric]
+        final = tune_train is train and tune_options == fit_options
+        for candidate in cell.model.candidates():
+            fitted = model_cls(**base, **candidate).fit(tune_train, **tune_options)
+            score = _validation_score(cell, fitted, tune_validation, tune_train)
             if best_score is None or score > best_score:
-                best_score, chosen = score, candidate
+                best_score, chosen, model = score, candidate, fitted if final else None
     tune_seconds = time.perf_counter() - tune_start
-    model = model_cls(**base, **chosen).fit(train, **fit_options)
-    result = evaluate(model, split.test, list(cell.metrics), exclude=split.validation)
+    if model is None:
+        model = model_cls(**base, **chosen).fit(train, **fit_options)
+    result = _test_result(cell, model, split)
     frame = result.per_user_frame(model.user_map_)
     per_user_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(per_user_dir / f"{cell.cell_id}.parquet") as tmp:
@@ -164,6 +191,34 @@ def _fit_and_evaluate(
         "params": json.dumps(model.get_params(), sort_keys=True, default=str),
         "tuned": json.dumps(chosen, sort_keys=True, default=str),
     }
+
+
+def _validation_score(
+    cell: Cell, model: Any, validation: Interactions, train: Interactions
+) -> float:
+    """The cell's ``tune_metric`` on ``validation`` (IPS/SNIPS for MAR datasets)."""
+    from siftrec.evaluate import evaluate
+    from siftrec.evaluate.unbiased import (
+        evaluate_ips,
+        parse_estimator_metric,
+        validation_propensities,
+    )
+
+    if cell.dataset.mar is None:
+        return evaluate(model, validation, cell.tune_metric).metrics[cell.tune_metric]
+    estimator, metric = parse_estimator_metric(cell.tune_metric)
+    theta = validation_propensities(train, validation, POWER_LAW_ETA)
+    return evaluate_ips(model, validation, metric, theta, estimator=estimator).metrics[metric]
+
+
+def _test_result(cell: Cell, model: Any, split: Split) -> Any:
+    """Full ranking (validation items masked), or the MAR protocols of ``evaluate_mar``."""
+    from siftrec.evaluate import evaluate
+    from siftrec.evaluate.unbiased import evaluate_mar
+
+    if cell.dataset.mar is None:
+        return evaluate(model, split.test, list(cell.metrics), exclude=split.validation)
+    return evaluate_mar(model, split.test, cell.metrics, threshold=cell.dataset.mar.threshold)
 
 
 def _tuning_parts(
@@ -203,10 +258,11 @@ class _DataCache:
         self._train: Interactions | None = None
 
     def get(self, dataset: DatasetSpec, noise: NoiseSpec, seed: int) -> tuple[Split, Interactions]:
-        if self._split_key != (dataset.name, seed):
+        split_key = (dataset.name, -1 if dataset.mar else seed)  # MAR: one split for all seeds
+        if self._split_key != split_key:
             self._split, self._split_key, self._train_key = None, None, None
             self._split = load_split(dataset, seed)
-            self._split_key = (dataset.name, seed)
+            self._split_key = split_key
         if self._train_key != (dataset.name, seed, noise):
             self._train = add_noise(self._split.train, noise, seed)
             self._train_key = (dataset.name, seed, noise)
@@ -218,6 +274,8 @@ def load_split(dataset: DatasetSpec, seed: int) -> Split:
     from siftrec.data.readers import read_interactions
     from siftrec.data.splits import split_given, split_interactions
 
+    if dataset.mar is not None:
+        return load_mar_split(dataset.mar, _existing(dataset.dir))
     if dataset.train is not None:
         parts = {
             name: read_interactions(_existing(path), **dataset.read)
@@ -238,6 +296,21 @@ def load_split(dataset: DatasetSpec, seed: int) -> Split:
     options = dict(dataset.split)
     scheme = options.pop("scheme")
     return split_interactions(data, scheme, seed=seed, **options)
+
+
+def load_mar_split(spec: MARSpec, directory: Path) -> Split:
+    """Read a MAR set and split its MNAR log as :func:`siftrec.data.mar.mnar_split`."""
+    from siftrec.data.mar import MAR_READERS, MARDataset, mnar_split, without_propensity
+
+    data = MAR_READERS[spec.reader](directory)
+    if spec.propensities == "power-law":
+        data = MARDataset(data.name, without_propensity(data.train), data.test)
+    return mnar_split(
+        data,
+        threshold=spec.threshold,
+        validation_ratio=spec.validation_ratio,
+        seed=spec.split_seed,
+    )
 
 
 def add_noise(train: Interactions, noise: NoiseSpec, seed: int) -> Interactions:

@@ -27,6 +27,10 @@ def bench_command(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run failed cells again.")
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated model labels: run only their cells now."),
+    ] = None,
 ) -> None:
     """Run a benchmark grid (resumable), or `plot RUN_DIR` to draw its PNGs.
 
@@ -45,7 +49,8 @@ def bench_command(
     if out is None:
         raise SiftrecError("--out RUN_DIR is required to run a grid")
     grid = load_grid(target)
-    summary = run_grid(grid, out, retry_failed=retry_failed)
+    labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
+    summary = run_grid(grid, out, retry_failed=retry_failed, only=labels)
     report = write_summary(out)
     stderr.print(
         f"{summary.ran} cells run ({summary.failed} failed), {summary.skipped} already done "

@@ -11,11 +11,14 @@ side column (weights 1); binarise with ``preprocess.rating_threshold(log, 4)`` a
 - Yahoo! R3: ``user.txt`` (MNAR) and ``random.txt`` (MAR), comma-separated ``user,item,rating``
   without a header, 0-based ids (the AutoDebias re-encoding of the Webscope files).
 
-Any of these files may be gzipped (``name`` or ``name.gz``).
+Any of these files may be gzipped (``name`` or ``name.gz``). :func:`mnar_split` carves the
+validation part that Saito et al. tune on out of the MNAR log; :data:`MAR_READERS` names the
+readers (benchmark grids pick one by name).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,9 @@ import numpy as np
 
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
+from siftrec.data.preprocess import rating_threshold
 from siftrec.data.readers import _read_bytes, read_interactions
+from siftrec.data.splits import Split
 from siftrec.errors import SiftrecError
 
 
@@ -101,6 +106,48 @@ def read_yahoo_r3(directory: str | Path) -> MARDataset:
     train, _ = logs["train"].remap(user_map, item_map)
     test, _ = logs["test"].remap(user_map, item_map)
     return MARDataset("yahoo-r3", train, test)
+
+
+def mnar_split(
+    data: MARDataset, *, threshold: float = 4, validation_ratio: float = 0.1, seed: int = 12345
+) -> Split:
+    """Saito et al.'s split: random MNAR rows → train/validation, both binarised; MAR = test.
+
+    Each row of the MNAR log goes to validation with probability ``validation_ratio`` (one
+    uniform draw per row from ``default_rng(seed)``; the authors use seed 12345), then both parts
+    keep the rows rated ``>= threshold``. Side columns (``rating``, Coat's ``propensity``) stay.
+    The test part is the MAR log unchanged (all ratings, for the rated-items protocol).
+    """
+    if not 0 < validation_ratio < 1:
+        raise SiftrecError(f"validation_ratio must be in (0, 1), got {validation_ratio}")
+    held = np.random.default_rng(seed).random(len(data.train)) < validation_ratio
+    train = rating_threshold(data.train.subset(~held), threshold)
+    validation = rating_threshold(data.train.subset(held), threshold)
+    if len(train) == 0 or len(validation) == 0:
+        raise SiftrecError(
+            f"{data.name}: no MNAR rating >= {threshold} in the train or validation part"
+        )
+    manifest = {
+        "scheme": "mnar-split",
+        "seed": seed,
+        "parameters": {"threshold": threshold, "validation_ratio": validation_ratio},
+        "counts": {"train": len(train), "validation": len(validation), "test": len(data.test)},
+    }
+    return Split(train=train, test=data.test, validation=validation, manifest=manifest)
+
+
+def without_propensity(log: Interactions) -> Interactions:
+    """``log`` without its ``propensity`` column: propensity-aware code falls back on the power
+    law (e.g. Rel-MF on Coat without the shipped propensities)."""
+    columns = {k: v for k, v in log.columns.items() if k != "propensity"}
+    return Interactions(log.users, log.items, log.weights, log.user_map, log.item_map, columns)
+
+
+#: Readers of the MAR sets by name (``read(directory) → MARDataset``).
+MAR_READERS: dict[str, Callable[[str | Path], MARDataset]] = {
+    "coat": read_coat,
+    "yahoo-r3": read_yahoo_r3,
+}
 
 
 def _directory(directory: str | Path) -> Path:

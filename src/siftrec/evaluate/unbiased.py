@@ -5,7 +5,8 @@ exposure propensity ``θ_ui`` of every held-out pair, a hit on item ``i`` is cou
 instead of 1 (IPS), or with weights rescaled to average 1 over the user's held-out items
 (self-normalised IPS, SNIPS). On a missing-at-random test set (Coat, Yahoo! R3: items assigned
 at random) plain metrics are already unbiased; :func:`evaluate_mar_all` and
-:func:`evaluate_mar_rated` are the two protocols used on them. Definitions: ``docs/metrics.md``.
+:func:`evaluate_mar_rated` are the two protocols used on them (:func:`evaluate_mar` runs both
+under one metric list). Definitions: ``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from siftrec.models.base import Recommender
 UNBIASED_METRICS: tuple[str, ...] = ("recall", "dcg", "ndcg")
 Estimator = Literal["ips", "snips"]
 ESTIMATORS: tuple[str, ...] = ("ips", "snips")
+#: Metrics of the rated-items protocol (:func:`evaluate_mar_rated`).
+MAR_RATED_METRICS: tuple[str, ...] = ("dcg", "recall", "map")
+#: Prefix of a metric of the all-items protocol in :func:`evaluate_mar` (``"all:ndcg@5"``).
+MAR_ALL_PREFIX = "all:"
 
 
 def parse_unbiased_metrics(spec: str | Sequence[str]) -> list[MetricSpec]:
@@ -57,6 +62,43 @@ def parse_unbiased_metrics(spec: str | Sequence[str]) -> list[MetricSpec]:
     if not out:
         raise SiftrecError("no metrics requested; use e.g. 'recall@5,ndcg@5'")
     return out
+
+
+def parse_estimator_metric(text: str) -> tuple[Estimator, str]:
+    """``"snips-dcg@5"`` → ``("snips", "dcg@5")``: an estimator and one unbiased metric."""
+    estimator, sep, metric = str(text).strip().partition("-")
+    if not sep or estimator.lower() not in ESTIMATORS:
+        raise SiftrecError(
+            f"{text!r} is not an IPS/SNIPS metric; write e.g. 'snips-dcg@5' or 'ips-recall@5'"
+        )
+    (spec,) = parse_unbiased_metrics([metric])
+    return estimator.lower(), str(spec)  # type: ignore[return-value]
+
+
+def parse_mar_metrics(metrics: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Split :func:`evaluate_mar` metric names into the rated-items cut-offs and the all-items
+    metrics (prefix stripped): ``["dcg@5", "map@3", "all:ndcg@5"]`` → ``([3, 5], ["ndcg@5"])``."""
+    from siftrec.evaluate.metrics import parse_metrics
+
+    ks: set[int] = set()
+    every: list[str] = []
+    for text in metrics:
+        name = str(text).strip()
+        if name.startswith(MAR_ALL_PREFIX):
+            (spec,) = parse_metrics([name.removeprefix(MAR_ALL_PREFIX)])
+            if MAR_ALL_PREFIX + str(spec) != name:
+                raise SiftrecError(f"write MAR metric {name!r} as {MAR_ALL_PREFIX}{spec}")
+            every.append(str(spec))
+            continue
+        metric, sep, k = name.partition("@")
+        canonical = sep and k.isdigit() and int(k) > 0 and str(int(k)) == k
+        if metric not in MAR_RATED_METRICS or not canonical:
+            raise SiftrecError(
+                f"unknown MAR metric {name!r}; use {'/'.join(MAR_RATED_METRICS)}@K (rated items) "
+                f"or {MAR_ALL_PREFIX}<metric>@K (all items), e.g. 'dcg@5', 'all:ndcg@5'"
+            )
+        ks.add(int(k))
+    return sorted(ks), every
 
 
 def ips_ranking_metrics(
@@ -235,6 +277,22 @@ def evaluate_ips(
     )
 
 
+def validation_propensities(
+    train: Interactions, validation: Interactions, eta: float = 0.5
+) -> np.ndarray | None:
+    """What to weigh MNAR validation clicks by in :func:`evaluate_ips` (e.g. to tune Rel-MF).
+
+    None (the validation log's own per-pair ``propensity`` column, e.g. Coat's shipped values)
+    when it has one, else the item-popularity power law ``(n_i / max n)^eta`` of ``train``
+    (Saito et al.'s choice, eta 0.5).
+    """
+    from siftrec.bias import popularity_propensities
+
+    if validation.has_column("propensity"):
+        return None
+    return popularity_propensities(train, eta)
+
+
 def evaluate_mar_all(
     model: Recommender,
     test: Interactions,
@@ -343,6 +401,54 @@ def evaluate_mar_rated(
         n_dropped_interactions=n_dropped,
         users=users,
         per_user=per_user,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def evaluate_mar(
+    model: Recommender,
+    test: Interactions,
+    metrics: Sequence[str] = ("dcg@5", "recall@5", "map@5"),
+    *,
+    threshold: float = 4.0,
+    batch_size: int = 2048,
+) -> EvaluationResult:
+    """Both MAR protocols under one metric list (names as in :func:`parse_mar_metrics`).
+
+    ``dcg@K``/``recall@K``/``map@K`` come from :func:`evaluate_mar_rated`, ``all:<metric>`` from
+    :func:`evaluate_mar_all` (training items masked, users without a relevant test item
+    skipped). Per-user values cover the union of both protocols' users; a user one protocol
+    skips has NaN there, and each metric is the mean over its own protocol's users.
+    """
+    start = time.perf_counter()
+    wanted = [str(m).strip() for m in metrics]
+    ks, every = parse_mar_metrics(wanted)
+    parts: list[tuple[EvaluationResult, str]] = []
+    if ks:
+        rated = evaluate_mar_rated(model, test, ks, threshold=threshold, batch_size=batch_size)
+        parts.append((rated, ""))
+    if every:
+        result = evaluate_mar_all(model, test, every, threshold=threshold, batch_size=batch_size)
+        parts.append((result, MAR_ALL_PREFIX))
+    users = np.unique(np.concatenate([part.users for part, _ in parts]))
+    values: dict[str, float] = {}
+    per_user: dict[str, np.ndarray] = {}
+    for part, prefix in parts:
+        rows = np.searchsorted(users, part.users)
+        for name in part.metrics:
+            if prefix + name not in wanted:
+                continue
+            values[prefix + name] = part.metrics[name]
+            if name in part.per_user:  # catalog-level metrics (coverage) have no per-user values
+                per_user[prefix + name] = np.full(len(users), np.nan)
+                per_user[prefix + name][rows] = part.per_user[name]
+    return EvaluationResult(
+        metrics={name: values[name] for name in wanted},
+        n_users=len(users),
+        n_skipped_users=int(np.unique(test.users).size) - len(users),
+        n_dropped_interactions=max(part.n_dropped_interactions for part, _ in parts),
+        users=users,
+        per_user={name: per_user[name] for name in wanted if name in per_user},
         seconds=time.perf_counter() - start,
     )
 

@@ -1,6 +1,7 @@
 """Models (scorers). Importing this package registers every built-in model."""
 
 from siftrec.models.base import Recommender, load_model
+from siftrec.models.chance import RandomScores
 from siftrec.models.ease import EASE
 from siftrec.models.ials import IALS
 from siftrec.models.knn import ItemKNN
@@ -22,6 +23,7 @@ __all__ = [
     "MultVAE",
     "NeuMF",
     "Popularity",
+    "RandomScores",
     "Recommender",
     "available_models",
     "get_model_class",
