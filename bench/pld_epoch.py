@@ -1,16 +1,20 @@
-"""Epoch cost of the denoisers against plain BPR on the same MF: T-CE, R-CE, PLD (both variants).
+"""Epoch cost of the denoisers against plain BPR on the same model: T-CE, R-CE, PLD (its variants).
 
-Usage: ``python bench/pld_epoch.py [--data DIR] [--dataset ml-1m-diffrec] [--rounds 3]``.
+Usage: ``python bench/pld_epoch.py [--data DIR] [--dataset ml-1m-diffrec] [--rounds 3]
+[--model mf|lightgcn] [--methods LABEL ...]``.
 
 Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): the training log of
 ``ml-1m-diffrec`` noisy (the denoising benchmark's) or ``gowalla-lightgcn``. Every method trains
-siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01) with the same
-batch size and ``--epoch-mode``, for ``--timing-epochs`` epochs without validation:
+siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; or
+``--model lightgcn``, dim 64, its defaults) with the same batch size and ``--epoch-mode``, for
+``--timing-epochs`` epochs without validation (``--methods``: a subset, BPR always included):
 
 - BPR with the uniform sampler (the reference);
 - T-CE (``tce(drop_rate=0.2, num_gradual=945)``) and R-CE (``rce(beta=0.2)``), uniform sampler;
 - BPR with the PLD sampler (``pool_size=5, temperature=0.1``), ``warmup_epochs=0`` so that every
-  timed epoch resamples, once per ``losses`` variant (``"batch"``, ``"epoch"``).
+  timed epoch resamples, once per ``losses`` variant (``"batch"``, ``"epoch"``), and ``"epoch"``
+  once more with its scoring pass forced onto per-pair gathers (``DENSE_RATIO = 0``), to compare
+  with the dense pass that the cost model picks where it is cheaper.
 
 Timing: ``--rounds`` interleaved rounds (every method once per round), so that load from other
 processes hits all methods alike; the first epoch of each run is dropped (warm-up) and the
@@ -36,17 +40,20 @@ import torch
 from siftrec import Interactions
 from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
-from siftrec.models import MF
+from siftrec.models import MF, LightGCN
+from siftrec.samplers import pld
 
 DATASETS = ("ml-1m-diffrec", "gowalla-lightgcn")
 PLD = "pld(pool_size=5, temperature=0.1, warmup_epochs=0, losses={})"
-#: label -> (objective, sampler)
+BPR = "BPR (uniform)"
+#: label -> (objective, sampler, pld.DENSE_RATIO during the run)
 METHODS = {
-    "BPR (uniform)": ("bpr", "uniform"),
-    "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform"),
-    "R-CE": ("rce(beta=0.2)", "uniform"),
-    "PLD losses=batch": ("bpr", PLD.format("batch")),
-    "PLD losses=epoch": ("bpr", PLD.format("epoch")),
+    BPR: ("bpr", "uniform", pld.DENSE_RATIO),
+    "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform", pld.DENSE_RATIO),
+    "R-CE": ("rce(beta=0.2)", "uniform", pld.DENSE_RATIO),
+    "PLD losses=batch": ("bpr", PLD.format("batch"), pld.DENSE_RATIO),
+    "PLD losses=epoch": ("bpr", PLD.format("epoch"), pld.DENSE_RATIO),
+    "PLD losses=epoch, gathers only": ("bpr", PLD.format("epoch"), 0),
 }
 
 
@@ -61,7 +68,7 @@ def epoch_seconds(
     train: Interactions, objective: str, sampler: str, args: argparse.Namespace
 ) -> list[float]:
     """Seconds of each epoch after the first of one ``--timing-epochs`` fit."""
-    model = MF(
+    model = {"mf": MF, "lightgcn": LightGCN}[args.model](
         epochs=args.timing_epochs,
         dim=64,
         batch_size=args.batch_size,
@@ -83,29 +90,36 @@ def main() -> None:
     parser.add_argument("--timing-epochs", type=int, default=4, help="epochs per timing run")
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--epoch-mode", default="users", choices=("users", "interactions"))
+    parser.add_argument("--model", default="mf", choices=("mf", "lightgcn"))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     args = parser.parse_args()
     if args.rounds < 1 or args.timing_epochs < 2:
         parser.error("need --rounds >= 1 and --timing-epochs >= 2 (the first epoch is dropped)")
     torch.set_num_threads(args.threads)
     train = load(args.data, args.dataset)
+    entries_per_pair = train.n_users * train.n_items / (2 * len(train))  # a positive + a negative
     print(
         f"PLD / T-CE / R-CE epoch cost vs BPR — {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads\n"
         f"{args.dataset}: {len(train):,} training interactions, {train.n_users:,} users × "
-        f"{train.n_items:,} items; MF dim 64, batch {args.batch_size}, "
-        f"epoch_mode={args.epoch_mode}"
+        f"{train.n_items:,} items; {args.model} dim 64, batch {args.batch_size}, "
+        f"epoch_mode={args.epoch_mode}; PLD's pass: {entries_per_pair:.0f} matrix entries per "
+        f"pair scored (dense pass when ≤ DENSE_RATIO = {pld.DENSE_RATIO})"
     )
-    seconds: dict[str, list[float]] = {label: [] for label in METHODS}
+    methods = {label: METHODS[label] for label in METHODS if label in {BPR, *args.methods}}
+    seconds: dict[str, list[float]] = {label: [] for label in methods}
     loads = []
     for _ in range(args.rounds):
-        for label, (objective, sampler) in METHODS.items():
+        for label, (objective, sampler, dense_ratio) in methods.items():
             loads.append(os.getloadavg()[0])
+            default, pld.DENSE_RATIO = pld.DENSE_RATIO, dense_ratio
             seconds[label] += epoch_seconds(train, objective, sampler, args)
+            pld.DENSE_RATIO = default
     print(
         f"\n{args.rounds} interleaved rounds × {args.timing_epochs} epochs (first epoch of each "
         f"run dropped); 1-min load average {min(loads):.1f}-{max(loads):.1f}\n"
     )
-    base = statistics.median(seconds["BPR (uniform)"])
+    base = statistics.median(seconds[BPR])
     print("| method | s/epoch (median) | min-max | × BPR |")
     print("| --- | ---: | ---: | ---: |")
     for label, values in seconds.items():

@@ -7,7 +7,8 @@ from scipy.stats import chisquare
 from siftrec import Interactions, SiftrecError
 from siftrec.models import MF, LightGCN, load_model
 from siftrec.models.lightgcn import LightGCNScorer
-from siftrec.samplers import PLDSampler, get_sampler
+from siftrec.models.mf import MFScorer
+from siftrec.samplers import PLDSampler, get_sampler, pld
 from tests.contract import contract_data
 
 
@@ -237,3 +238,55 @@ def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
     n_batches = -(-len(data) // 64)
     # every training step propagates; the snapshot once per epoch, "batch" once per batch
     assert counts == {"epoch": 2 * (n_batches + 1), "batch": 2 * 2 * n_batches}
+
+
+@pytest.mark.parametrize("loss", ["pairwise", "pointwise"])
+@pytest.mark.parametrize("model_cls", [MF, LightGCN])
+def test_row_scores_equal_gathered_scores(monkeypatch, model_cls, loss):
+    data = contract_data()
+    scorer = model_cls(epochs=1, dim=8, batch_size=64, device="cpu").fit(data).scorer_
+    scorer.train()  # as during training (LightGCN: last layer computed per call)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in scorer.parameters():
+            param.normal_(generator=generator)  # scores of order 1
+    rows = []
+
+    def score_rows_fn(users):
+        rows.append(len(users))
+        with torch.no_grad():
+            return scorer.score_all(users)
+
+    sampler = PLDSampler(warmup_epochs=0, n_negatives=2, loss=loss, epoch_mode="users")
+    sampler.setup(data, np.random.default_rng(0))
+    sampler.score_fn = torch.no_grad()(scorer.score_candidates)
+    users = sampler.epoch_users()
+    negatives = sampler.negatives(users)
+    gathered = sampler.snapshot_scores(users, negatives)
+    sampler.score_rows_fn = score_rows_fn
+    monkeypatch.setattr(pld, "DENSE_BLOCK", 7 * data.n_items)  # 9 blocks, the last partial
+    dense = sampler.snapshot_scores(users, negatives)
+    assert rows == [7] * 8 + [4]
+    assert gathered[0].shape == (len(data),) and gathered[0].std() > 0.1
+    torch.testing.assert_close(dense[0], gathered[0])
+    if loss == "pairwise":
+        assert gathered[1].shape == negatives.shape
+        torch.testing.assert_close(dense[1], gathered[1])
+    else:
+        assert dense[1] is None and gathered[1] is None
+    # the cost model: gathers once the rows outnumber the pairs DENSE_RATIO times
+    rows.clear()
+    monkeypatch.setattr(pld, "DENSE_RATIO", data.n_users * data.n_items // len(users) // 4)
+    torch.testing.assert_close(sampler.snapshot_scores(users, negatives)[0], gathered[0])
+    assert rows == []
+
+
+def test_trainer_gives_the_sampler_whole_rows(monkeypatch):
+    data = contract_data()  # 60 × 40 entries for ~900 pairs: the dense pass
+    calls = []
+    original = MFScorer.score_all
+    monkeypatch.setattr(
+        MFScorer, "score_all", lambda self, u: calls.append(len(u)) or original(self, u)
+    )
+    MF(epochs=3, dim=8, batch_size=64, sampler="pld(warmup_epochs=1)", device="cpu").fit(data)
+    assert sum(calls) == 2 * data.n_users  # the two resampling epochs' passes, no fit scoring

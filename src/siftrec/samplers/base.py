@@ -27,6 +27,8 @@ EpochMode = Literal["interactions", "users"]
 REJECTION_ROUNDS = 8
 #: Scores of candidate items: ``score_fn(users [B], items [B, k]) -> [B, k]`` (no grad).
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Scores of whole user rows: ``score_rows_fn(users [B]) -> [B, n_items]`` (no grad).
+ScoreRowsFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -85,6 +87,8 @@ class Sampler(ABC):
             )
         #: Set by the trainer before each epoch when ``wants_scores``.
         self.score_fn: ScoreFn | None = None
+        #: Set with ``score_fn``: the same model's whole rows (for dense scoring passes).
+        self.score_rows_fn: ScoreRowsFn | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self, train: Interactions, rng: np.random.Generator) -> None:

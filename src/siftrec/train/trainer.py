@@ -27,6 +27,7 @@ from siftrec.objectives import (
     get_objective,
 )
 from siftrec.samplers import Batch, Sampler, get_sampler
+from siftrec.samplers.base import ScoreFn, ScoreRowsFn
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
@@ -147,7 +148,7 @@ class Trainer:
         model.invalidate()
         if isinstance(objective, SampledObjective):
             if self.sampler.wants_scores:
-                self.sampler.score_fn = self._score_fn(scorer)
+                self.sampler.score_fn, self.sampler.score_rows_fn = self._score_fns(scorer)
             steps = (
                 self._sampled_step(scorer, objective, batch, epoch)
                 for batch in self.sampler.epoch(epoch, self.config.batch_size)
@@ -307,21 +308,30 @@ class Trainer:
             )
         return values[key]
 
-    def _score_fn(self, scorer: Scorer) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def _score_fns(self, scorer: Scorer) -> tuple[ScoreFn, ScoreRowsFn]:
+        """No-grad ``score_fn`` (candidates) and ``score_rows_fn`` (whole rows) of ``scorer``."""
         dev = self.device
         prepared: list[tuple] = []  # parameter versions at the last prepare()
 
-        def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        def ready() -> None:
             # prepare() only when the parameters changed: chunked scoring between two steps
             # (PLD's per-epoch pass) propagates a graph once, not once per chunk
             key = (scorer.training, *(p._version for p in scorer.parameters()))
+            if prepared != [key]:
+                scorer.prepare()
+                prepared[:] = [key]
+
+        def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                if prepared != [key]:
-                    scorer.prepare()
-                    prepared[:] = [key]
+                ready()
                 return scorer.score_candidates(users.to(dev), items.to(dev))
 
-        return score
+        def score_rows(users: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                ready()
+                return scorer.score_all(users.to(dev))
+
+        return score, score_rows
 
 
 def _metric_key(name: str) -> str:
