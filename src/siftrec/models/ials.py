@@ -47,6 +47,7 @@ from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
+from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 
 #: Residual norm below which a row's CG stops (as in ``implicit``).
@@ -199,11 +200,8 @@ class IALS(Recommender):
     # ------------------------------------------------------------------ scoring
     def _score(self, users: np.ndarray) -> np.ndarray | torch.Tensor:
         x, y = self.user_factors_, self.item_factors_
-        if x.device.type == "cpu":
-            # numpy's BLAS (OpenBLAS) runs this thin product about twice as fast as torch's
-            # (MKL) on the AMD CPUs we benchmark on; the result is a fresh array either way.
-            return x.numpy()[users] @ y.numpy().T
-        return x[torch.as_tensor(users, device=x.device)] @ y.T
+        with torch.no_grad():
+            return score_matrix(x[torch.as_tensor(users, device=x.device)], y)
 
     def _score_history(self, history: sp.csr_matrix) -> torch.Tensor:
         """Exact solve of each history row against the fixed item factors, then scores."""

@@ -27,6 +27,7 @@ from torch import nn
 from torch.autograd.function import FunctionCtx
 
 from siftrec.errors import SiftrecError
+from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
 from siftrec.train import Optimizer, TrainConfig
@@ -251,7 +252,7 @@ class LightGCNScorer(Scorer):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         final = self.propagate()
-        return final[users] @ final[self.n_users :].T
+        return score_matrix(final[users], final[self.n_users :])
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

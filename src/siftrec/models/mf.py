@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from siftrec.errors import SiftrecError
+from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
 from siftrec.train import Optimizer, RowGrad, TrainConfig
@@ -81,7 +82,7 @@ class MFScorer(Scorer):
         return scores if self.bias is None else scores + self.bias(items).squeeze(2)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        scores = self.user_emb(users) @ self.item_emb.weight.T
+        scores = score_matrix(self.user_emb(users), self.item_emb.weight)
         return scores if self.bias is None else scores + self.bias.weight.T
 
     def regularization(
