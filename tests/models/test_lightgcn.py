@@ -110,6 +110,21 @@ def test_stale_cache_is_recomputed_after_a_parameter_change():
     np.testing.assert_allclose(model.score([0]), 4.0 * before, rtol=1e-5, atol=1e-6)
 
 
+def test_training_mode_scores_propagate_once_per_parameter_version():
+    scorer = LightGCN(epochs=1, dim=8, batch_size=64).fit(contract_data()).scorer_
+    scorer.train()
+    users = torch.arange(3)
+    with torch.no_grad():
+        first = scorer.score_all(users)
+        again = scorer.score_all(users)
+        assert again.data_ptr() != first.data_ptr()  # fresh arrays, one cached propagation
+        torch.testing.assert_close(again, first)
+        assert scorer.propagate() is scorer.propagate()
+        scorer.user_emb.mul_(2.0)
+        scorer.item_emb.mul_(2.0)
+        torch.testing.assert_close(scorer.score_all(users), 4.0 * first)
+
+
 def test_training_reduces_the_loss_with_bpr_and_bce():
     data = contract_data()
     for objective in ("bpr", "bce"):

@@ -198,6 +198,9 @@ class LightGCNScorer(Scorer):
         self.register_buffer("adjacency", to_torch_csr(adjacency), persistent=False)
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cache_key: tuple | None = None
+        #: Training-mode final embeddings and the cache key they were computed under.
+        self._final: torch.Tensor | None = None
+        self._final_key: tuple | None = None
 
     def _key(self) -> tuple:
         return self.training, self.user_emb._version, self.item_emb._version
@@ -224,10 +227,13 @@ class LightGCNScorer(Scorer):
     def propagate(self) -> torch.Tensor:
         """Final embeddings ``[users; items]`` (the mean of layers ``0..K``), without autograd."""
         total, last = self._cached()
-        if not self.training:
+        if not self.training or not self.layers:
             return total
-        with torch.no_grad():
-            return (total + self.adjacency @ last) / (self.layers + 1) if self.layers else total
+        if self._final_key != self._cache_key:  # once per parameter version, not per call
+            with torch.no_grad():
+                self._final = (total + self.adjacency @ last) / (self.layers + 1)
+            self._final_key = self._cache_key
+        return self._final
 
     def node_embeddings(self, nodes: torch.Tensor) -> torch.Tensor:
         """Final embeddings of graph nodes (users, then ``n_users + item``), any repetition.
