@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from siftrec import Interactions
+from siftrec.cli.demo import DEMO_ENTRIES
 from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.data.splits import split_interactions
@@ -40,29 +41,9 @@ from siftrec.denoise import noise_scores
 from siftrec.evaluate.detection import detection_report
 from siftrec.models import get_model_class
 
-_MF = {"epochs": 15, "dim": 32}
-#: (label, model, params, noise scores) — the demo's models with every applicable score.
-MODELS: tuple[tuple[str, str, dict, tuple[str, ...]], ...] = (
-    ("itemknn", "itemknn", {"k": 100}, ("loss", "percentile")),
-    ("ease", "ease", {"l2": 100.0}, ("loss", "percentile")),
-    (
-        "ials",
-        "ials",
-        {"factors": 32, "iterations": 10, "alpha": 10.0, "regularization": 1.0},
-        ("loss", "percentile"),
-    ),
-    ("MF + BCE", "mf", {**_MF, "objective": "bce"}, ("loss", "percentile")),
-    ("MF + BPR", "mf", {**_MF, "objective": "bpr"}, ("loss", "percentile")),
-    ("MF + T-CE", "mf", {**_MF, "objective": "tce(num_gradual=1000)"}, ("loss", "percentile")),
-    ("MF + R-CE", "mf", {**_MF, "objective": "rce"}, ("loss", "percentile")),
-    (
-        "MF + NBPO",
-        "mf",
-        {**_MF, "objective": "nbpo", "n_negatives": 4, "lr": 0.02},
-        ("loss", "percentile", "nbpo"),
-    ),
-    ("MF + PLD", "mf", {**_MF, "objective": "bpr", "sampler": "pld"}, ("loss", "percentile")),
-)
+#: The demo's models and denoising methods (popularity left out: its score depends on the item
+#: alone), each judged by its loss, the loss's within-user percentile and its demo noise score.
+MODELS = [entry for entry in DEMO_ENTRIES if entry.model != "popularity"]
 
 
 def synthetic_train(seed: int) -> Interactions:
@@ -86,15 +67,15 @@ def run(name: str, trains: Iterable[tuple[int, Interactions]], rules: bool) -> N
             for rule in ("dwell", "burst"):
                 report = detection_report(noise_scores(None, train, rule), truth)
                 rows.setdefault(("rule (no model)", rule), []).append(report)
-        for label, model, params, scores in MODELS:
-            cls = get_model_class(model)
-            options = dict(params)
+        for entry in MODELS:
+            cls = get_model_class(entry.model)
+            options = dict(entry.params)
             if "seed" in cls.Config.__dataclass_fields__:
                 options["seed"] = seed
             fitted = cls(**options).fit(train)
-            for score in scores:
+            for score in dict.fromkeys(("loss", "percentile", entry.noise_score)):
                 report = detection_report(noise_scores(fitted, train, score), truth)
-                rows.setdefault((label, score), []).append(report)
+                rows.setdefault((entry.label, score), []).append(report)
         print(f"  {name} seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
     ratio = next(iter(rows.values()))[0]["noise_ratio"]
     print(f"\n### {name} (noise ratio {ratio:.1%}; {len(next(iter(rows.values())))} seeds)\n")
