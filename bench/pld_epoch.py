@@ -13,8 +13,8 @@ siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; 
 - T-CE (``tce(drop_rate=0.2, num_gradual=945)``) and R-CE (``rce(beta=0.2)``), uniform sampler;
 - BPR with the PLD sampler (``pool_size=5, temperature=0.1``), ``warmup_epochs=0`` so that every
   timed epoch resamples, once per ``losses`` variant (``"batch"``, ``"epoch"``), and ``"epoch"``
-  once more with its scoring pass forced onto per-pair gathers (``DENSE_RATIO = 0``), to compare
-  with the dense pass that the cost model picks where it is cheaper.
+  once more with the model's factor tables hidden, so that its scoring pass goes through the
+  generic ``score_fn`` (what a scorer that is no dot product, e.g. NeuMF, gets).
 
 Timing: ``--rounds`` interleaved rounds (every method once per round), so that load from other
 processes hits all methods alike; the first epoch of each run is dropped (warm-up) and the
@@ -41,19 +41,22 @@ from siftrec import Interactions
 from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
 from siftrec.models import MF, LightGCN
-from siftrec.samplers import pld
+from siftrec.models.lightgcn import LightGCNScorer
+from siftrec.models.mf import MFScorer
+from siftrec.models.torch_base import Scorer
 
 DATASETS = ("ml-1m-diffrec", "gowalla-lightgcn")
 PLD = "pld(pool_size=5, temperature=0.1, warmup_epochs=0, losses={})"
 BPR = "BPR (uniform)"
-#: label -> (objective, sampler, pld.DENSE_RATIO during the run)
+MODELS = {"mf": (MF, MFScorer), "lightgcn": (LightGCN, LightGCNScorer)}
+#: label -> (objective, sampler, whether the scorer shows its factor tables)
 METHODS = {
-    BPR: ("bpr", "uniform", pld.DENSE_RATIO),
-    "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform", pld.DENSE_RATIO),
-    "R-CE": ("rce(beta=0.2)", "uniform", pld.DENSE_RATIO),
-    "PLD losses=batch": ("bpr", PLD.format("batch"), pld.DENSE_RATIO),
-    "PLD losses=epoch": ("bpr", PLD.format("epoch"), pld.DENSE_RATIO),
-    "PLD losses=epoch, gathers only": ("bpr", PLD.format("epoch"), 0),
+    BPR: ("bpr", "uniform", True),
+    "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform", True),
+    "R-CE": ("rce(beta=0.2)", "uniform", True),
+    "PLD losses=batch": ("bpr", PLD.format("batch"), True),
+    "PLD losses=epoch": ("bpr", PLD.format("epoch"), True),
+    "PLD losses=epoch, score_fn pass": ("bpr", PLD.format("epoch"), False),
 }
 
 
@@ -68,7 +71,7 @@ def epoch_seconds(
     train: Interactions, objective: str, sampler: str, args: argparse.Namespace
 ) -> list[float]:
     """Seconds of each epoch after the first of one ``--timing-epochs`` fit."""
-    model = {"mf": MF, "lightgcn": LightGCN}[args.model](
+    model = MODELS[args.model][0](
         epochs=args.timing_epochs,
         dim=64,
         batch_size=args.batch_size,
@@ -97,24 +100,25 @@ def main() -> None:
         parser.error("need --rounds >= 1 and --timing-epochs >= 2 (the first epoch is dropped)")
     torch.set_num_threads(args.threads)
     train = load(args.data, args.dataset)
-    entries_per_pair = train.n_users * train.n_items / (2 * len(train))  # a positive + a negative
     print(
         f"PLD / T-CE / R-CE epoch cost vs BPR — {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads\n"
         f"{args.dataset}: {len(train):,} training interactions, {train.n_users:,} users × "
         f"{train.n_items:,} items; {args.model} dim 64, batch {args.batch_size}, "
-        f"epoch_mode={args.epoch_mode}; PLD's pass: {entries_per_pair:.0f} matrix entries per "
-        f"pair scored (dense pass when ≤ DENSE_RATIO = {pld.DENSE_RATIO})"
+        f"epoch_mode={args.epoch_mode}"
     )
     methods = {label: METHODS[label] for label in METHODS if label in {BPR, *args.methods}}
     seconds: dict[str, list[float]] = {label: [] for label in methods}
     loads = []
     for _ in range(args.rounds):
-        for label, (objective, sampler, dense_ratio) in methods.items():
+        for label, (objective, sampler, with_factors) in methods.items():
             loads.append(os.getloadavg()[0])
-            default, pld.DENSE_RATIO = pld.DENSE_RATIO, dense_ratio
+            scorer = MODELS[args.model][1]
+            shown = scorer.factors
+            if not with_factors:  # the generic pass, as for a scorer that is no dot product
+                scorer.factors = Scorer.factors
             seconds[label] += epoch_seconds(train, objective, sampler, args)
-            pld.DENSE_RATIO = default
+            scorer.factors = shown
     print(
         f"\n{args.rounds} interleaved rounds × {args.timing_epochs} epochs (first epoch of each "
         f"run dropped); 1-min load average {min(loads):.1f}-{max(loads):.1f}\n"

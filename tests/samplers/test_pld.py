@@ -8,7 +8,7 @@ from siftrec import Interactions, SiftrecError
 from siftrec.models import MF, LightGCN, load_model
 from siftrec.models.lightgcn import LightGCNScorer
 from siftrec.models.mf import MFScorer
-from siftrec.samplers import PLDSampler, get_sampler, pld
+from siftrec.samplers import PLDSampler, get_sampler
 from tests.contract import contract_data
 
 
@@ -102,7 +102,7 @@ def test_epoch_losses_draw_from_the_softmax_of_the_snapshot():
             s_neg = table[batch.users, batch.neg[:, 0]]
             losses = F.softplus(s_neg[:, None] - scores[torch.from_numpy(own[users])])
             np.add.at(expected, own[users], torch.softmax(-losses / tau, 1).double().numpy())
-        torch.testing.assert_close(sampler.snapshot, scores)  # this epoch's scores
+        torch.testing.assert_close(sampler.snapshot, scores[sampler.csr_ids])  # this epoch's
     for u in range(0, train.n_users, 5):
         assert chisquare(observed[own[u]], expected[own[u]]).pvalue > 1e-3
     assert chisquare(observed, expected).pvalue > 1e-3
@@ -241,52 +241,54 @@ def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
 
 
 @pytest.mark.parametrize("loss", ["pairwise", "pointwise"])
-@pytest.mark.parametrize("model_cls", [MF, LightGCN])
-def test_row_scores_equal_gathered_scores(monkeypatch, model_cls, loss):
+@pytest.mark.parametrize(
+    ("model_cls", "params"), [(MF, {"item_bias": True}), (MF, {}), (LightGCN, {})]
+)
+def test_factor_scores_equal_gathered_scores(model_cls, params, loss):
     data = contract_data()
-    scorer = model_cls(epochs=1, dim=8, batch_size=64, device="cpu").fit(data).scorer_
+    model = model_cls(epochs=1, dim=8, batch_size=64, device="cpu", **params).fit(data)
+    scorer = model.scorer_
     scorer.train()  # as during training (LightGCN: last layer computed per call)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for param in scorer.parameters():
             param.normal_(generator=generator)  # scores of order 1
-    rows = []
-
-    def score_rows_fn(users):
-        rows.append(len(users))
-        with torch.no_grad():
-            return scorer.score_all(users)
-
     sampler = PLDSampler(warmup_epochs=0, n_negatives=2, loss=loss, epoch_mode="users")
     sampler.setup(data, np.random.default_rng(0))
     sampler.score_fn = torch.no_grad()(scorer.score_candidates)
     users = sampler.epoch_users()
     negatives = sampler.negatives(users)
     gathered = sampler.snapshot_scores(users, negatives)
-    sampler.score_rows_fn = score_rows_fn
-    monkeypatch.setattr(pld, "DENSE_BLOCK", 7 * data.n_items)  # 9 blocks, the last partial
-    dense = sampler.snapshot_scores(users, negatives)
-    assert rows == [7] * 8 + [4]
-    assert gathered[0].shape == (len(data),) and gathered[0].std() > 0.1
-    torch.testing.assert_close(dense[0], gathered[0])
+    factor_calls = []
+    sampler.factors_fn = lambda: factor_calls.append(1) or torch.no_grad()(scorer.factors)()
+    compiled = sampler.snapshot_scores(users, negatives)
+    assert factor_calls == [1]
+    # user-grouped order: entry p is interaction csr_ids[p]
+    by_id = scorer.score_pairs(torch.from_numpy(data.users), torch.from_numpy(data.items))
+    torch.testing.assert_close(compiled[0], by_id.detach()[sampler.csr_ids])
+    assert compiled[0].shape == (len(data),) and compiled[0].std() > 0.1
+    torch.testing.assert_close(compiled[0], gathered[0])
     if loss == "pairwise":
-        assert gathered[1].shape == negatives.shape
-        torch.testing.assert_close(dense[1], gathered[1])
+        assert compiled[1].shape == negatives.shape
+        torch.testing.assert_close(compiled[1], gathered[1])
     else:
-        assert dense[1] is None and gathered[1] is None
-    # the cost model: gathers once the rows outnumber the pairs DENSE_RATIO times
-    rows.clear()
-    monkeypatch.setattr(pld, "DENSE_RATIO", data.n_users * data.n_items // len(users) // 4)
-    torch.testing.assert_close(sampler.snapshot_scores(users, negatives)[0], gathered[0])
-    assert rows == []
+        assert compiled[1] is None and gathered[1] is None
 
 
-def test_trainer_gives_the_sampler_whole_rows(monkeypatch):
-    data = contract_data()  # 60 × 40 entries for ~900 pairs: the dense pass
+def test_trainer_gives_the_sampler_factors(monkeypatch):
+    data = contract_data()
     calls = []
-    original = MFScorer.score_all
-    monkeypatch.setattr(
-        MFScorer, "score_all", lambda self, u: calls.append(len(u)) or original(self, u)
-    )
+    original = MFScorer.factors
+    monkeypatch.setattr(MFScorer, "factors", lambda self: calls.append(1) or original(self))
     MF(epochs=3, dim=8, batch_size=64, sampler="pld(warmup_epochs=1)", device="cpu").fit(data)
-    assert sum(calls) == 2 * data.n_users  # the two resampling epochs' passes, no fit scoring
+    assert len(calls) == 2  # one pass per resampling epoch
+
+
+def test_choose_draws_from_the_softmax_and_never_a_zero_weight_column():
+    sampler = PLDSampler()
+    sampler.setup(log([3, 3]), np.random.default_rng(0))
+    probs = torch.tensor([0.2, 0.0, 0.5, 0.3])
+    choice = sampler.choose(probs.log().expand(40_000, 4).contiguous())
+    counts = np.bincount(choice.numpy(), minlength=4)
+    assert counts[1] == 0
+    assert chisquare(counts[[0, 2, 3]], 40_000 * probs[[0, 2, 3]].numpy()).pvalue > 1e-3

@@ -30,6 +30,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
+from siftrec.samplers.base import Factors
 from siftrec.train import Optimizer, TrainConfig
 
 
@@ -259,6 +260,10 @@ class LightGCNScorer(Scorer):
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         final = self.propagate()
         return score_matrix(final[users], final[self.n_users :])
+
+    def factors(self) -> Factors:
+        final = self.propagate()
+        return final[: self.n_users], final[self.n_users :], None
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

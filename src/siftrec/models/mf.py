@@ -16,6 +16,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
+from siftrec.samplers.base import Factors
 from siftrec.train import Optimizer, RowGrad, TrainConfig
 
 
@@ -84,6 +85,10 @@ class MFScorer(Scorer):
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         scores = score_matrix(self.user_emb(users), self.item_emb.weight)
         return scores if self.bias is None else scores + self.bias.weight.T
+
+    def factors(self) -> Factors:
+        bias = None if self.bias is None else self.bias.weight.detach()[:, 0]
+        return self.user_emb.weight.detach(), self.item_emb.weight.detach(), bias
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

@@ -21,6 +21,7 @@ from siftrec.device import select_device
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.objectives import SAMPLED_KINDS, get_objective
+from siftrec.samplers.base import Factors
 from siftrec.train import SPARSE_OPTIMIZERS, Evaluator, RowGrad, TrainConfig, Trainer
 from siftrec.train.trainer import OBJECTIVE_MODULE
 
@@ -54,6 +55,14 @@ class Scorer(nn.Module, ABC):
     @abstractmethod
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Logits [B, n_items] of every item for ``users`` [B]."""
+
+    def factors(self) -> Factors | None:
+        """``(P, Q, b)`` with logits ``P_u · Q_i + b_i`` (``b`` None: no bias) for a dot-product
+        scorer, as scored now (training or evaluation mode), without autograd; None otherwise.
+
+        Lets samplers score many pairs in a compiled loop (PLD's per-epoch pass).
+        """
+        return None
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

@@ -27,8 +27,11 @@ EpochMode = Literal["interactions", "users"]
 REJECTION_ROUNDS = 8
 #: Scores of candidate items: ``score_fn(users [B], items [B, k]) -> [B, k]`` (no grad).
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: Scores of whole user rows: ``score_rows_fn(users [B]) -> [B, n_items]`` (no grad).
-ScoreRowsFn = Callable[[torch.Tensor], torch.Tensor]
+#: A dot-product scorer's tables ``(P [n_users, d], Q [n_items, d], b [n_items] or None)``,
+#: ``score(u, i) = P_u · Q_i + b_i``.
+Factors = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+#: The current ``Factors`` of the model (no grad), or None for a scorer that is no dot product.
+FactorsFn = Callable[[], Factors | None]
 
 
 @dataclass
@@ -87,8 +90,8 @@ class Sampler(ABC):
             )
         #: Set by the trainer before each epoch when ``wants_scores``.
         self.score_fn: ScoreFn | None = None
-        #: Set with ``score_fn``: the same model's whole rows (for dense scoring passes).
-        self.score_rows_fn: ScoreRowsFn | None = None
+        #: Set with ``score_fn``: the same model's factor tables (for compiled scoring passes).
+        self.factors_fn: FactorsFn | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self, train: Interactions, rng: np.random.Generator) -> None:

@@ -11,21 +11,19 @@ candidates are scored is ``losses``:
   example (for LightGCN a graph propagation per batch): ~2-3× the cost of a BPR epoch.
 - ``"epoch"``: once, at the start of each resampling epoch: every training interaction's score
   (the pools then gather these, so a positive is scored once, not once per pool it is in) and
-  every example's negatives, in one chunked no-grad pass (for LightGCN one propagation per
-  epoch); the draw is then index work only. The scores lag the parameters by up to one epoch;
-  the losses are the same function of the scores as in ``"batch"``, so per example the
-  distribution is the official one with epoch-old parameters. Scoring the pass's negatives per
-  user instead (one loss per interaction, fixed for the epoch) cost ~2 % Recall@20 on ML-1M.
-  Where the score matrix is small next to the pairs needed (``DENSE_RATIO``; ML-1M, not
-  Gowalla) the pass reads them off whole user rows (the trainer's ``score_rows_fn``: one
-  ``score_all`` per block of users, a GEMM for MF) instead of gathering each pair's embeddings:
-  the same scores; on ML-1M (2 CPUs) 0.65-1.5× the gathers' pass time for MF (GEMM-bound),
-  ~1/7 for LightGCN.
+  every example's negatives, in one no-grad pass (for LightGCN one propagation per epoch); the
+  draw is then index work and one vectorised softmax draw. The scores lag the parameters by up
+  to one epoch; the losses are the same function of the scores as in ``"batch"``, so per example
+  the distribution is the official one with epoch-old parameters. Scoring the pass's negatives
+  per user instead (one loss per interaction, fixed for the epoch) cost ~2 % Recall@20 on ML-1M.
+  Dot-product scorers (MF, LightGCN: the trainer's ``factors_fn``) are scored pair by pair in a
+  compiled loop over their factor tables (``pld_kernels.pair_scores``, ~20 ns a pair on ML-1M),
+  other scorers through ``score_fn`` in chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -35,19 +33,13 @@ import torch.nn.functional as F
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
+from siftrec.samplers import pld_kernels
 from siftrec.samplers.base import Batch, register_sampler
 from siftrec.samplers.uniform import UniformSampler
 
-#: Rows per ``score_fn`` call of the ``losses="epoch"`` pass: chunks of 2^14 keep the gathered
-#: embeddings in cache (MF on ML-1M: 2^16-row chunks make the pass ~4× slower).
+#: Rows per ``score_fn`` call of the ``losses="epoch"`` pass for scorers without factors:
+#: chunks of 2^14 keep the gathered embeddings in cache.
 SNAPSHOT_CHUNK = 1 << 14
-#: Cost model of the pass: score whole user rows (``score_rows_fn``) when ``n_users · n_items
-#: ≤ DENSE_RATIO · pairs needed``. Measured break-even on ML-1M (2 loaded CPU cores, dim 64):
-#: MF 16-37 entries per pair (~15-25 ns per dense entry vs ~250-800 ns per gathered pair),
-#: LightGCN ~160 (its training-mode gathers recompute last-layer rows per chunk).
-DENSE_RATIO = 32
-#: Scores per ``score_rows_fn`` call of the dense pass (``DENSE_BLOCK // n_items`` users).
-DENSE_BLOCK = 1 << 22
 
 
 @register_sampler("pld")
@@ -97,20 +89,18 @@ class PLDSampler(UniformSampler):
             raise SiftrecError(f"loss must be 'pairwise' or 'pointwise', got {self.loss!r}")
         if self.losses not in ("epoch", "batch"):
             raise SiftrecError(f"losses must be 'epoch' or 'batch', got {self.losses!r}")
-        #: Score of every training interaction at the start of this epoch (``"epoch"``).
+        #: Score of every training interaction at the start of this epoch (``"epoch"``), in
+        #: user-grouped order: ``snapshot[p]`` is interaction ``csr_ids[p]``'s.
         self.snapshot: torch.Tensor | None = None
 
     def setup(self, train: Interactions, rng: np.random.Generator) -> None:
         super().setup(train, rng)
         # Interaction ids grouped by user (a CSR over ids) to draw a user's pool.
         self.csr_ids = np.argsort(self.users, kind="stable")
-        self.csr_ids_t = torch.from_numpy(self.csr_ids)
         self.degree = np.bincount(self.users, minlength=self.n_users)
         self.row_ptr = np.concatenate(([0], np.cumsum(self.degree)))
         self.active_users = np.flatnonzero(self.degree)
-        # The dense pass's keys user · n_items + item of the interactions, in CSR order
-        keys = self.users[self.csr_ids] * self.n_items + self.items[self.csr_ids]
-        self.csr_keys = torch.from_numpy(keys)
+        self.csr_users, self.csr_items = self.users[self.csr_ids], self.items[self.csr_ids]
 
     # ------------------------------------------------------------------ epochs
     def epoch(self, epoch: int, batch_size: int) -> Iterator[Batch]:
@@ -123,14 +113,11 @@ class PLDSampler(UniformSampler):
             yield from self.batch_scored_epoch(batch_size)
             return
         users = self.epoch_users()
-        positions = torch.from_numpy(self.pool_positions(users))
         negatives = self.negatives(users)
         self.snapshot, neg_scores = self.snapshot_scores(users, negatives)
-        # pools as CSR positions: one gather of the 430k-long snapshot into CSR order spares
-        # a pool_size-times longer gather of interaction ids
-        in_csr = self.snapshot[self.csr_ids_t]
-        choice = self.choose(self.pool_logits(in_csr[positions], neg_scores)).unsqueeze(1)
-        ids = self.csr_ids[positions.gather(1, choice).squeeze(1).numpy()]
+        positions = torch.from_numpy(self.pool_positions(users))
+        choice = self.choose(self.pool_logits(self.snapshot[positions], neg_scores))
+        ids = self.csr_ids[positions.gather(1, choice.unsqueeze(1)).squeeze(1).numpy()]
         items = np.concatenate([self.items[ids][:, None], negatives], axis=1)
         tensors = [torch.from_numpy(a) for a in (ids, users, items)]
         for start in range(0, len(ids), batch_size):
@@ -157,67 +144,47 @@ class PLDSampler(UniformSampler):
     def snapshot_scores(
         self, users: np.ndarray, negatives: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``losses="epoch"``'s pass: float32 scores [|S|] of every training interaction and
-        [len(users), n_negatives] of the examples' negatives (None for ``"pointwise"``).
+        """``losses="epoch"``'s pass: float32 CPU scores [|S|] of every training interaction, in
+        user-grouped order (``csr_ids``), and [len(users), n_negatives] of the examples'
+        negatives (None for ``"pointwise"``).
 
-        Scored from whole user rows (``score_rows_fn``) where ``DENSE_RATIO`` says that is
-        cheaper than gathering each pair, otherwise through ``score_fn``; the same scores.
+        From the model's factor tables where it has them (``factors_fn``), otherwise through
+        ``score_fn``; the same scores up to float rounding.
         """
-        pairwise = self.loss == "pairwise"
-        n_pairs = len(self.users) + (negatives.size if pairwise else 0)
-        if self.score_rows_fn is not None and self.n_users * self.n_items <= DENSE_RATIO * n_pairs:
-            return self._dense_snapshot(users, negatives if pairwise else None)
-        pos = self._scores(torch.from_numpy(self.users), torch.from_numpy(self.items)[:, None])
-        if not pairwise:
-            return pos.squeeze(1), None
-        return pos.squeeze(1), self._scores(torch.from_numpy(users), torch.from_numpy(negatives))
+        factors = self.factors_fn() if self.factors_fn is not None else None
+        score = self._scores if factors is None else self._factor_scores(*factors)
+        positives = score(self.csr_users, self.csr_items[:, None]).squeeze(1)
+        if self.loss == "pointwise":
+            return positives, None
+        return positives, score(users, negatives)
 
-    def _scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``score_fn`` in chunks of ``SNAPSHOT_CHUNK`` rows, as float32 on the CPU."""
+    def _scores(self, users: np.ndarray, items: np.ndarray) -> torch.Tensor:
+        """Scores [B, m] of ``items`` [B, m] for ``users`` [B]: ``score_fn`` in chunks of
+        ``SNAPSHOT_CHUNK`` rows, as float32 on the CPU."""
+        users_t, items_t = torch.from_numpy(users), torch.from_numpy(items)
         return torch.cat(
             [
-                self.score_fn(users[s : s + SNAPSHOT_CHUNK], items[s : s + SNAPSHOT_CHUNK])
+                self.score_fn(users_t[s : s + SNAPSHOT_CHUNK], items_t[s : s + SNAPSHOT_CHUNK])
                 .float()
                 .cpu()
                 for s in range(0, len(users), SNAPSHOT_CHUNK)
             ]
         )
 
-    def _dense_snapshot(
-        self, users: np.ndarray, negatives: np.ndarray | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``snapshot_scores`` from whole rows: blocks of ``DENSE_BLOCK // n_items`` users, each
-        one ``score_rows_fn`` call (a GEMM for MF) and one gather per group of pairs; the
-        positives are grouped by user already (CSR order), the negatives are sorted by key."""
-        rows = max(1, DENSE_BLOCK // self.n_items)
-        firsts = np.arange(0, self.n_users + rows, rows)  # block b: users [firsts[b], firsts[b+1])
-        groups = [(self.csr_keys, self.row_ptr[np.minimum(firsts, self.n_users)])]
-        if negatives is not None:
-            keys = np.repeat(users, negatives.shape[1]) * self.n_items + negatives.reshape(-1)
-            # int32 keys (where they fit) sort ~2× faster (a radix sort)
-            small = self.n_users * self.n_items < 2**31
-            keys = torch.from_numpy(keys.astype(np.int32) if small else keys)
-            neg_keys, neg_order = torch.sort(keys, stable=True)
-            neg_keys = neg_keys.long()
-            bounds = torch.searchsorted(neg_keys, torch.from_numpy(firsts * self.n_items))
-            groups.append((neg_keys, bounds.numpy()))
-        values = [torch.empty(len(keys)) for keys, _ in groups]
-        for b, first in enumerate(firsts[:-1].tolist()):
-            if all(bounds[b] == bounds[b + 1] for _, bounds in groups):
-                continue
-            block = self.score_rows_fn(torch.arange(first, min(first + rows, self.n_users)))
-            block = block.reshape(-1)
-            for (keys, bounds), out in zip(groups, values, strict=True):
-                lo, hi = bounds[b], bounds[b + 1]
-                local = (keys[lo:hi] - first * self.n_items).to(block.device)
-                out[lo:hi] = block.take(local).float().cpu()
-        snapshot = torch.empty_like(values[0]).index_copy_(
-            0, torch.from_numpy(self.csr_ids), values[0]
-        )
-        if negatives is None:
-            return snapshot, None
-        neg = torch.empty_like(values[1]).index_copy_(0, neg_order, values[1])
-        return snapshot, neg.view(negatives.shape)
+    @staticmethod
+    def _factor_scores(
+        user_factors: torch.Tensor, item_factors: torch.Tensor, item_bias: torch.Tensor | None
+    ) -> Callable[[np.ndarray, np.ndarray], torch.Tensor]:
+        """``_scores`` from a dot-product model's factor tables (``pld_kernels.pair_scores``)."""
+        tables = [t.float().cpu().contiguous().numpy() for t in (user_factors, item_factors)]
+        bias = np.empty(0, np.float32) if item_bias is None else item_bias.float().cpu().numpy()
+
+        def score(users: np.ndarray, items: np.ndarray) -> torch.Tensor:
+            flat_users = np.repeat(users, items.shape[1])
+            flat = pld_kernels.pair_scores(*tables, bias, flat_users, items.reshape(-1))
+            return torch.from_numpy(flat).view(items.shape)
+
+        return score
 
     def epoch_users(self) -> np.ndarray:
         """The users of one epoch's ``|S|`` examples (see ``epoch_mode``)."""
@@ -234,24 +201,11 @@ class PLDSampler(UniformSampler):
     def pool_positions(self, users: np.ndarray) -> np.ndarray:
         """Positions in the user-grouped (CSR) order [len(users), pool_size] of each pool.
 
-        Without replacement (Floyd's algorithm, vectorised over users) when the user has at
-        least ``pool_size`` interactions, uniform with replacement otherwise.
+        Without replacement (Floyd's algorithm) when the user has at least ``pool_size``
+        interactions, uniform with replacement otherwise (``pld_kernels.pool_positions``).
         """
-        k = self.pool_size
-        degree = self.degree[users].astype(np.int32)
-        small = degree < k
-        # Floyd, one contiguous row per pool slot t: draw from [0, degree − k + t], take
-        # ``degree − k + t`` instead if the draw is already in the pool
-        draws = self.rng.random((k, len(users)))
-        slots = np.empty((k, len(users)), dtype=np.int32)
-        for t in range(k):
-            top = degree - (k - t)
-            slots[t] = draws[t] * np.where(small, degree, top + 1)
-            taken = np.zeros(len(users), dtype=bool)
-            for earlier in slots[:t]:
-                taken |= earlier == slots[t]
-            np.copyto(slots[t], top, where=taken & ~small)
-        return np.ascontiguousarray((self.row_ptr[users] + slots).T)
+        draws = self.rng.random((self.pool_size, len(users)))
+        return pld_kernels.pool_positions(users, self.row_ptr, draws)
 
     def pool_logits(self, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
         """``−ℓ/τ`` [B, k] (softmax: the pool distribution) from the pool's scores [B, k] and
@@ -266,6 +220,9 @@ class PLDSampler(UniformSampler):
         return losses.div_(-self.temperature)
 
     def choose(self, logits: torch.Tensor) -> torch.Tensor:
-        """One column per row of ``logits`` [B, k] drawn from their softmax (Gumbel-max)."""
-        uniform = torch.rand(logits.shape, generator=self.torch_generator)
-        return torch.argmax(logits - uniform.clamp_(min=1e-20).log_().neg_().log_(), dim=1)
+        """One column per row of ``logits`` [B, k] drawn from their softmax (inverse CDF: the
+        first column whose cumulative weight exceeds a uniform share of the row's total)."""
+        cumulative = (logits - logits.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
+        threshold = torch.rand(len(logits), 1, generator=self.torch_generator)
+        threshold.mul_(cumulative[:, -1:])
+        return (cumulative <= threshold).sum(dim=1).clamp_(max=logits.shape[1] - 1)

@@ -27,7 +27,7 @@ from siftrec.objectives import (
     get_objective,
 )
 from siftrec.samplers import Batch, Sampler, get_sampler
-from siftrec.samplers.base import ScoreFn, ScoreRowsFn
+from siftrec.samplers.base import Factors, FactorsFn, ScoreFn
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
@@ -148,7 +148,7 @@ class Trainer:
         model.invalidate()
         if isinstance(objective, SampledObjective):
             if self.sampler.wants_scores:
-                self.sampler.score_fn, self.sampler.score_rows_fn = self._score_fns(scorer)
+                self.sampler.score_fn, self.sampler.factors_fn = self._score_fns(scorer)
             steps = (
                 self._sampled_step(scorer, objective, batch, epoch)
                 for batch in self.sampler.epoch(epoch, self.config.batch_size)
@@ -308,8 +308,8 @@ class Trainer:
             )
         return values[key]
 
-    def _score_fns(self, scorer: Scorer) -> tuple[ScoreFn, ScoreRowsFn]:
-        """No-grad ``score_fn`` (candidates) and ``score_rows_fn`` (whole rows) of ``scorer``."""
+    def _score_fns(self, scorer: Scorer) -> tuple[ScoreFn, FactorsFn]:
+        """No-grad ``score_fn`` (candidates) and ``factors_fn`` (factor tables) of ``scorer``."""
         dev = self.device
         prepared: list[tuple] = []  # parameter versions at the last prepare()
 
@@ -326,12 +326,12 @@ class Trainer:
                 ready()
                 return scorer.score_candidates(users.to(dev), items.to(dev))
 
-        def score_rows(users: torch.Tensor) -> torch.Tensor:
+        def factors() -> Factors | None:
             with torch.no_grad():
                 ready()
-                return scorer.score_all(users.to(dev))
+                return scorer.factors()
 
-        return score, score_rows
+        return score, factors
 
 
 def _metric_key(name: str) -> str:
