@@ -40,3 +40,9 @@ def test_pool_positions_without_replacement_are_uniform_subsets():
     subsets = np.unique(ordered, axis=0, return_counts=True)[1]
     assert len(subsets) == 10  # all C(5, 3) subsets, each ~n/10 times
     assert np.abs(subsets / n - 0.1).max() < 0.01
+
+
+def test_take_is_fancy_indexing():
+    values = np.arange(10, dtype=np.float32) * 1.5
+    index = np.array([[3, 3, 9], [0, 1, 2]])
+    np.testing.assert_array_equal(pld_kernels.take(values, index), values[index])

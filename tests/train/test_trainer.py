@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,18 @@ def test_loss_decreases(data):
     assert losses[-1] < 0.7 * losses[0]
     assert [r["epoch"] for r in model.history_] == list(range(1, 16))
     assert all(r["seconds"] >= 0 for r in model.history_)
+
+
+def test_history_times_the_sampler_within_the_epoch(data, monkeypatch):
+    original = UniformSampler.epoch
+
+    def slow_epoch(self, epoch, batch_size):
+        time.sleep(0.05)  # time spent producing batches, not training on them
+        yield from original(self, epoch, batch_size)
+
+    monkeypatch.setattr(UniformSampler, "epoch", slow_epoch)
+    history = MF(epochs=2, dim=8, batch_size=64, device="cpu").fit(data).history_
+    assert all(0.05 <= r["sample_seconds"] <= r["seconds"] for r in history)
 
 
 def test_same_seed_same_factors_other_seed_differs(data):

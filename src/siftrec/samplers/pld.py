@@ -115,9 +115,10 @@ class PLDSampler(UniformSampler):
         users = self.epoch_users()
         negatives = self.negatives(users)
         self.snapshot, neg_scores = self.snapshot_scores(users, negatives)
-        positions = torch.from_numpy(self.pool_positions(users))
-        choice = self.choose(self.pool_logits(self.snapshot[positions], neg_scores))
-        ids = self.csr_ids[positions.gather(1, choice.unsqueeze(1)).squeeze(1).numpy()]
+        positions = self.pool_positions(users)
+        pool_scores = torch.from_numpy(pld_kernels.take(self.snapshot.numpy(), positions))
+        choice = self.choose(self.pool_logits(pool_scores, neg_scores))
+        ids = self.csr_ids[positions[np.arange(len(users)), choice.numpy()]]
         items = np.concatenate([self.items[ids][:, None], negatives], axis=1)
         tensors = [torch.from_numpy(a) for a in (ids, users, items)]
         for start in range(0, len(ids), batch_size):

@@ -10,7 +10,7 @@ from siftrec.atomic import atomic_path
 from siftrec.errors import SiftrecError
 
 #: Keys of a history record that are bookkeeping, not validation metrics.
-BOOKKEEPING = frozenset({"epoch", "loss", "seconds", "eval_seconds"})
+BOOKKEEPING = frozenset({"epoch", "loss", "seconds", "sample_seconds", "eval_seconds"})
 
 
 def validation_metrics(history: Sequence[dict[str, Any]]) -> list[str]:

@@ -106,11 +106,9 @@ class Trainer:
         with TrainProgress(cfg.progress, cfg.epochs, n_batches, cfg.metric) as progress:
             for epoch in range(cfg.epochs):
                 start = time.perf_counter()
-                record: dict[str, Any] = {
-                    "epoch": epoch + 1,
-                    "loss": self._run_epoch(model, train, objective, epoch, progress),
-                    "seconds": time.perf_counter() - start,
-                }
+                record: dict[str, Any] = {"epoch": epoch + 1}
+                record["loss"] = self._run_epoch(model, train, objective, epoch, progress, record)
+                record["seconds"] = time.perf_counter() - start
                 last = epoch + 1 == cfg.epochs
                 # evaluate every eval_every epochs and after the last one
                 due = cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last)
@@ -141,18 +139,18 @@ class Trainer:
         objective: SampledObjective | ListwiseObjective,
         epoch: int,
         progress: TrainProgress,
+        record: dict[str, Any],
     ) -> float:
-        """Train one epoch; returns the mean batch loss."""
+        """Train one epoch; returns the mean batch loss. Sampled objectives add to ``record``
+        the seconds spent in the sampler (``sample_seconds``, part of the epoch's seconds)."""
         scorer = model.scorer_
         scorer.train()
         model.invalidate()
         if isinstance(objective, SampledObjective):
             if self.sampler.wants_scores:
                 self.sampler.score_fn, self.sampler.factors_fn = self._score_fns(scorer)
-            steps = (
-                self._sampled_step(scorer, objective, batch, epoch)
-                for batch in self.sampler.epoch(epoch, self.config.batch_size)
-            )
+            batches = _timed(self.sampler.epoch(epoch, self.config.batch_size), record)
+            steps = (self._sampled_step(scorer, objective, batch, epoch) for batch in batches)
         else:
             steps = (
                 self._listwise_step(scorer, objective, users, rows, epoch)
@@ -332,6 +330,18 @@ class Trainer:
                 return scorer.factors()
 
         return score, factors
+
+
+def _timed(batches: Iterator[Batch], record: dict[str, Any]) -> Iterator[Batch]:
+    """``batches``, adding the seconds spent producing them to ``record["sample_seconds"]``."""
+    record["sample_seconds"] = 0.0
+    while True:
+        start = time.perf_counter()
+        batch = next(batches, None)
+        record["sample_seconds"] += time.perf_counter() - start
+        if batch is None:
+            return
+        yield batch
 
 
 def _metric_key(name: str) -> str:
