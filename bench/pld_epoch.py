@@ -9,7 +9,8 @@ siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; 
 ``--model lightgcn``, dim 64, its defaults) with the same batch size and ``--epoch-mode``, for
 ``--timing-epochs`` epochs without validation (``--methods``: a subset, BPR always included):
 
-- BPR with the uniform sampler (the reference);
+- BPR with the uniform sampler (the reference), and BCE (the loss T-CE and R-CE truncate and
+  reweight: their own reference);
 - T-CE (``tce(drop_rate=0.2, num_gradual=945)``) and R-CE (``rce(beta=0.2)``), uniform sampler;
 - BPR with the PLD sampler (``pool_size=5, temperature=0.1``), ``warmup_epochs=0`` so that every
   timed epoch resamples, once per ``losses`` variant (``"batch"``, ``"epoch"``), and ``"epoch"``
@@ -56,6 +57,7 @@ MODELS = {"mf": (MF, MFScorer), "lightgcn": (LightGCN, LightGCNScorer)}
 #: label -> (objective, sampler, whether the scorer shows its factor tables)
 METHODS = {
     BPR: ("bpr", "uniform", True),
+    "BCE (uniform)": ("bce", "uniform", True),
     "T-CE": ("tce(drop_rate=0.2, num_gradual=945)", "uniform", True),
     "R-CE": ("rce(beta=0.2)", "uniform", True),
     "PLD losses=batch": ("bpr", PLD.format("batch"), True),
