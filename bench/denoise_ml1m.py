@@ -1,7 +1,7 @@
 """Denoising objectives and PLD with MF on ML-1M noisy (DiffRec split): accuracy and epoch cost.
 
 Usage: ``python bench/denoise_ml1m.py [--data DIR] [--methods bce,bpr,tce,rce,nbpo,pld]
-[--epochs N] [--seeds 0,1,2] [--threads N] [--speed-epochs N] [--json OUT]``.
+[--epochs N] [--seeds 0,1,2] [--threads N] [--json OUT]``.
 
 Reads ``ml-1m-diffrec/noisy/{train,valid,test}_list.npy.gz`` under ``--data`` (default
 ``$SIFTREC_DATA`` or ``../shared/data``); the training and validation logs keep the
@@ -21,8 +21,7 @@ Methods and their papers' settings (methods.md):
 - ``pld``: BPR with the PLD sampler, ``k`` 5, ``τ`` 0.1, 5 warm-up epochs, users drawn
   uniformly (``epoch_mode="users"``, the official sampler).
 
-``--speed-epochs N`` (default 2) also times N post-warm-up PLD epochs against N plain BPR epochs
-(``epoch_mode="users"`` for both) of the same model, single-threaded by default on a shared CPU.
+Epoch costs are measured by ``bench/pld_epoch.py`` (interleaved rounds, warm-up dropped).
 """
 
 from __future__ import annotations
@@ -102,16 +101,6 @@ def run(
     }
 
 
-def speed(train: Interactions, epochs: int) -> dict[str, float]:
-    """Median post-warm-up epoch seconds of PLD vs plain BPR (same MF, user-uniform epochs)."""
-    common = {"batch_size": BATCH_SIZE, "device": "cpu", "epoch_mode": "users"}
-    bpr = MF(epochs=epochs, **common).fit(train)
-    pld = MF(epochs=1 + epochs, sampler="pld(warmup_epochs=1)", **common).fit(train)
-    bpr_s = statistics.median(h["seconds"] for h in bpr.history_)
-    pld_s = statistics.median(h["seconds"] for h in pld.history_[1:])
-    return {"bpr_epoch_s": bpr_s, "pld_epoch_s": pld_s, "ratio": pld_s / bpr_s}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = str(default_data_dir())
@@ -120,7 +109,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--speed-epochs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,14 +120,6 @@ def main() -> None:
         flush=True,
     )
     results: dict[str, Any] = {"runs": [], "summary": {}}
-    if args.speed_epochs:
-        results["speed"] = speed(train, args.speed_epochs)
-        s = results["speed"]
-        print(
-            f"epoch: BPR {s['bpr_epoch_s']:.2f} s, PLD {s['pld_epoch_s']:.2f} s "
-            f"({s['ratio']:.2f}×)",
-            flush=True,
-        )
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.methods.split(","):
         runs = [run(name, train, valid, test, args.epochs, seed) for seed in seeds]
