@@ -1,12 +1,13 @@
 """Epoch cost of the denoisers against plain BPR on the same model: T-CE, R-CE, PLD (its variants).
 
 Usage: ``python bench/pld_epoch.py [--data DIR] [--dataset ml-1m-diffrec] [--rounds 3]
-[--model mf|lightgcn] [--methods LABEL ...]``.
+[--model mf|lightgcn|gmf|neumf] [--methods LABEL ...]``.
 
 Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): the training log of
 ``ml-1m-diffrec`` noisy (the denoising benchmark's) or ``gowalla-lightgcn``. Every method trains
 siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; or
-``--model lightgcn``, dim 64, its defaults) with the same batch size and ``--epoch-mode``, for
+``--model lightgcn|gmf|neumf``, dim 64, their defaults) with the same batch size and
+``--epoch-mode``, for
 ``--timing-epochs`` epochs without validation (``--methods``: a subset, BPR always included):
 
 - BPR with the uniform sampler (the reference), and BCE (the loss T-CE and R-CE truncate and
@@ -45,15 +46,21 @@ import torch
 from siftrec import Interactions
 from siftrec.data.location import default_data_dir
 from siftrec.data.readers import read_interactions
-from siftrec.models import MF, LightGCN
+from siftrec.models import GMF, MF, LightGCN, NeuMF
 from siftrec.models.lightgcn import LightGCNScorer
 from siftrec.models.mf import MFScorer
+from siftrec.models.neumf import NeuMFScorer
 from siftrec.models.torch_base import Scorer
 
 DATASETS = ("ml-1m-diffrec", "gowalla-lightgcn")
 PLD = "pld(pool_size=5, temperature=0.1, warmup_epochs=0, losses={})"
 BPR = "BPR (uniform)"
-MODELS = {"mf": (MF, MFScorer), "lightgcn": (LightGCN, LightGCNScorer)}
+MODELS = {
+    "mf": (MF, MFScorer),
+    "lightgcn": (LightGCN, LightGCNScorer),
+    "gmf": (GMF, NeuMFScorer),
+    "neumf": (NeuMF, NeuMFScorer),
+}
 #: label -> (objective, sampler, whether the scorer shows its factor tables)
 METHODS = {
     BPR: ("bpr", "uniform", True),
@@ -99,7 +106,7 @@ def main() -> None:
     parser.add_argument("--timing-epochs", type=int, default=4, help="epochs per timing run")
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--epoch-mode", default="users", choices=("users", "interactions"))
-    parser.add_argument("--model", default="mf", choices=("mf", "lightgcn"))
+    parser.add_argument("--model", default="mf", choices=list(MODELS))
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     args = parser.parse_args()
     if args.rounds < 1 or args.timing_epochs < 2:

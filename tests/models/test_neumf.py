@@ -56,6 +56,19 @@ def test_training_reduces_the_loss(make, objective):
     assert losses[-1] < 0.8 * losses[0]
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_no_grad_scoring_splits_the_first_layer_exactly(training):
+    scorer = NeuMF(epochs=1, dim=8, num_layers=2).fit(contract_data()).scorer_.train(training)
+    generator = torch.Generator().manual_seed(0)
+    users = torch.tensor([0, 4, 4, 9, 0])  # repeated users and items, as in PLD's pass
+    items = torch.randint(0, 40, (5, 3), generator=generator)
+    with torch.no_grad():
+        split = scorer.score_candidates(users, items)
+    full = scorer.score_candidates(users, items)  # autograd: the concatenated reference path
+    assert full.requires_grad
+    torch.testing.assert_close(split, full.detach(), rtol=1e-5, atol=1e-6)
+
+
 def test_dropout_only_in_training_mode():
     model = NeuMF(epochs=1, dim=8, dropout=0.5).fit(contract_data())
     scorer = model.scorer_

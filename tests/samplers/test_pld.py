@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from scipy.stats import chisquare
 
 from siftrec import Interactions, SiftrecError
-from siftrec.models import MF, LightGCN, load_model
+from siftrec.models import GMF, MF, LightGCN, NeuMF, load_model
 from siftrec.models.lightgcn import LightGCNScorer
 from siftrec.models.mf import MFScorer
 from siftrec.samplers import PLDSampler, get_sampler
@@ -242,7 +242,7 @@ def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
 
 @pytest.mark.parametrize("loss", ["pairwise", "pointwise"])
 @pytest.mark.parametrize(
-    ("model_cls", "params"), [(MF, {"item_bias": True}), (MF, {}), (LightGCN, {})]
+    ("model_cls", "params"), [(MF, {"item_bias": True}), (MF, {}), (LightGCN, {}), (GMF, {})]
 )
 def test_factor_scores_equal_gathered_scores(model_cls, params, loss):
     data = contract_data()
@@ -273,6 +273,12 @@ def test_factor_scores_equal_gathered_scores(model_cls, params, loss):
         torch.testing.assert_close(compiled[1], gathered[1])
     else:
         assert compiled[1] is None and gathered[1] is None
+
+
+def test_scorers_without_a_dot_product_have_no_factors():
+    data = contract_data()
+    neumf = NeuMF(epochs=1, dim=8, num_layers=1, batch_size=64, device="cpu").fit(data)
+    assert neumf.scorer_.factors() is None  # PLD scores it through score_fn
 
 
 def test_trainer_gives_the_sampler_factors(monkeypatch):

@@ -23,6 +23,7 @@ from torch import nn
 from siftrec.errors import SiftrecError
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
+from siftrec.samplers.base import Factors
 from siftrec.train import Optimizer, TrainConfig
 
 #: Upper bound on the elements of the [users, items, hidden] block ``score_all`` materialises.
@@ -127,6 +128,8 @@ class NeuMFScorer(Scorer):
         return tables
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        if self.tower and not torch.is_grad_enabled() and not self._dropout_active():
+            return self._score_candidates_split(users, items)
         p, q, *mlp = self._tables(users.unsqueeze(1).expand_as(items), items)
         hidden = None
         if mlp:
@@ -135,6 +138,24 @@ class NeuMFScorer(Scorer):
                 hidden = torch.relu(layer(self.dropout(hidden)))
         joined = p * q if hidden is None else torch.cat([p * q, hidden], dim=-1)
         return self.predict(joined).squeeze(-1)
+
+    def _dropout_active(self) -> bool:
+        return self.training and self.dropout.p > 0
+
+    def _score_candidates_split(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``score_candidates`` without autograd or dropout, the first tower layer split as in
+        ``score_all``: its user and item halves are computed once per distinct user and item of
+        the call, not once per pair (PLD's scoring pass: ~3× fewer operations on ML-1M)."""
+        first, width = self.tower[0], self.mlp_user.embedding_dim
+        unique_users, user_index = torch.unique(users, return_inverse=True)
+        unique_items, item_index = torch.unique(items, return_inverse=True)
+        user_part = self.mlp_user(unique_users) @ first.weight[:, :width].T + first.bias
+        item_part = self.mlp_item(unique_items) @ first.weight[:, width:].T
+        hidden = torch.relu(user_part[user_index].unsqueeze(1) + item_part[item_index])
+        for layer in self.tower[1:]:
+            hidden = torch.relu(layer(hidden))
+        gmf = self.gmf_user(users).unsqueeze(1) * self.gmf_item(items)
+        return self.predict(torch.cat([gmf, hidden], dim=-1)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         dim = self.gmf_user.embedding_dim
@@ -156,6 +177,14 @@ class NeuMFScorer(Scorer):
                 hidden = torch.relu(layer(hidden))
             scores[:, start:stop] += hidden @ weight[dim:]
         return scores
+
+    def factors(self) -> Factors | None:
+        """GMF: ``wᵀ(p ⊙ q) + b = (p ⊙ w)ᵀ q + b``; None with an MLP tower (no dot product)."""
+        if self.tower:
+            return None
+        weight, bias = self.predict.weight.detach()[0], self.predict.bias.detach()
+        user_factors = self.gmf_user.weight.detach() * weight
+        return user_factors, self.gmf_item.weight.detach(), bias.expand(self.n_items)
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

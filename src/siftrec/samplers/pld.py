@@ -16,7 +16,7 @@ candidates are scored is ``losses``:
   to one epoch; the losses are the same function of the scores as in ``"batch"``, so per example
   the distribution is the official one with epoch-old parameters. Scoring the pass's negatives
   per user instead (one loss per interaction, fixed for the epoch) cost ~2 % Recall@20 on ML-1M.
-  Dot-product scorers (MF, LightGCN: the trainer's ``factors_fn``) are scored pair by pair in a
+  Dot-product scorers (MF, LightGCN, GMF: the trainer's ``factors_fn``) are scored pair by pair in a
   compiled loop over their factor tables (``pld_kernels.pair_scores``, ~20 ns a pair on ML-1M),
   other scorers through ``score_fn`` in chunks.
 """
@@ -178,7 +178,11 @@ class PLDSampler(UniformSampler):
     ) -> Callable[[np.ndarray, np.ndarray], torch.Tensor]:
         """``_scores`` from a dot-product model's factor tables (``pld_kernels.pair_scores``)."""
         tables = [t.float().cpu().contiguous().numpy() for t in (user_factors, item_factors)]
-        bias = np.empty(0, np.float32) if item_bias is None else item_bias.float().cpu().numpy()
+        bias = (
+            np.empty(0, np.float32)
+            if item_bias is None
+            else item_bias.float().cpu().contiguous().numpy()
+        )
 
         def score(users: np.ndarray, items: np.ndarray) -> torch.Tensor:
             flat_users = np.repeat(users, items.shape[1])
