@@ -81,7 +81,8 @@ class NeuMFScorer(Scorer):
     """GMF branch (always) and MLP tower (``num_layers > 0``), joined by a linear predict layer.
 
     ``num_layers = 0`` is GMF. ``score_candidates`` runs the pairs exactly as the reference
-    (dropout included in training mode); ``score_all`` is the evaluation-mode forward over the
+    (dropout included in training mode; without autograd and active dropout, the same scores
+    with the first layer split as below); ``score_all`` is the evaluation-mode forward over the
     whole catalog, vectorised: the first tower layer is split into its user and item halves
     (computed once per call), and items are processed in chunks that bound memory.
     """
