@@ -147,11 +147,11 @@ class NeuMFScorer(Scorer):
         """``score_candidates`` without autograd or dropout, the first tower layer split as in
         ``score_all``: its user and item halves are computed once per distinct user and item of
         the call, not once per pair (PLD's scoring pass: ~3× fewer operations on ML-1M)."""
-        first, width = self.tower[0], self.mlp_user.embedding_dim
         unique_users, user_index = torch.unique(users, return_inverse=True)
         unique_items, item_index = torch.unique(items, return_inverse=True)
-        user_part = self.mlp_user(unique_users) @ first.weight[:, :width].T + first.bias
-        item_part = self.mlp_item(unique_items) @ first.weight[:, width:].T
+        user_part, item_part = self._first_layer_halves(
+            self.mlp_user(unique_users), self.mlp_item(unique_items)
+        )
         hidden = torch.relu(user_part[user_index].unsqueeze(1) + item_part[item_index])
         for layer in self.tower[1:]:
             hidden = torch.relu(layer(hidden))
@@ -166,10 +166,7 @@ class NeuMFScorer(Scorer):
         if not self.tower:
             return scores
         first, rest = self.tower[0], self.tower[1:]
-        width = self.mlp_user.embedding_dim
-        # Linear([u; i]) = W_u u + W_i i + b: the user and item halves are computed once.
-        user_part = self.mlp_user(users) @ first.weight[:, :width].T + first.bias
-        item_part = self.mlp_item.weight @ first.weight[:, width:].T
+        user_part, item_part = self._first_layer_halves(self.mlp_user(users), self.mlp_item.weight)
         chunk = max(1, SCORE_BLOCK_ELEMENTS // max(1, len(users) * first.out_features))
         for start in range(0, self.n_items, chunk):
             stop = min(start + chunk, self.n_items)
@@ -178,6 +175,15 @@ class NeuMFScorer(Scorer):
                 hidden = torch.relu(layer(hidden))
             scores[:, start:stop] += hidden @ weight[dim:]
         return scores
+
+    def _first_layer_halves(
+        self, user_rows: torch.Tensor, item_rows: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Linear([u; i]) = (W_u u + b) + W_i i``: the first tower layer's user half of MLP
+        embedding rows ``user_rows`` and item half of ``item_rows``, each computed once."""
+        first, width = self.tower[0], self.mlp_user.embedding_dim
+        user_part = user_rows @ first.weight[:, :width].T + first.bias
+        return user_part, item_rows @ first.weight[:, width:].T
 
     def factors(self) -> Factors | None:
         """GMF: ``wᵀ(p ⊙ q) + b = (p ⊙ w)ᵀ q + b``; None with an MLP tower (no dot product)."""

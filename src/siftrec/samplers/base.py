@@ -76,6 +76,8 @@ class Sampler(ABC):
     wants_losses: ClassVar[bool] = False
     #: Set by samplers that score candidates with the current model (``score_fn``).
     wants_scores: ClassVar[bool] = False
+    #: Set by samplers that need ``csr_ids``/``row_ptr``/``active_users`` in every epoch mode.
+    groups_by_user: ClassVar[bool] = False
 
     n_negatives: int = 1
     exclude_positives: bool = True
@@ -102,7 +104,7 @@ class Sampler(ABC):
         self.n_users, self.n_items = train.n_users, train.n_items
         self.users = train.users.astype(np.int64)
         self.items = train.items.astype(np.int64)
-        if self.epoch_mode == "users":
+        if self.epoch_mode == "users" or self.groups_by_user:
             # Interaction ids grouped by user (a CSR over ids) to draw a user's positives.
             self.csr_ids = np.argsort(self.users, kind="stable")
             counts = np.bincount(self.users, minlength=self.n_users)
@@ -142,10 +144,14 @@ class Sampler(ABC):
         n = len(self.users)
         if self.epoch_mode == "interactions":
             return torch.randperm(n, generator=self.torch_generator, dtype=torch.int32).numpy()
-        users = self.active_users[self.rng.integers(0, len(self.active_users), size=n)]
+        users = self.uniform_users(n)
         degree = self.row_ptr[users + 1] - self.row_ptr[users]
         offset = np.floor(self.rng.random(n) * degree).astype(np.int64)
         return self.csr_ids[self.row_ptr[users] + offset]
+
+    def uniform_users(self, n: int) -> np.ndarray:
+        """``n`` users drawn uniformly, with replacement, among those with a positive."""
+        return self.active_users[self.rng.integers(0, len(self.active_users), size=n)]
 
     def negatives(self, users: np.ndarray) -> np.ndarray:
         """``n_negatives`` negatives per entry of ``users``, shape [len(users), n_negatives]."""

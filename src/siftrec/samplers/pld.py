@@ -70,6 +70,7 @@ class PLDSampler(UniformSampler):
     """
 
     wants_scores: ClassVar[bool] = True
+    groups_by_user: ClassVar[bool] = True
 
     pool_size: int = 5
     temperature: float = 0.1
@@ -94,12 +95,7 @@ class PLDSampler(UniformSampler):
         self.snapshot: torch.Tensor | None = None
 
     def setup(self, train: Interactions, rng: np.random.Generator) -> None:
-        super().setup(train, rng)
-        # Interaction ids grouped by user (a CSR over ids) to draw a user's pool.
-        self.csr_ids = np.argsort(self.users, kind="stable")
-        self.degree = np.bincount(self.users, minlength=self.n_users)
-        self.row_ptr = np.concatenate(([0], np.cumsum(self.degree)))
-        self.active_users = np.flatnonzero(self.degree)
+        super().setup(train, rng)  # groups_by_user: csr_ids, row_ptr to draw a user's pool
         self.csr_users, self.csr_items = self.users[self.csr_ids], self.items[self.csr_ids]
 
     # ------------------------------------------------------------------ epochs
@@ -195,7 +191,7 @@ class PLDSampler(UniformSampler):
         """The users of one epoch's ``|S|`` examples (see ``epoch_mode``)."""
         n = len(self.users)
         if self.epoch_mode == "users":
-            return self.active_users[self.rng.integers(0, len(self.active_users), size=n)]
+            return self.uniform_users(n)
         order = torch.randperm(n, generator=self.torch_generator).numpy()
         return self.users[order]
 
