@@ -13,10 +13,12 @@ from siftrec.cli.common import (
     ColumnsOption,
     FormatOption,
     SepOption,
+    guard_outputs,
     handle_errors,
+    load_model_dir,
     parse_params,
+    read_input,
     read_options,
-    require_file,
     status,
     stderr,
 )
@@ -95,7 +97,6 @@ def clean_command(
     format and raw values; other formats are written as --out's extension asks. With an
     is_noise column in LOG, the detection quality (ROC-AUC, precision@ratio) goes to stderr.
     """
-    from siftrec.data.readers import read_interactions
     from siftrec.denoise import (
         available_noise_scores,
         drop_mask,
@@ -117,6 +118,7 @@ def clean_command(
         dwell=(min_dwell, dwell_quantile),
         burst=(burst_clicks, burst_window),
     )
+    guard_outputs({"--out": out}, {"the input log": log}, {"--model": model_dir})
     if score is not None and score.lower() not in available_noise_scores():
         raise SiftrecError(
             f"unknown noise score {score!r}; available: {', '.join(available_noise_scores())}"
@@ -128,14 +130,10 @@ def clean_command(
         model = method_model(method, **params)
         score = score or method_score(method)
     elif model_dir is not None:
-        from siftrec.models import load_model
-
-        model = load_model(model_dir)
+        model = load_model_dir(model_dir)
         score = score or "loss"
-    require_file(log, "log")
     options = read_options(fmt, sep, columns)
-    with status(f"Reading {log.name}"):
-        data = read_interactions(log, **options)
+    data = read_input(log, "log", options)
     flagged = None
     if model is None:
         scores, flagged, what = _rule_scores(

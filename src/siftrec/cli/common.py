@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import re
 import sys
-from collections.abc import Callable
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from siftrec.errors import SiftrecError
+
+if TYPE_CHECKING:
+    from siftrec.data.interactions import Interactions
+    from siftrec.models.base import Recommender
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,26 +53,94 @@ def fail(message: str) -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Turn SiftrecError (and common OS errors) into a one-line message and exit status 1."""
+    """Turn SiftrecError, OS errors and damaged files into a one-line message and exit status 1.
+
+    Whatever is not recognised is a bug in siftrec and says so (SIFTREC_DEBUG=1 re-raises it).
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except SiftrecError as exc:
-            fail(str(exc))
-        except FileNotFoundError as exc:
-            fail(f"file not found: {exc.filename or exc}")
-        except MemoryError:
-            fail("out of memory; try a smaller batch size or a smaller model")
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except SiftrecError as exc:
+            fail(str(exc))
+        except MemoryError:
+            fail("out of memory; try a smaller batch size or a smaller model")
+        except OSError as exc:
+            fail(describe_os_error(exc))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            fail(f"corrupt or truncated model file ({exc})")
+        except UnicodeDecodeError as exc:
+            fail(f"input is not UTF-8 text ({exc.reason} at byte {exc.start})")
         except Exception as exc:
             if os.environ.get("SIFTREC_DEBUG"):
                 raise
-            fail(f"unexpected {type(exc).__name__}: {exc} (set SIFTREC_DEBUG=1 for a traceback)")
+            fail(
+                f"internal error ({type(exc).__name__}: {exc}); this is a bug in siftrec, "
+                "please report it (set SIFTREC_DEBUG=1 for a traceback)"
+            )
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Hidden names the atomic writers use beside a target: ``.NAME[.<pid>].<random>.tmp`` and
+#: ``.NAME[.<pid>].old``.
+_SCRATCH_NAME = re.compile(r"^\.(?P<name>.+?)(?:\.\d+)?\.(?:[A-Za-z0-9_]+\.tmp|old)$")
+
+
+def _target_path(filename: Any) -> tuple[str, bool]:
+    """The user's path behind an OS error's file name, and whether it is one being written.
+
+    Scratch files of the atomic writers are mapped back onto the output they stand for.
+    """
+    path = Path(os.fsdecode(filename))
+    parts = [_SCRATCH_NAME.match(part) for part in path.parts]
+    writing = any(parts)
+    names = [m["name"] if m else part for m, part in zip(parts, path.parts, strict=True)]
+    return str(Path(*names)) if names else str(path), writing
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A one-line message for an OS error, in the user's terms and naming the path."""
+    filename = exc.filename2 if exc.filename2 is not None else exc.filename
+    if filename is None:
+        reason = exc.strerror or str(exc)
+        return "no space left on device" if exc.errno == errno.ENOSPC else reason
+    path, writing = _target_path(filename)
+    writing = writing or exc.filename2 is not None
+    code = exc.errno
+    if code in (errno.EACCES, errno.EPERM):
+        return f"cannot {'write' if writing else 'access'} {path}: permission denied"
+    if code == errno.EROFS:
+        return f"cannot write {path}: read-only file system"
+    if code == errno.ENOSPC:
+        return f"no space left on device writing {path}"
+    if code == errno.EDQUOT:
+        return f"disk quota exceeded writing {path}"
+    if code == errno.EISDIR:
+        return f"{path} is a directory; give a file path"
+    if code == errno.ENOTDIR:
+        blocker = _file_ancestor(Path(path))
+        where = f"{blocker} is a file, not a directory" if blocker else "not a directory"
+        return f"cannot use {path}: {where}"
+    if code == errno.EEXIST:
+        return f"cannot create directory {path}: a file of that name exists"
+    if code == errno.ENOENT and not writing:
+        return f"file not found: {path}"
+    if code == errno.ENAMETOOLONG:
+        return f"file name too long: {path}"
+    reason = (exc.strerror or str(exc)).lower()
+    return f"cannot {'write' if writing else 'access'} {path}: {reason}"
+
+
+def _file_ancestor(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` that is not a directory (None when all are)."""
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            return None if parent.is_dir() else parent
+    return None
 
 
 def read_options(fmt: str | None, sep: str | None, columns: str | None) -> dict[str, Any]:
@@ -79,9 +155,137 @@ def read_options(fmt: str | None, sep: str | None, columns: str | None) -> dict[
 
 
 def require_file(path: Path, what: str = "input") -> Path:
+    """``path`` itself, or a one-line error when it does not exist."""
     if not path.exists():
         raise SiftrecError(f"{what} file does not exist: {path}")
     return path
+
+
+def read_input(path: Path, what: str, options: Mapping[str, Any], **kwargs: Any) -> Interactions:
+    """Read an interactions file for a command.
+
+    Every command reads its interaction files here, so the library's checks (``read_interactions``)
+    apply to all of them alike. ``what`` names the file in errors ("training", "test", ...).
+    """
+    from siftrec.data.readers import read_interactions
+
+    require_file(path, what)
+    with status(f"Reading {path.name}"):
+        return read_interactions(path, **options, **kwargs)
+
+
+def load_model_dir(path: Path) -> Recommender:
+    """Load the model in ``path``; a damaged archive inside it is a one-line error naming it."""
+    from siftrec.models import load_model
+
+    try:
+        return load_model(path)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise SiftrecError(f"corrupt or truncated model file in {path} ({exc})") from None
+
+
+def guard_outputs(
+    outputs: Mapping[str, Path | None],
+    inputs: Mapping[str, Path | None] | None = None,
+    model_dirs: Mapping[str, Path | None] | None = None,
+    *,
+    directories: Mapping[str, Path | None] | None = None,
+) -> None:
+    """Refuse output paths that would overwrite what a command reads, before any work is done.
+
+    ``outputs`` and ``directories`` map an option name ("--out") to the file, respectively the
+    directory, the command writes; ``inputs`` and ``model_dirs`` map the name the user gave each
+    input ("--train", "MODEL_DIR") to its path. ``None`` paths are ignored. Refused, with one
+    line naming both: an output that is the same file as an input (symlinks and hard links
+    included); an output inside a model directory that is read; a file output that is a
+    directory, a device or a pipe; a directory output that is a file or contains an input or a
+    model directory; an output below an existing file.
+    """
+    reads = {label: path for label, path in (inputs or {}).items() if path is not None}
+    models = {
+        label: path
+        for label, path in (model_dirs or {}).items()
+        if path is not None and (path / "model.json").is_file()
+    }
+    for flag, out in outputs.items():
+        if out is not None:
+            _guard_file_output(flag, out, reads, models)
+    for flag, out in (directories or {}).items():
+        if out is not None:
+            _guard_directory_output(flag, out, reads, models)
+
+
+def _guard_file_output(
+    flag: str, out: Path, reads: Mapping[str, Path], models: Mapping[str, Path]
+) -> None:
+    """The checks of :func:`guard_outputs` for an output file."""
+    for label, path in reads.items():
+        if _same_file(out, path):
+            raise SiftrecError(
+                f"{flag} {out} is the same file as {label}; choose another output path"
+            )
+    for label, directory in models.items():
+        inside = _inside(out, directory) or any(
+            _same_file(out, member) for member in directory.iterdir() if member.is_file()
+        )
+        if inside:
+            raise SiftrecError(
+                f"{flag} {out} is inside the model directory {label} ({directory}); "
+                "choose another output path"
+            )
+    if out.is_dir():
+        raise SiftrecError(f"{flag} {out} is a directory; give a file path")
+    if out.exists() and not out.is_file():
+        raise SiftrecError(
+            f"{flag} {out} is not a regular file (a device or pipe); give a file path"
+        )
+    _guard_parents(flag, out)
+
+
+def _guard_directory_output(
+    flag: str, out: Path, reads: Mapping[str, Path], models: Mapping[str, Path]
+) -> None:
+    """The checks of :func:`guard_outputs` for an output directory."""
+    for label, path in reads.items():
+        if _same_file(out, path):
+            raise SiftrecError(
+                f"{flag} {out} is the same file as {label}; choose another output directory"
+            )
+        if _inside(path, out):
+            raise SiftrecError(
+                f"{flag} {out} contains {label} ({path}); choose another output directory"
+            )
+    for label, directory in models.items():
+        if _inside(out, directory) or _inside(directory, out):
+            raise SiftrecError(
+                f"{flag} {out} overlaps the model directory {label} ({directory}); "
+                "choose another output directory"
+            )
+    if out.exists() and not out.is_dir():
+        raise SiftrecError(f"{flag} {out} is a file; give a directory path")
+    _guard_parents(flag, out)
+
+
+def _guard_parents(flag: str, out: Path) -> None:
+    """Refuse an output below an existing file (``--out data.csv/x``)."""
+    blocker = _file_ancestor(out)
+    if blocker is not None:
+        raise SiftrecError(f"{flag} {out}: {blocker} is a file, not a directory")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: same resolved path, or same inode when both exist."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """Whether ``path`` is ``directory`` or lies below it (symlinks resolved)."""
+    return path.resolve().is_relative_to(directory.resolve())
 
 
 def parse_params(params: list[str] | None) -> dict[str, str]:

@@ -12,9 +12,10 @@ from siftrec.cli.common import (
     ColumnsOption,
     FormatOption,
     SepOption,
+    guard_outputs,
     handle_errors,
+    read_input,
     read_options,
-    require_file,
     status,
     stderr,
     stdout,
@@ -35,11 +36,8 @@ def inspect_command(
 ) -> None:
     """Counts, density, duplicates and per-user / per-item quantiles of a log."""
     from siftrec.data.inspect import describe, format_description
-    from siftrec.data.readers import read_interactions
 
-    require_file(path)
-    with status(f"Reading {path.name}"):
-        data = read_interactions(path, **read_options(fmt, sep, columns))
+    data = read_input(path, "input", read_options(fmt, sep, columns))
     stats = describe(data)
     if as_json:
         typer.echo(json.dumps(stats, indent=2, default=str))
@@ -91,15 +89,17 @@ def split_command(
     """
     from siftrec.data.preprocess import deduplicate
     from siftrec.data.preprocess import rating_threshold as threshold_fn
-    from siftrec.data.readers import read_interactions
     from siftrec.data.splits import split_given, split_interactions
 
     if write_format not in ("csv", "parquet"):
         raise SiftrecError(f"--write-format must be csv or parquet, got {write_format!r}")
-    require_file(path)
+    guard_outputs(
+        {},
+        {"the input log": path, "--test-file": test_file, "--validation-file": validation_file},
+        directories={"--out": out},
+    )
     options = read_options(fmt, sep, columns)
-    with status(f"Reading {path.name}"):
-        data = read_interactions(path, **options)
+    data = read_input(path, "input", options)
     notes = {}
     if dedupe:
         data, removed = deduplicate(data)
@@ -116,15 +116,17 @@ def split_command(
         if scheme == "given":
             if test_file is None:
                 raise SiftrecError("scheme 'given' needs --test-file")
-            require_file(test_file, "test")
-            test = read_interactions(
-                test_file, user_map=data.user_map, item_map=data.item_map, **options
+            test = read_input(
+                test_file, "test", options, user_map=data.user_map, item_map=data.item_map
             )
             validation = None
             if validation_file is not None:
-                require_file(validation_file, "validation")
-                validation = read_interactions(
-                    validation_file, user_map=test.user_map, item_map=test.item_map, **options
+                validation = read_input(
+                    validation_file,
+                    "validation",
+                    options,
+                    user_map=test.user_map,
+                    item_map=test.item_map,
                 )
             result = split_given(data, test, validation)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +16,11 @@ from siftrec.cli.common import (
     ColumnsOption,
     FormatOption,
     SepOption,
+    guard_outputs,
     handle_errors,
+    load_model_dir,
     parse_params,
+    read_input,
     read_options,
     require_file,
     status,
@@ -47,22 +51,19 @@ def fit_command(
     MODEL_DIR/model.json records the model name, every hyperparameter, versions, a fingerprint of
     the training data and fit_seconds (fitting alone, loading excluded).
     """
-    from siftrec.data.readers import read_interactions
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(model)
     estimator = model_cls(**parse_params(param))
-    require_file(train, "training")
+    guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
+    if validation is not None and "validation" not in inspect.signature(estimator._fit).parameters:
+        raise SiftrecError(f"model {model_cls.name} does not use a validation set")
     options = read_options(fmt, sep, columns)
-    with status(f"Reading {train.name}"):
-        data = read_interactions(train, **options)
+    data = read_input(train, "training", options)
     fit_options = {}
     if validation is not None:
-        if "validation" not in inspect.signature(estimator._fit).parameters:
-            raise SiftrecError(f"model {model_cls.name} does not use a validation set")
-        require_file(validation, "validation")
-        valid = read_interactions(
-            validation, user_map=data.user_map, item_map=data.item_map, **options
+        valid = read_input(
+            validation, "validation", options, user_map=data.user_map, item_map=data.item_map
         )
         fit_options["validation"], dropped = valid.remap(data.user_map, data.item_map)
         if dropped:
@@ -92,19 +93,18 @@ def recommend_command(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
 ) -> None:
-    """Write top-K recommendations (raw ids; rank 1 = best; seen items excluded by default)."""
-    from siftrec.models import load_model
+    """Write top-K recommendations (raw ids; rank 1 = best; seen items excluded by default).
 
-    model = load_model(model_dir)
-    if users == "all":
+    A users file whose users are all unknown to the model (or that lists none) is an error.
+    """
+    users_file = None if users == "all" else Path(users)
+    guard_outputs({"--out": out}, {"--users": users_file}, {"MODEL_DIR": model_dir})
+    raw = None if users_file is None else _read_id_list(require_file(users_file, "users"))
+    model = load_model_dir(model_dir)
+    if raw is None:
         user_index = np.arange(model.n_users)
     else:
-        raw = _read_id_list(require_file(Path(users), "users"))
-        user_index = model.user_map_.to_index(raw)
-        unknown = int((user_index < 0).sum())
-        if unknown:
-            stderr.print(f"warning: {unknown:,} unknown users skipped")
-        user_index = user_index[user_index >= 0]
+        user_index = _known_users(model, raw, users_file)
     items, scores = _recommend_with_progress(model, user_index, k, not include_seen, batch_size)
     _write_recommendations(model, user_index, items, scores, out)
     stderr.print(f"wrote {out} ({len(user_index):,} users × top {k})", highlight=False)
@@ -155,11 +155,33 @@ def _read_id_list(path: Path) -> np.ndarray:
     """User ids from a file: a CSV with a ``user`` column, or one id per line."""
     import polars as pl
 
-    first = path.read_text().splitlines()[:1]
-    if first and "user" in [c.strip() for c in first[0].split(",")]:
-        return pl.read_csv(path, infer_schema_length=0)["user"].to_numpy()
-    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return np.array(ids)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SiftrecError(f"{path} is not UTF-8 text") from None
+    lines = text.splitlines()
+    if lines and "user" in [c.strip() for c in lines[0].split(",")]:
+        return pl.read_csv(io.StringIO(text), infer_schema_length=0)["user"].to_numpy()
+    return np.array([line.strip() for line in lines if line.strip()])
+
+
+def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
+    """Model indices of the users in ``raw``; unknown ones are skipped with a warning.
+
+    No user at all, or none the model knows, is an error: an empty output would look like success.
+    """
+    if raw.size == 0:
+        raise SiftrecError(f"{path} lists no user ids")
+    index = model.user_map_.to_index(raw)
+    known = index >= 0
+    if not known.any():
+        n = raw.size
+        raise SiftrecError(
+            f"none of the {n:,} user{'s' if n != 1 else ''} in {path} is known to the model"
+        )
+    if not known.all():
+        stderr.print(f"warning: {int((~known).sum()):,} unknown users skipped")
+    return index[known]
 
 
 @handle_errors
@@ -179,20 +201,30 @@ def evaluate_command(
     per_user: Annotated[
         Path | None, typer.Option("--per-user", help="Write per-user metric values to this CSV.")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse a test file that shares pairs with the training data."
+        ),
+    ] = False,
     fmt: FormatOption = None,
     sep: SepOption = None,
     columns: ColumnsOption = None,
 ) -> None:
-    """Full-ranking evaluation over all items, training items masked."""
-    from siftrec.data.readers import read_interactions
-    from siftrec.evaluate import evaluate
-    from siftrec.models import load_model
+    """Full-ranking evaluation over all items, training items masked.
 
-    model = load_model(model_dir)
+    Test pairs that are also training pairs can never be hit (seen items are masked): they are
+    reported with a warning, or refused with --strict.
+    """
+    from siftrec.evaluate import evaluate
+
+    excludes = {f"--exclude {p}": p for p in exclude or []}
+    guard_outputs({"--per-user": per_user}, {"--test": test, **excludes}, {"MODEL_DIR": model_dir})
     options = read_options(fmt, sep, columns)
-    require_file(test, "test")
-    test_data = read_interactions(test, **options)
-    extra = [read_interactions(require_file(p, "exclude"), **options) for p in exclude or []]
+    test_data = read_input(test, "test", options)
+    extra = [read_input(p, "exclude", options) for p in exclude or []]
+    model = load_model_dir(model_dir)
+    _check_training_overlap(model, test_data, strict)
     result = evaluate(model, test_data, metrics, exclude=extra or None, progress=True)
     if per_user is not None:
         frame = result.per_user_frame(model.user_map_)
@@ -218,6 +250,30 @@ def evaluate_command(
     stdout.print(table)
 
 
+def _check_training_overlap(model, test, strict: bool) -> None:
+    """Warn (or with ``strict`` refuse) when test pairs are also the model's training pairs.
+
+    Seen items are masked from every ranking, so such pairs cannot be hit and pull every metric
+    down; many of them usually mean the training file was passed as the test file.
+    """
+    held, _ = test.remap(model.user_map_, model.item_map_)
+    n_items = np.int64(model.n_items)
+    seen = model.seen_.tocoo()
+    train_keys = seen.row.astype(np.int64) * n_items + seen.col
+    test_keys = held.users.astype(np.int64) * n_items + held.items
+    overlap = int(np.isin(test_keys, train_keys).sum())
+    if not overlap:
+        return
+    message = (
+        f"{overlap:,} of {len(test):,} test pairs ({overlap / len(test):.1%}) are also training "
+        "pairs; seen items are excluded from rankings, so these cannot be hit — is the test file "
+        "the training file?"
+    )
+    if strict:
+        raise SiftrecError(f"{message} (refused by --strict)")
+    stderr.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 @handle_errors
 def score_command(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
@@ -231,12 +287,9 @@ def score_command(
     """Score given (user, item) pairs; unknown users or items get an empty score."""
     import polars as pl
 
-    from siftrec.data.readers import read_interactions
-    from siftrec.models import load_model
-
-    model = load_model(model_dir)
-    require_file(pairs, "pairs")
-    data = read_interactions(pairs, **read_options(fmt, sep, columns))
+    guard_outputs({"--out": out}, {"--pairs": pairs}, {"MODEL_DIR": model_dir})
+    data = read_input(pairs, "pairs", read_options(fmt, sep, columns))
+    model = load_model_dir(model_dir)
     users = model.user_map_.to_index(data.raw_users())
     items = model.item_map_.to_index(data.raw_items())
     known = (users >= 0) & (items >= 0)
