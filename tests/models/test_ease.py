@@ -1,9 +1,13 @@
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
-from siftrec import Interactions, SiftrecError
+from siftrec import Interactions, SiftrecError, resources
 from siftrec.models import EASE, Popularity, load_model
 from siftrec.models import ease as ease_module
 from tests.contract import ModelContract, contract_data
@@ -83,8 +87,12 @@ def test_weights_when_not_binary(tmp_path):
 
 def test_memory_guard_refuses_and_force_bypasses(monkeypatch):
     data = Interactions.from_csr(_random_log())
-    monkeypatch.setattr(ease_module, "available_bytes", lambda device: 1024)
-    with pytest.raises(SiftrecError, match=r"12 items need about .* GiB .* free on cpu"):
+    monkeypatch.setattr(resources, "memory_limits", lambda: {"cgroup limit": 1024})
+    message = (
+        r"^EASE on 12 items needs ~268\.4 MB \(the 12² float32 Gram matrix, inverted in place\) "
+        r"but the process may use 1\.0 kB \(cgroup limit\); use itemknn or ials"
+    )
+    with pytest.raises(SiftrecError, match=message):
         EASE(device="cpu").fit(data)
     assert EASE(device="cpu", force=True).fit(data).B_.shape == (12, 12)
 
@@ -92,11 +100,12 @@ def test_memory_guard_refuses_and_force_bypasses(monkeypatch):
 def test_memory_guard_on_a_huge_catalog(monkeypatch):
     huge = sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, 299_999])), shape=(2, 300_000))
     data = Interactions.from_csr(huge)
-    monkeypatch.setattr(ease_module, "available_bytes", lambda device: 64 * 2**30)
-    # 300k² float32 = 335 GiB; float64 twice that.
-    with pytest.raises(SiftrecError, match=r"300,000 items need about 335\.5 GiB"):
+    limits = {"available memory": 64 * 10**9, "address-space limit": 3_900_000_000}
+    monkeypatch.setattr(resources, "memory_limits", lambda: limits)
+    # 300k² float32 = 360 GB; float64 twice that.
+    with pytest.raises(SiftrecError, match=r"needs ~360\.3 GB .* 3\.9 GB \(address-space limit\)"):
         EASE(device="cpu").fit(data)
-    with pytest.raises(SiftrecError, match=r"670\."):
+    with pytest.raises(SiftrecError, match=r"720\.3 GB .*, use dtype=float32, or set force"):
         EASE(device="cpu", dtype="float64").fit(data)
 
     def reached(*args):
@@ -105,6 +114,37 @@ def test_memory_guard_on_a_huge_catalog(monkeypatch):
     monkeypatch.setattr(ease_module, "gram_matrix", reached)
     with pytest.raises(RuntimeError, match="allocation reached"):
         EASE(device="cpu", force=True).fit(data)
+
+
+def test_address_space_limit_refuses_the_fit_before_allocating(tmp_path):
+    """A real ``ulimit -v`` below the Gram matrix: a clear refusal instead of MemoryError."""
+    script = textwrap.dedent(
+        """
+        import resource
+        import scipy.sparse as sp
+        from siftrec import Interactions, SiftrecError, resources
+        from siftrec.models import EASE
+        from siftrec.resources import address_space_headroom
+
+        n = 20_000  # a 1.6 GB float32 Gram matrix
+        data = Interactions.from_csr(sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, n - 1])), (2, n)))
+        vm = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/status") as status:
+            size = next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (size + 600 * 2**20, vm[1]))
+        assert address_space_headroom() is not None
+        try:
+            EASE(device="cpu").fit(data)
+        except SiftrecError as exc:
+            print("REFUSED", exc)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("REFUSED EASE on 20,000 items needs ~1.9 GB"), result.stdout
+    assert "(address-space limit)" in result.stdout
 
 
 def test_required_bytes_counts_matrices():

@@ -31,6 +31,7 @@ from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.models.ranking import top_k
+from siftrec.models.storage import read_npz, read_sparse
 
 MODEL_FORMAT_VERSION = 1
 
@@ -295,7 +296,12 @@ class Recommender(ABC):
         }
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``model.json``, ``arrays.npz``, ``ids.npz`` and ``seen.npz`` atomically."""
+        """Write ``model.json``, ``arrays.npz``, ``ids.npz`` and ``seen.npz`` as one unit.
+
+        ``directory`` may be new, empty or an earlier model directory, which is replaced only
+        once the new one is complete (other files in it are carried over); any other existing
+        path is refused (:func:`siftrec.atomic.atomic_directory`).
+        """
         self._check_fitted()
         directory = Path(directory)
         state = self._get_state()
@@ -321,19 +327,27 @@ class Recommender(ABC):
             if cls is not Recommender and not issubclass(model_cls, cls):
                 raise SiftrecError(f"{directory} holds a {meta['model']} model, not {cls.name}")
             model = model_cls(**meta["params"])
-            with np.load(directory / "arrays.npz", allow_pickle=False) as arrays:
-                state = {k: arrays[k] for k in arrays.files}
-            with np.load(directory / "ids.npz", allow_pickle=False) as ids:
-                model.user_map_, model.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
-            model.seen_ = sp.load_npz(directory / "seen.npz").tocsr()
+            n_users, n_items = meta["n_users"], meta["n_items"]
+            if not all(isinstance(n, int) and not isinstance(n, bool) for n in (n_users, n_items)):
+                raise ValueError(f"n_users/n_items are not integers: {n_users!r}, {n_items!r}")
         except SiftrecError:
             raise
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise SiftrecError(f"corrupt model directory {directory}: {exc}") from None
+        # Each archive is checked against the zip directory, the file size and model.json's
+        # shapes before any array is allocated (see siftrec.models.storage).
+        ids = read_npz(directory / "ids.npz", {"users": (n_users,), "items": (n_items,)})
+        model.user_map_, model.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
+        model.seen_ = read_sparse(directory / "seen.npz", (n_users, n_items))
+        state = read_npz(directory / "arrays.npz")
         model.fit_seconds_ = meta.get("fit_seconds")
         model.history_ = meta.get("history", [])
         model.train_fingerprint_ = meta.get("train_fingerprint")
-        model._set_state(state)
+        try:
+            model._set_state(state)
+        except (KeyError, ValueError) as exc:
+            what = f"member {exc} is missing" if isinstance(exc, KeyError) else str(exc)
+            raise SiftrecError(f"corrupt model file {directory / 'arrays.npz'}: {what}") from None
         return model
 
 

@@ -7,15 +7,15 @@ The fit keeps a single dense n_items × n_items matrix alive on CPU: the Gram ma
 block by block from sparse products, factorised and inverted in place with a Cholesky
 decomposition (torch, MKL on CPU), and turned into ``B`` in place. ``B`` lives on the selected
 torch device, so scoring runs on CUDA when available. A memory guard refuses catalogs whose
-dense matrices would not fit the free memory.
+dense matrices would not fit in the memory this process may still use (the smallest of
+available memory, its address-space limit and its cgroup limit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +26,8 @@ from siftrec.device import select_device
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.resources import require_memory
+from siftrec.search_space import Float, SearchSpace
 
 #: Size of the host-side Gram block (block items × all items) built at a time.
 _BLOCK_BYTES = 256 * 2**20
@@ -40,7 +42,7 @@ class EASEConfig:
     ``binary``: 1 per observed pair (default) instead of the interaction weights.
     ``dtype``: precision of the dense matrices (float32 halves memory; float64 is exact to
     ~1e-12). ``device``: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    ``force``: skip the free-memory check before allocating the dense matrices."""
+    ``force``: skip the memory check before allocating the dense matrices."""
 
     l2: float = 500.0
     binary: bool = True
@@ -60,6 +62,7 @@ class EASE(Recommender):
     """Closed-form item-item model ``B``; scores are ``X_u @ B``."""
 
     Config = EASEConfig
+    search_space: ClassVar[SearchSpace] = {"l2": Float(1.0, 10_000.0, log=True)}
     supports_fold_in = True
 
     def _fit(self, train: Interactions) -> None:
@@ -161,31 +164,32 @@ def required_bytes(n_items: int, dtype: torch.dtype, device: torch.device) -> in
     return n_matrices * n_items * n_items * itemsize + _BLOCK_BYTES
 
 
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` in bytes (``MemAvailable`` on CPU); None when unknown."""
+def check_memory(n_items: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Raise a SiftrecError when an EASE fit of ``n_items`` items would not fit in memory.
+
+    On CPU the estimate is compared with what this process may still allocate (available
+    memory, ``ulimit -v`` and the cgroup limit, see :mod:`siftrec.resources`); on CUDA with the
+    device's free memory.
+    """
+    name = str(dtype).removeprefix("torch.")
+    alternative = "use itemknn or ials, keep fewer items (k_core with item_k)"
+    if dtype != torch.float32:
+        alternative += ", use dtype=float32"
+    alternative += ", or set force=true to try anyway"
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def check_memory(n_items: int, dtype: torch.dtype, device: torch.device) -> None:
-    """Raise a SiftrecError when an EASE fit of ``n_items`` items would not fit in memory."""
-    need = required_bytes(n_items, dtype, device)
-    free = available_bytes(device)
-    if free is not None and need > free:
-        name = str(dtype).removeprefix("torch.")
-        raise SiftrecError(
-            f"ease: {n_items:,} items need about {need / 2**30:.1f} GiB ({name} "
-            f"{n_items:,}×{n_items:,} matrices) but only {free / 2**30:.1f} GiB is free on "
-            f"{device.type}; use fewer items, dtype=float32, or force=True to try anyway"
-        )
+        limits = {f"free memory on {device}": int(free)}
+        detail = f"the {n_items:,}² {name} Gram matrix and its inverse on {device}"
+    else:
+        limits = None
+        detail = f"the {n_items:,}² {name} Gram matrix, inverted in place"
+    require_memory(
+        required_bytes(n_items, dtype, device),
+        f"EASE on {n_items:,} items",
+        alternative,
+        detail=detail,
+        limits=limits,
+    )
 
 
 def _numpy_dtype(dtype: torch.dtype) -> np.dtype:

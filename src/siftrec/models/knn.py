@@ -4,25 +4,43 @@
 each target item keeps its ``k`` most similar other items, and a user's score for item ``j`` is
 ``Σ_i x_ui · sim(i, j)`` over those neighbours (``X_u · S`` with a sparse ``S``). The similarity
 is built one block of items at a time (dense block × all items, top-k by ``argpartition``), so
-memory stays bounded on catalogs of tens of thousands of items.
+memory stays bounded on catalogs of tens of thousands of items. The work is still quadratic in
+the catalog size: the fit estimates its memory and refuses what would not fit in the memory this
+process may use (:mod:`siftrec.resources`), and shows a progress bar with the estimated operation
+count on a terminal when the work is large.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.resources import require_memory
+from siftrec.search_space import Float, Int, SearchSpace
 
 #: Size of the dense similarity block (block items × all items, float32) built at a time.
 _BLOCK_BYTES = 128 * 2**20
+
+#: Estimated operations (see ``similarity_cost``) above which a terminal shows a progress bar.
+_PROGRESS_OPERATIONS = 10**9
 
 
 @dataclass
@@ -30,11 +48,13 @@ class ItemKNNConfig:
     """``k``: neighbours kept per item; ``shrink``: added to the cosine denominator, damping
     similarities supported by few co-occurrences (0 = plain cosine);
     ``feedback_weighting``: ``"binary"`` uses 1 per observed pair, ``"weights"`` the
-    interaction weights (both for the similarity and for scoring)."""
+    interaction weights (both for the similarity and for scoring);
+    ``force``: skip the memory check before building the similarity."""
 
     k: int = 100
     shrink: float = 10.0
     feedback_weighting: Literal["binary", "weights"] = "binary"
+    force: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
@@ -53,10 +73,16 @@ class ItemKNN(Recommender):
     """Item-item neighbourhood model: scores = user row × sparse top-k cosine similarity."""
 
     Config = ItemKNNConfig
+    search_space: ClassVar[SearchSpace] = {
+        "k": Int(10, 1000, log=True),
+        "shrink": Float(0.0, 200.0),
+    }
     supports_fold_in = True
 
     def _fit(self, train: Interactions) -> None:
         self.user_matrix_ = self._weighted(train.matrix)
+        if not self.config.force:
+            check_memory(self.user_matrix_, self.config.k)
         self.similarity_ = item_similarity(self.user_matrix_, self.config.k, self.config.shrink)
 
     def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -86,9 +112,18 @@ class ItemKNN(Recommender):
 
     def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
         shape = tuple(int(v) for v in state["sim_shape"])
-        self.similarity_ = sp.csr_matrix(
-            (state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=shape
-        )
+        if shape != (self.n_items, self.n_items):
+            raise SiftrecError(
+                f"itemknn: saved similarity has shape {shape}, expected "
+                f"({self.n_items}, {self.n_items})"
+            )
+        try:
+            self.similarity_ = sp.csr_matrix(
+                (state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=shape
+            )
+            self.similarity_.check_format(full_check=True)
+        except ValueError as exc:
+            raise SiftrecError(f"itemknn: saved similarity is corrupt ({exc})") from None
         self.user_matrix_ = self._weighted(self.seen_)
         if self.config.feedback_weighting == "weights":
             weights = state["user_weights"]
@@ -97,13 +132,47 @@ class ItemKNN(Recommender):
             self.user_matrix_.data = weights.astype(np.float32)
 
 
-def item_similarity(matrix: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
+def similarity_cost(matrix: sp.csr_matrix, k: int) -> tuple[int, int]:
+    """Estimated (peak bytes, operations) of :func:`item_similarity` on ``matrix``.
+
+    Bytes: the float32 matrix and its transpose; one dense block of similarities with its
+    denominators, ``argpartition`` indices (int64), mask and the sparse product it came from;
+    and the kept neighbours (int64 coordinates, float32 values) with their concatenation and
+    sparse copies. Operations: ``Σ_u deg(u)²`` multiply-adds for ``XᵀX`` plus ~10 per dense
+    similarity entry (shrink, division, top-k selection) — quadratic in the catalog size.
+    """
+    n_items = matrix.shape[1]
+    k = max(0, min(k, n_items - 1))
+    rows = min(n_items, _block_rows(n_items))
+    degrees = np.diff(matrix.indptr).astype(np.float64)
+    nbytes = 2 * matrix.nnz * 8 + rows * n_items * (4 + 4 + 8 + 1 + 8) + n_items * k * 56
+    operations = int(degrees @ degrees) + 10 * n_items * n_items
+    return nbytes, operations
+
+
+def check_memory(matrix: sp.csr_matrix, k: int) -> None:
+    """Raise a SiftrecError when :func:`item_similarity` would not fit in this process's memory."""
+    nbytes, _ = similarity_cost(matrix, k)
+    n_items = matrix.shape[1]
+    k = min(k, n_items - 1)
+    require_memory(
+        nbytes,
+        f"ItemKNN on {n_items:,} items",
+        "use a smaller k, keep fewer items (k_core with item_k), or set force=true to try anyway",
+        detail=f"{k:,} neighbours per item and dense similarity blocks",
+    )
+
+
+def item_similarity(
+    matrix: sp.csr_matrix, k: int, shrink: float, progress: bool | None = None
+) -> sp.csr_matrix:
     """Top-``k`` shrunk-cosine item-item similarity of a user × item matrix.
 
     Returns an items × items float32 CSR ``S`` whose column ``j`` holds the (at most ``k``)
     nonzero similarities of item ``j``'s nearest other items, so that ``X @ S`` scores items.
     Ties at the ``k``-th neighbour are resolved by ``argpartition`` (deterministic for a given
-    input).
+    input). ``progress`` shows a bar over the blocks on stderr; None shows it when stderr is a
+    terminal and the work is large (see :func:`similarity_cost`).
     """
     x = sp.csr_matrix(matrix, dtype=np.float32)
     n_items = x.shape[1]
@@ -111,10 +180,12 @@ def item_similarity(matrix: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matr
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
     norms = norms.astype(np.float32)
     k = min(k, n_items - 1)
-    block = max(1, _BLOCK_BYTES // (4 * n_items))
+    _, operations = similarity_cost(x, k)
+    if progress is None:
+        progress = operations >= _PROGRESS_OPERATIONS and sys.stderr.isatty()
+    description = f"item similarity, {n_items:,} items (~{operations:.1e} operations)"
     targets, neighbours, values = [], [], []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
+    for start, stop in _blocks(n_items, _block_rows(n_items), description, progress):
         sim = (x_t[start:stop] @ x).toarray()
         denom = np.outer(norms[start:stop], norms)
         denom += np.float32(shrink)
@@ -136,3 +207,32 @@ def item_similarity(matrix: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matr
     )
     s.sort_indices()
     return s
+
+
+def _block_rows(n_items: int) -> int:
+    """Items per dense similarity block (block × all items float32 within ``_BLOCK_BYTES``)."""
+    return max(1, _BLOCK_BYTES // (4 * n_items))
+
+
+def _blocks(n: int, size: int, description: str, progress: bool) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` ranges of at most ``size`` items, with an optional bar on stderr."""
+    ranges = [(start, min(start + size, n)) for start in range(0, n, size)]
+    if not progress:
+        yield from ranges
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_console(), transient=True) as bar:
+        task = bar.add_task(description, total=n)
+        for start, stop in ranges:
+            yield start, stop
+            bar.advance(task, stop - start)
+
+
+def _console() -> Console:
+    return Console(stderr=True)
