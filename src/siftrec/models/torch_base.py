@@ -3,11 +3,15 @@
 A ``TorchRecommender`` owns a ``Scorer`` (an ``nn.Module``) built by ``build_scorer``; training
 is the shared ``siftrec.train.Trainer`` (objective and sampler chosen by name in the config),
 scoring runs the module on the model's device, and the learned state is the module's
-``state_dict`` as numpy arrays. The hook table is in ``docs/engine.md``.
+``state_dict`` as numpy arrays. The hook table is in ``docs/engine.md``. With
+``objective="auto"`` the model first chooses its objective and sampler on validation
+(``siftrec.train.auto``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -23,6 +27,7 @@ from siftrec.models.base import Recommender
 from siftrec.objectives import SAMPLED_KINDS, get_objective
 from siftrec.samplers.base import Factors
 from siftrec.train import SPARSE_OPTIMIZERS, Evaluator, RowGrad, TrainConfig, Trainer
+from siftrec.train.auto import is_auto, select_candidate
 from siftrec.train.trainer import OBJECTIVE_MODULE
 
 
@@ -96,6 +101,10 @@ class TorchRecommender(Recommender):
 
     Subclasses define a ``Config`` dataclass inheriting :class:`TrainConfig` (model fields plus
     every training field, flat) and ``build_scorer``.
+
+    After a fit, ``best_epoch_``/``best_score_`` are the restored epoch and its validation score
+    (None without validation) and ``auto_`` is the record of an ``objective="auto"`` selection
+    (None otherwise), saved in ``model.json`` under ``"auto"``.
     """
 
     Config: ClassVar[type] = TrainConfig
@@ -105,13 +114,17 @@ class TorchRecommender(Recommender):
         self.scorer_: Scorer | None = None
         self.device_: torch.device | None = None
         self.best_epoch_: int | None = None
+        self.best_score_: float | None = None
+        self.auto_: dict[str, Any] | None = None
         self._ready = False
 
     @abstractmethod
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> Scorer:
         """A freshly initialised scorer; all random initialisation must use ``generator``."""
 
-    def _new_scorer(self, n_users: int, n_items: int) -> Scorer:
+    def _new_scorer(self, n_users: int, n_items: int, objective: str | None = None) -> Scorer:
+        """A scorer with the module of ``objective`` (default: the configured one), if it owns
+        one."""
         self.device_ = select_device(self.config.device)
         generator = torch.Generator().manual_seed(self.config.seed)
         scorer = self.build_scorer(n_users, n_items, generator)
@@ -119,7 +132,9 @@ class TorchRecommender(Recommender):
             raise TypeError(f"{type(self).__name__}.build_scorer must return a Scorer")
         cfg = self.config
         sparse = cfg.optimizer in SPARSE_OPTIMIZERS and not cfg.weight_decay
-        module = get_objective(cfg.objective).build(n_users, n_items, generator, sparse)
+        module = get_objective(objective or cfg.objective).build(
+            n_users, n_items, generator, sparse
+        )
         if module is not None:  # trained, moved and saved with the scorer (state "objective.*")
             scorer.add_module(OBJECTIVE_MODULE, module)
         return scorer.to(self.device_)
@@ -130,12 +145,60 @@ class TorchRecommender(Recommender):
         validation: Interactions | None = None,
         evaluator: Evaluator | None = None,
     ) -> None:
-        torch.manual_seed(self.config.seed)  # modules drawing from the global RNG (dropout)
-        self.scorer_ = self._new_scorer(train.n_users, train.n_items)
+        self.auto_ = None
+        if not is_auto(self.config):
+            self._train(self.config, train, validation, evaluator)
+            return
+        selection = select_candidate(self, train, validation, evaluator)
+        chosen = dataclasses.replace(
+            self.config,
+            objective=selection.candidate.objective,
+            sampler=selection.candidate.sampler,
+        )
+        record = selection.record
+        if selection.carved:
+            # the carve held part of train out: retrain the choice on all of it, for the epochs
+            # that were best on the carve (there is no validation left to stop on)
+            start = time.perf_counter()
+            epochs = selection.model.best_epoch_
+            self._train(dataclasses.replace(chosen, epochs=epochs), train)
+            record["refit"] = {"epochs": epochs, "fit_seconds": time.perf_counter() - start}
+        else:  # the chosen candidate was trained on this train: keep it as trained
+            trial = selection.model
+            self.scorer_, self.device_ = trial.scorer_, trial.device_
+            self.history_, self.best_epoch_ = trial.history_, trial.best_epoch_
+            self.best_score_ = trial.best_score_
+            record["refit"] = None
+            self.invalidate()
+        self.auto_ = record
+
+    def _train(
+        self,
+        config: TrainConfig,
+        train: Interactions,
+        validation: Interactions | None = None,
+        evaluator: Evaluator | None = None,
+    ) -> None:
+        """Build a fresh scorer and train it with ``config`` (this model's, or an ``auto``
+        choice's: the same model fields, another objective, sampler or epoch count)."""
+        torch.manual_seed(config.seed)  # modules drawing from the global RNG (dropout)
+        self.scorer_ = self._new_scorer(train.n_users, train.n_items, config.objective)
         self.invalidate()
-        result = Trainer(self.config).fit(self, train, validation=validation, evaluator=evaluator)
+        result = Trainer(config).fit(self, train, validation=validation, evaluator=evaluator)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
+        self.best_score_ = result.best_score
+
+    def metadata(self) -> dict[str, Any]:
+        """``model.json``; after ``objective="auto"`` its params hold the chosen objective and
+        sampler (what the saved state was trained with, so ``load`` rebuilds it) and ``"auto"``
+        the selection record."""
+        meta = super().metadata()
+        if self.auto_ is not None:
+            chosen = self.auto_["chosen"]
+            meta["params"].update(objective=chosen["objective"], sampler=chosen["sampler"])
+            meta["auto"] = self.auto_
+        return meta
 
     def invalidate(self) -> None:
         """Mark parameters as changed: the next scoring call re-runs ``prepare`` in eval mode."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from siftrec.errors import SiftrecError
+from siftrec.train.auto import AUTO_CANDIDATES, check_auto
 
 Optimizer = Literal["adam", "sparse_adam", "adagrad", "sgd"]
 #: Optimizers with a row-sparse implementation (sparse embedding gradients, fused path).
@@ -22,7 +23,8 @@ class TrainConfig:
     """Training hyperparameters (see ``docs/engine.md`` for the full table).
 
     Attributes:
-        objective: objective spec, ``"bpr"``, ``"bce"`` or ``"name(key=value,...)"``.
+        objective: objective spec, ``"bpr"``, ``"bce"`` or ``"name(key=value,...)"``; ``"auto"``
+            chooses among ``auto_candidates`` on validation (``siftrec.train.auto``).
         sampler: sampler spec (sampled objectives), e.g. ``"popularity(beta=0.75)"``.
         n_negatives: sampled negatives per positive.
         exclude_positives: never sample one of the user's training items as a negative.
@@ -45,6 +47,10 @@ class TrainConfig:
         seed: seeds initialisation, sampling and torch's global RNG.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         progress: show a progress bar with the loss and the latest validation metric.
+        auto_candidates: what ``objective="auto"`` tries besides the plain (default) objective:
+            comma-separated ``objective`` or ``objective+sampler`` specs.
+        auto_budget: total epochs of all ``auto`` candidates, split evenly (None: ``epochs``
+            each); the retraining after a carved validation comes on top.
     """
 
     objective: str = "bpr"
@@ -67,6 +73,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = False
+    auto_candidates: str = ",".join(AUTO_CANDIDATES)
+    auto_budget: int | None = None
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "n_negatives")
@@ -86,3 +94,4 @@ class TrainConfig:
             )
         if self.optimizer == "sparse_adam" and self.weight_decay:
             raise SiftrecError("sparse_adam has no weight decay; use l2 (batch L2) instead")
+        check_auto(self)

@@ -1,0 +1,290 @@
+"""``objective="auto"``: choose the training objective and sampler of a torch model on validation.
+
+A user with a noisy click log should not have to know which denoiser suits it. With
+``objective="auto"`` the model trains every candidate of ``auto_candidates`` — always the plain
+objective first (the model's default objective with the configured sampler), then by default BCE,
+T-CE, R-CE, NBPO and PLD over BPR, each with its component defaults — on the same data and seed,
+each with early stopping on the validation ``metric``, and keeps the best. Because the plain
+objective is a candidate and ties keep the earlier candidate, the choice is never worse than plain
+on validation.
+
+The validation part is the one given to ``fit`` (or the custom ``evaluator``); without one, a
+seeded per-user carve of train (:data:`CARVE_RATIO` of each user's interactions through
+``siftrec.data.splits.split_interactions``) is held out, and the model then retrains the chosen
+candidate on the whole train (see ``TorchRecommender``). Budget: ``auto_budget`` total epochs over
+the candidates, split evenly (default: ``epochs`` each), so the choice is reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from siftrec.components import parse_spec
+from siftrec.data.interactions import Interactions
+from siftrec.data.splits import split_interactions
+from siftrec.errors import SiftrecError
+from siftrec.objectives import SAMPLED_KINDS, get_objective
+from siftrec.objectives.base import objectives
+from siftrec.samplers import get_sampler
+from siftrec.samplers.base import samplers
+
+if TYPE_CHECKING:
+    from siftrec.models.torch_base import TorchRecommender
+    from siftrec.train.config import TrainConfig
+    from siftrec.train.trainer import Evaluator
+
+#: The ``objective`` value that asks for automatic selection.
+AUTO = "auto"
+#: Default candidates, ``objective`` or ``objective+sampler`` (component defaults): the plain
+#: objectives, the denoising objectives T-CE, R-CE and NBPO, and PLD resampling over BPR.
+AUTO_CANDIDATES: tuple[str, ...] = ("bpr", "bce", "tce", "rce", "nbpo", "bpr+pld")
+#: Early-stopping patience (epochs) of every candidate when the model's ``patience`` is unset.
+AUTO_PATIENCE = 5
+#: Share of each user's interactions carved from train as validation when none is given
+#: (``round(0.1·n)``, so users with at least 5 interactions give some).
+CARVE_RATIO = 0.1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration ``auto`` tries: an objective spec and a sampler spec."""
+
+    objective: str
+    sampler: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.objective}+{self.sampler}"
+
+
+@dataclass
+class AutoSelection:
+    """The outcome of :func:`select_candidate`.
+
+    Attributes:
+        candidate: the chosen configuration.
+        model: the chosen candidate's model, trained on ``train`` (given validation) or on the
+            carved train.
+        carved: whether the validation part was carved from train (the model must then be
+            retrained on all of it).
+        record: what ``model.json`` records under ``"auto"``.
+    """
+
+    candidate: Candidate
+    model: TorchRecommender
+    carved: bool
+    record: dict[str, Any]
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """``text`` split at each ``sep`` outside parentheses (spec parameters contain commas)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if char == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts]
+
+
+def auto_candidates(config: TrainConfig) -> list[Candidate]:
+    """The candidates of ``config``: the plain objective first, then ``auto_candidates``.
+
+    Entries are ``objective`` or ``objective+sampler``; without a sampler an entry uses the
+    configured ``sampler``. Names are canonical (aliases resolved) and duplicates dropped. An
+    unknown name, a listwise objective or a spec that does not build raises ``SiftrecError``.
+    """
+    plain = Candidate(_canonical(_default_objective(config), "objective"), config.sampler)
+    found = [plain]
+    entries = split_top_level(config.auto_candidates, ",")
+    if not any(entries):
+        raise SiftrecError("auto_candidates is empty; list objectives such as 'bpr,tce,bpr+pld'")
+    for entry in entries:
+        try:
+            parts = split_top_level(entry, "+")
+            if len(parts) > 2 or not all(parts):
+                raise SiftrecError("expected 'objective' or 'objective+sampler'")
+            sampler = parts[1] if len(parts) == 2 else config.sampler
+            candidate = _candidate(config, parts[0], sampler)
+        except SiftrecError as exc:
+            raise SiftrecError(f"auto_candidates entry {entry!r}: {exc}") from None
+        if candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def is_auto(config: TrainConfig) -> bool:
+    """Whether ``config`` asks for automatic selection (``objective="auto"``)."""
+    return config.objective.strip().lower() == AUTO
+
+
+def check_auto(config: TrainConfig) -> None:
+    """Refuse ``objective="auto"`` where it cannot work (a model whose default objective is
+    listwise, validation switched off) and a bad ``auto_candidates``/``auto_budget``."""
+    if config.auto_budget is not None and config.auto_budget < 1:
+        raise SiftrecError(
+            f"auto_budget must be at least 1 epoch (or None), got {config.auto_budget}"
+        )
+    if not is_auto(config):
+        return
+    default = _default_objective(config)
+    if get_objective(default).kind not in SAMPLED_KINDS:
+        model = type(config).__name__.removesuffix("Config").lower()
+        raise SiftrecError(
+            f"objective=auto chooses among sampled objectives (BPR, BCE and their denoisers); "
+            f"{model} trains with the listwise {default!r} only, so leave objective unset"
+        )
+    if not config.eval_every:
+        raise SiftrecError("objective=auto selects on validation: eval_every must be at least 1")
+    candidate_epochs(config, len(auto_candidates(config)))
+
+
+def candidate_epochs(config: TrainConfig, n_candidates: int) -> int:
+    """Maximum epochs of each candidate: ``epochs``, or an even share of ``auto_budget``."""
+    if config.auto_budget is None:
+        return config.epochs
+    share = config.auto_budget // n_candidates
+    if share < 1:
+        raise SiftrecError(
+            f"auto_budget={config.auto_budget} epochs is less than one epoch for each of the "
+            f"{n_candidates} candidates"
+        )
+    return min(config.epochs, share)
+
+
+def carve_validation(train: Interactions, seed: int) -> tuple[Interactions, Interactions, dict]:
+    """A seeded per-user random holdout of ``train``: (rest, validation, its description)."""
+    try:
+        split = split_interactions(train, "random", seed=seed, test_ratio=CARVE_RATIO)
+    except SiftrecError as exc:
+        raise SiftrecError(
+            f"objective=auto cannot carve a validation part from train ({exc}); pass a "
+            "validation set"
+        ) from None
+    valid = split.test
+    source = {
+        "source": "carved",
+        "scheme": "random",
+        "ratio": CARVE_RATIO,
+        "seed": seed,
+        "n_interactions": len(valid),
+        "n_users": int(np.unique(valid.users).size),
+    }
+    return split.train, valid, source
+
+
+def select_candidate(
+    model: TorchRecommender,
+    train: Interactions,
+    validation: Interactions | None = None,
+    evaluator: Evaluator | None = None,
+) -> AutoSelection:
+    """Train every candidate of ``model.config`` and return the best on validation.
+
+    Each candidate is a fresh model of the same class and hyperparameters (objective and sampler
+    replaced, ``epochs`` capped by the budget, ``patience`` the model's or
+    :data:`AUTO_PATIENCE`), trained on the same data with the same seed. A candidate whose
+    training fails (e.g. diverges) is recorded with its error and skipped.
+    """
+    cfg = model.config
+    candidates = auto_candidates(cfg)
+    epochs = candidate_epochs(cfg, len(candidates))
+    patience = cfg.patience if cfg.patience is not None else AUTO_PATIENCE
+    carved = validation is None and evaluator is None
+    if carved:
+        fit_train, validation, source = carve_validation(train, cfg.seed)
+    else:
+        fit_train = train
+        source = {"source": "given" if validation is not None else "evaluator"}
+    start = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    best: tuple[float, int, TorchRecommender] | None = None
+    for index, candidate in enumerate(candidates):
+        config = dataclasses.replace(
+            cfg,
+            objective=candidate.objective,
+            sampler=candidate.sampler,
+            epochs=epochs,
+            patience=patience,
+            restore_best=True,
+        )
+        record: dict[str, Any] = {"objective": candidate.objective, "sampler": candidate.sampler}
+        trial = type(model)(config=config)
+        try:
+            trial.fit(fit_train, validation=validation, evaluator=evaluator)
+        except SiftrecError as exc:
+            record["error"] = str(exc)
+            records.append(record)
+            continue
+        record.update(
+            score=trial.best_score_,
+            best_epoch=trial.best_epoch_,
+            epochs=len(trial.history_),
+            fit_seconds=trial.fit_seconds_,
+        )
+        records.append(record)
+        if best is None or trial.best_score_ > best[0]:
+            best = (trial.best_score_, index, trial)
+    if best is None:
+        first = records[0]
+        raise SiftrecError(
+            f"objective=auto: every candidate failed; {first['objective']}+{first['sampler']}: "
+            f"{first['error']}"
+        )
+    score, index, trial = best
+    record = {
+        "metric": cfg.metric,
+        "validation": source,
+        "budget": {
+            "epochs_per_candidate": epochs,
+            "patience": patience,
+            "max_epochs": epochs * len(candidates),
+            "epochs_trained": sum(r.get("epochs", 0) for r in records),
+        },
+        "candidates": records,
+        "chosen": {
+            "objective": candidates[index].objective,
+            "sampler": candidates[index].sampler,
+            "index": index,
+            "score": score,
+            "best_epoch": trial.best_epoch_,
+        },
+        "selection_seconds": time.perf_counter() - start,
+    }
+    return AutoSelection(candidates[index], trial, carved, record)
+
+
+def _candidate(config: TrainConfig, objective: str, sampler: str) -> Candidate:
+    objective = _canonical(objective, "objective")
+    if get_objective(objective).kind not in SAMPLED_KINDS:
+        raise SiftrecError(f"{objective!r} is listwise; candidates must be pairwise or pointwise")
+    sampler = _canonical(sampler, "sampler")
+    get_sampler(
+        sampler,
+        n_negatives=config.n_negatives,
+        exclude_positives=config.exclude_positives,
+        epoch_mode=config.epoch_mode,
+    )
+    return Candidate(objective, sampler)
+
+
+def _canonical(spec: str, what: str) -> str:
+    """``spec`` with its registered name (aliases resolved, lower case): ``name(k=v, ...)``."""
+    if spec.strip().lower() == AUTO:
+        raise SiftrecError(f"{AUTO!r} is not a candidate {what}")
+    name, params = parse_spec(spec)
+    registry = objectives if what == "objective" else samplers
+    name = registry.get_class(name).name
+    body = ", ".join(f"{key}={value}" for key, value in params.items())
+    return f"{name}({body})" if body else name
+
+
+def _default_objective(config: TrainConfig) -> str:
+    """The objective the model's ``Config`` declares: the plain candidate."""
+    return next(f.default for f in dataclasses.fields(config) if f.name == "objective")
