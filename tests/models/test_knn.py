@@ -1,12 +1,15 @@
 import gzip
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from rich.console import Console
 
-from siftrec import Interactions, SiftrecError
+from siftrec import Interactions, SiftrecError, resources
 from siftrec.models import ItemKNN, Popularity, Recommender, load_model
+from siftrec.models import knn as knn_module
 from siftrec.models.knn import item_similarity
 from tests.contract import ModelContract, contract_data
 
@@ -97,6 +100,86 @@ def test_feedback_weighting_uses_weights_and_round_trips(tmp_path):
 def test_bad_params(params, match):
     with pytest.raises(SiftrecError, match=match):
         ItemKNN(**params)
+
+
+def test_memory_guard_refuses_and_force_bypasses(monkeypatch):
+    data = contract_data()
+    monkeypatch.setattr(resources, "memory_limits", lambda: {"cgroup limit": 10_000})
+    with pytest.raises(
+        SiftrecError,
+        match=r"^ItemKNN on 40 items needs ~.* kB \(10 neighbours per item and dense similarity "
+        r"blocks\) but the process may use 10\.0 kB \(cgroup limit\); use a smaller k",
+    ):
+        ItemKNN(k=10).fit(data)
+    assert ItemKNN(k=10, force=True).fit(data).similarity_.shape == (40, 40)
+
+
+def test_huge_catalog_is_refused_before_building_the_similarity(monkeypatch):
+    n_items = 1_000_000
+    huge = sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, n_items - 1])), shape=(2, n_items))
+    nbytes, operations = knn_module.similarity_cost(huge, k=100)
+    assert nbytes > n_items * 100 * 20  # the kept neighbours alone
+    assert operations >= n_items**2  # quadratic in the catalog
+    monkeypatch.setattr(resources, "memory_limits", lambda: {"available memory": 4 * 10**9})
+
+    def reached(*args, **kwargs):
+        raise RuntimeError("similarity reached")
+
+    monkeypatch.setattr(knn_module, "item_similarity", reached)
+    with pytest.raises(SiftrecError, match=r"ItemKNN on 1,000,000 items needs ~\d+\.\d GB"):
+        ItemKNN(k=100).fit(Interactions.from_csr(huge))
+
+
+def test_estimate_grows_with_k_and_catalog():
+    small = sp.random(50, 40, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    large = sp.random(50, 400, density=0.02, format="csr", random_state=0, dtype=np.float32)
+    assert knn_module.similarity_cost(small, 20)[0] > knn_module.similarity_cost(small, 5)[0]
+    assert knn_module.similarity_cost(large, 5)[1] > 50 * knn_module.similarity_cost(small, 5)[1]
+
+
+def test_progress_bar_over_blocks_and_identical_result(monkeypatch):
+    x = sp.random(80, 300, density=0.05, format="csr", random_state=5, dtype=np.float32)
+    expected = item_similarity(x, k=7, shrink=2.0, progress=False)
+    monkeypatch.setattr(knn_module, "_BLOCK_BYTES", 4 * 300 * 16)  # 19 blocks of 16 items
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    monkeypatch.setattr(knn_module, "_console", lambda: console)
+    shown = item_similarity(x, k=7, shrink=2.0, progress=True)
+    assert "item similarity, 300 items (~" in out.getvalue()
+    for attr in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(shown, attr), getattr(expected, attr))
+
+
+def test_progress_shown_only_on_a_terminal_for_large_work(monkeypatch):
+    x = contract_data(n_items=40).binary
+    opened = []
+    monkeypatch.setattr(knn_module, "_console", lambda: opened.append(1) or Console(quiet=True))
+    item_similarity(x, k=5, shrink=0.0)  # stderr is not a terminal under pytest
+    monkeypatch.setattr(knn_module, "_PROGRESS_OPERATIONS", 0)
+    item_similarity(x, k=5, shrink=0.0)
+    assert opened == []
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(knn_module.sys, "stderr", Terminal())
+    item_similarity(x, k=5, shrink=0.0)
+    assert opened == [1]
+    monkeypatch.setattr(knn_module, "_PROGRESS_OPERATIONS", 10**12)
+    item_similarity(x, k=5, shrink=0.0)
+    assert opened == [1]
+    assert "progress" not in ItemKNN().get_params()
+
+
+def test_load_refuses_a_similarity_of_the_wrong_shape(tmp_path):
+    saved = ItemKNN(k=3).fit(contract_data()).save(tmp_path / "m")
+    state = dict(np.load(saved / "arrays.npz"))
+    state["sim_shape"] = np.array([41, 41])
+    state["sim_indptr"] = np.concatenate([state["sim_indptr"], state["sim_indptr"][-1:]])
+    np.savez(saved / "arrays.npz", **state)
+    with pytest.raises(SiftrecError, match=r"saved similarity has shape \(41, 41\), expected"):
+        load_model(saved)
 
 
 # ---------------------------------------------------------------- real data (ml-100k)

@@ -94,7 +94,7 @@ def read_sparse(path: Path, shape: tuple[int, int]) -> sp.csr_matrix:
         matrix = cls((arrays["data"], arrays["indices"], arrays["indptr"]), shape=stored)
         matrix.check_format(full_check=True)
     except ValueError as exc:
-        raise SiftrecError(f"corrupt model file {path}: {exc}") from None
+        raise SiftrecError(f"corrupt model file {path}: malformed sparse matrix ({exc})") from None
     return matrix.tocsr()
 
 
