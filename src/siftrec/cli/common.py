@@ -270,7 +270,9 @@ def _guard_parents(flag: str, out: Path) -> None:
     """Refuse an output below an existing file (``--out data.csv/x``)."""
     blocker = _file_ancestor(out)
     if blocker is not None:
-        raise SiftrecError(f"{flag} {out}: {blocker} is a file, not a directory")
+        raise SiftrecError(
+            f"{flag} {out}: {blocker} is a file, not a directory; choose another output path"
+        )
 
 
 def _same_file(a: Path, b: Path) -> bool:

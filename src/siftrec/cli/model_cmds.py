@@ -175,10 +175,9 @@ def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
     index = model.user_map_.to_index(raw)
     known = index >= 0
     if not known.any():
-        n = raw.size
-        raise SiftrecError(
-            f"none of the {n:,} user{'s' if n != 1 else ''} in {path} is known to the model"
-        )
+        if raw.size == 1:
+            raise SiftrecError(f"the one user in {path} is not known to the model")
+        raise SiftrecError(f"none of the {raw.size:,} users in {path} is known to the model")
     if not known.all():
         stderr.print(f"warning: {int((~known).sum()):,} unknown users skipped")
     return index[known]

@@ -1,0 +1,179 @@
+"""CLI plumbing: errors in the user's terms, the output guard and the one reading path."""
+
+from __future__ import annotations
+
+import ast
+import errno
+import os
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from siftrec.cli.common import guard_outputs, handle_errors
+from siftrec.cli.main import app
+from siftrec.errors import SiftrecError
+
+CLI_DIR = Path(__file__).resolve().parents[2] / "src" / "siftrec" / "cli"
+
+
+def refusal(exc: BaseException, capsys) -> str:
+    """The one line ``handle_errors`` prints for ``exc`` (exit status 1)."""
+
+    @handle_errors
+    def command() -> None:
+        raise exc
+
+    with pytest.raises(typer.Exit) as exit_info:
+        command()
+    assert exit_info.value.exit_code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "unexpected" not in lines[0]
+    return " ".join(lines[0].split())
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/srv/.recs.csv.41.0a1b2c3d.tmp"),
+            "cannot write /srv/recs.csv: permission denied",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/srv/in.csv"),
+            "cannot access /srv/in.csv: permission denied",
+        ),
+        (
+            OSError(errno.EROFS, "Read-only file system", "/mnt/ro/.model.77.deadbeef.tmp"),
+            "cannot write /mnt/ro/model: read-only file system",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/d/.m.9.cafe0123.tmp/arrays.npz"),
+            "no space left on device writing /d/m/arrays.npz",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on device"),
+        (
+            OSError(errno.EDQUOT, "Disk quota exceeded", "/home/u/.recs.csv.1.00aa11bb.tmp"),
+            "disk quota exceeded writing /home/u/recs.csv",
+        ),
+        (
+            IsADirectoryError(errno.EISDIR, "Is a directory", "/tmp/.out.3.0f0f0f0f.tmp", "out"),
+            "out is a directory; give a file path",
+        ),
+        (
+            OSError(errno.EIO, "Input/output error", "/mnt/usb/log.csv"),
+            "cannot access /mnt/usb/log.csv: input/output error",
+        ),
+        (
+            FileNotFoundError(errno.ENOENT, "No such file", "/proc/.version.5.1234abcd.tmp"),
+            "cannot write /proc/version: no such file",
+        ),
+        (zipfile.BadZipFile("File is not a zip file"), "corrupt or truncated model file"),
+        (EOFError("No data left in file"), "corrupt or truncated model file"),
+        (
+            UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+            "input is not UTF-8 text (invalid start byte at byte 0)",
+        ),
+        (
+            RuntimeError("boom"),
+            "internal error (RuntimeError: boom); this is a bug in siftrec, please report it",
+        ),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else "",
+)
+def test_errors_are_told_in_the_users_terms(exc, expected, capsys):
+    assert expected in refusal(exc, capsys)
+
+
+def test_not_a_directory_names_the_file_in_the_way(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user,item\n")
+    target = tmp_path / "log.csv" / "recs.csv"
+    message = refusal(NotADirectoryError(errno.ENOTDIR, "Not a directory", str(target)), capsys)
+    assert f"cannot use {target}: {tmp_path / 'log.csv'} is a file, not a directory" in message
+
+
+def test_guard_sees_links_and_model_files(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("user,item\na,1\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    (tmp_path / "link.csv").symlink_to(data)
+    os.link(data, tmp_path / "hard.csv")
+    os.link(model / "model.json", tmp_path / "meta.json")
+    for out in ("link.csv", "hard.csv", "data.csv"):
+        with pytest.raises(SiftrecError, match=f"/{out} is the same file as --in; choose"):
+            guard_outputs({"--out": tmp_path / out}, {"--in": data})
+    with pytest.raises(SiftrecError, match="inside the model directory MODEL_DIR"):
+        guard_outputs({"--out": tmp_path / "meta.json"}, {}, {"MODEL_DIR": model})
+    with pytest.raises(SiftrecError, match="overlaps the model directory MODEL_DIR"):
+        guard_outputs({}, {}, {"MODEL_DIR": model}, directories={"--out": tmp_path})
+    guard_outputs({"--out": tmp_path / "new.csv"}, {"--in": data}, {"MODEL_DIR": model})
+    guard_outputs({}, {"--in": data}, directories={"--out": tmp_path / "new"})
+
+
+def test_every_command_reads_interactions_and_models_through_common():
+    """No command module calls read_interactions or load_model itself (common.py's readers do)."""
+    direct = []
+    for path in sorted(CLI_DIR.glob("*.py")):
+        if path.name == "common.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = {alias.name for alias in node.names}
+                direct += [f"{path.name}: {n}" for n in names & {"read_interactions", "load_model"}]
+    assert direct == []
+
+
+def test_a_damaged_model_file_is_named(tmp_path):
+    train = tmp_path / "train.csv"
+    pl.DataFrame({"user": ["a", "a", "b"], "item": [1, 2, 1]}).write_csv(train)
+    model = tmp_path / "model"
+    runner = CliRunner()
+    fit = runner.invoke(
+        app, ["fit", "--train", str(train), "--model", "popularity", "--out", str(model)]
+    )
+    assert fit.exit_code == 0, fit.stderr
+    arrays = model / "arrays.npz"
+    for damaged in (arrays.read_bytes()[:40], b""):
+        arrays.write_bytes(damaged)
+        result = runner.invoke(app, ["recommend", str(model), "--out", str(tmp_path / "r.csv")])
+        assert result.exit_code == 1
+        line = " ".join(result.stderr.split())
+        assert "corrupt" in line and str(model) in line and "unexpected" not in line, line
+
+
+def test_a_users_file_that_is_not_utf8_is_named(tmp_path):
+    train = tmp_path / "train.csv"
+    pl.DataFrame({"user": ["a", "b"], "item": [1, 2]}).write_csv(train)
+    runner = CliRunner()
+    model = tmp_path / "model"
+    runner.invoke(app, ["fit", "--train", str(train), "--model", "popularity", "--out", str(model)])
+    users = tmp_path / "users.txt"
+    users.write_bytes(b"caf\xe9\n")
+    args = ["recommend", str(model), "--users", str(users), "--out", str(tmp_path / "r.csv")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert f"{users} is not UTF-8 text" in " ".join(result.stderr.split())
+
+
+def test_no_space_left_while_writing_recommendations(tmp_path, monkeypatch):
+    train = tmp_path / "train.csv"
+    pl.DataFrame({"user": ["a", "b"], "item": [1, 2]}).write_csv(train)
+    runner = CliRunner()
+    model = tmp_path / "model"
+    runner.invoke(app, ["fit", "--train", str(train), "--model", "popularity", "--out", str(model)])
+
+    def full(self, file, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(file))
+
+    monkeypatch.setattr(pl.DataFrame, "write_csv", full)
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(app, ["recommend", str(model), "-k", "1", "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"no space left on device writing {out}" in " ".join(result.stderr.split())
+    assert not out.exists()
