@@ -1,4 +1,6 @@
+import hashlib
 import json
+import os
 
 import numpy as np
 import polars as pl
@@ -324,11 +326,12 @@ def test_save_parquet_with_weights(tmp_path):
     assert sum(frame.height for frame in frames) == 6
 
 
-def test_save_into_existing_directory_keeps_other_files(tmp_path):
-    (tmp_path / "notes.txt").write_text("keep me")
+def test_resave_replaces_the_split_and_carries_other_files(tmp_path):
     data = random_log(n_users=5, per_user=6)
     split_interactions(data, "random", validation_ratio=0.2).save(tmp_path)
     assert (tmp_path / "validation.csv").exists()
+    (tmp_path / "notes.txt").write_text("keep me")
+    inode = (tmp_path / "notes.txt").stat().st_ino
     split_interactions(data, "random").save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "manifest.json",
@@ -337,6 +340,63 @@ def test_save_into_existing_directory_keeps_other_files(tmp_path):
         "train.csv",
     ]
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert (tmp_path / "notes.txt").stat().st_ino == inode  # carried as a hard link
+
+
+def test_resave_swaps_the_folder_in_one_step(tmp_path):
+    data = random_log(n_users=5, per_user=6)
+    out = tmp_path / "out"
+    split_interactions(data, "random", seed=1).save(out)
+    old_folder = out.stat().st_ino
+    split_interactions(data, "random", seed=2).save(out)
+    assert out.stat().st_ino != old_folder  # a new folder, not parts replaced one by one
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_save_refuses_a_folder_that_is_not_a_split_folder(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "log.csv").write_text("user,item\n1,2\n")
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "manifest.json").write_text('{"name": "my app"}')
+    split = string_id_split()
+    with pytest.raises(SiftrecError, match=r"not a siftrec split folder \(no manifest.json\)"):
+        split.save(tmp_path / "data")
+    with pytest.raises(SiftrecError, match="not a siftrec split folder"):
+        split.save(tmp_path / "web")
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["log.csv"]
+    assert (tmp_path / "web" / "manifest.json").read_text() == '{"name": "my app"}'
+    (tmp_path / "log.csv").write_text("user,item\n1,2\n")
+    with pytest.raises(SiftrecError, match="it is a file"):
+        split.save(tmp_path / "log.csv")
+    assert (tmp_path / "log.csv").read_text() == "user,item\n1,2\n"
+
+
+def test_manifest_fingerprints_every_part(tmp_path):
+    data = random_log()
+    split_interactions(data, "random", seed=3).save(tmp_path / "a")
+    split_interactions(data, "random", seed=3).save(tmp_path / "b", write_format="parquet")
+    split_interactions(data, "random", seed=4).save(tmp_path / "c")
+    manifests = {d: json.loads((tmp_path / d / "manifest.json").read_text()) for d in "abc"}
+    a = manifests["a"]
+    assert set(a["fingerprints"]) == {"train", "test"}
+    for name, file in a["files"].items():
+        digest = hashlib.sha256((tmp_path / "a" / file).read_bytes()).hexdigest()
+        assert a["fingerprints"][name] == f"sha256:{digest}"
+    again = split_interactions(data, "random", seed=3)
+    again.save(tmp_path / "a")  # the same split written again has the same id
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["split_id"] == a["split_id"]
+    assert len({m["split_id"] for m in manifests.values()}) == 3
+
+
+def test_split_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        string_id_split().save(tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()} == {0o640}
 
 
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ import numpy as np
 
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
+from siftrec.data.manifest import check_split_part
 from siftrec.errors import SiftrecError
 
 FORMATS: tuple[str, ...] = (
@@ -154,6 +155,7 @@ def read_interactions(
     """
     path = Path(path)
     _require_file(path)
+    check_split_part(path)
     fmt = infer_format(path) if format is None else format.lower()
     if fmt not in FORMATS:
         raise SiftrecError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

@@ -38,9 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,14 +45,22 @@ from typing import Any
 
 import numpy as np
 
+from siftrec.atomic import DirectoryKind, atomic_directory
 from siftrec.data.interactions import Interactions
+from siftrec.data.manifest import (
+    MANIFEST_NAME,
+    PART_NAMES,
+    fingerprint_file,
+    read_split_manifest,
+    split_id,
+)
 from siftrec.data.writers import WRITE_FORMATS, write_interactions
 from siftrec.errors import SiftrecError
 
 SCHEMES: tuple[str, ...] = ("random", "leave-last", "temporal", "strong", "given")
 
-#: Part names in the order they are written and reported.
-PART_NAMES = ("train", "validation", "test", "validation_fold_in", "test_fold_in")
+#: What a split folder is: siftrec replaces a directory only when it holds such a manifest.
+SPLIT_FOLDER = DirectoryKind("siftrec split folder", MANIFEST_NAME, ("scheme", "files"))
 
 _TRAIN, _VALIDATION, _TEST = 0, 1, 2
 
@@ -80,49 +85,42 @@ class Split:
         """Write every part as ``DIR/<part>.<format>`` (raw ids) plus ``DIR/manifest.json``.
 
         Columns are ``user,item``, ``weight`` when any part has a weight other than 1, then the side
-        columns. The set is written completely into a temporary sibling directory first. A new
-        ``DIR`` appears in one rename. Into an existing ``DIR`` (whose other files are kept) the old
-        ``manifest.json`` is removed first, each part file is replaced atomically, part files of an
-        earlier save that this split lacks (e.g. ``validation.csv``, ``train.parquet``) are
-        deleted, and ``manifest.json`` is written last: a directory with a manifest always holds a
-        complete, consistent set.
+        columns. The manifest adds ``files``, a sha256 ``fingerprints`` entry per part and a
+        ``split_id``. The folder is written as a unit: complete beside ``DIR``, then swapped in
+        (:func:`siftrec.atomic.atomic_directory`), so ``DIR`` holds the old split or the new one,
+        never a mix. ``DIR`` may be new, empty or an earlier split folder; in the latter, files
+        other than split parts and the manifest are carried into the new folder. Any other
+        existing path is refused.
         """
         if write_format not in WRITE_FORMATS:
             raise SiftrecError(
                 f"cannot write format {write_format!r}; choose one of {WRITE_FORMATS}"
             )
-        directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise SiftrecError(f"{directory} exists and is not a directory")
         parts = self.parts()
         include_weight = any(bool(np.any(part.weights != 1.0)) for part in parts.values())
         files = {name: f"{name}.{write_format}" for name in parts}
-        manifest = {**self.manifest, "format": write_format, "files": files}
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(
-            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
-        )
-        try:
+        with atomic_directory(directory, SPLIT_FOLDER, _split_files(Path(directory))) as tmp:
             for name, part in parts.items():
                 write_interactions(part, tmp / files[name], write_format, include_weight)
-            (tmp / "manifest.json").write_text(
-                json.dumps(manifest, indent=2, default=_plain) + "\n"
-            )
-            if not directory.exists():
-                os.rename(tmp, directory)
-                return
-            (directory / "manifest.json").unlink(missing_ok=True)
-            for filename in files.values():
-                os.replace(tmp / filename, directory / filename)
-            for name in PART_NAMES:
-                for fmt in WRITE_FORMATS:
-                    stale = directory / f"{name}.{fmt}"
-                    if stale.name not in files.values() and stale.is_file():
-                        stale.unlink()
-            os.replace(tmp / "manifest.json", directory / "manifest.json")
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
+            fingerprints = {name: fingerprint_file(tmp / file) for name, file in files.items()}
+            manifest = {
+                **self.manifest,
+                "format": write_format,
+                "files": files,
+                "fingerprints": fingerprints,
+                "split_id": split_id(fingerprints),
+            }
+            (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=_plain) + "\n")
+
+
+def _split_files(directory: Path) -> set[str]:
+    """Names a split folder's writer owns: every part file name, the manifest and its ``files``."""
+    owned = {f"{name}.{fmt}" for name in PART_NAMES for fmt in WRITE_FORMATS}
+    owned.add(MANIFEST_NAME)
+    manifest = read_split_manifest(directory)
+    if manifest is not None:
+        owned.update(str(file) for file in manifest["files"].values())
+    return owned
 
 
 # ---------------------------------------------------------------------- public entry points

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +58,10 @@ def write_interactions(
         else:
             sep = "," if fmt == "csv" else "\t"
             if path.name.lower().endswith(".gz"):
-                plain = tmp.with_name(tmp.name + ".plain")
-                frame.write_csv(plain, separator=sep)
-                with open(plain, "rb") as src, gzip.open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                plain.unlink()
+                # compressed as written (no second temporary file); the header names the target
+                # and has no time stamp, so equal data gives equal bytes
+                with open(tmp, "wb") as raw, gzip.GzipFile(path.name, "wb", 9, raw, 0) as dst:
+                    frame.write_csv(dst, separator=sep)
             else:
                 frame.write_csv(tmp, separator=sep)
     return path
