@@ -147,6 +147,15 @@ def test_address_space_limit_refuses_the_fit_before_allocating(tmp_path):
     assert "(address-space limit)" in result.stdout
 
 
+def test_load_refuses_weights_of_the_wrong_shape(tmp_path):
+    saved = EASE(l2=10.0).fit(Interactions.from_csr(_random_log())).save(tmp_path / "m")
+    np.savez(saved / "arrays.npz", B=np.zeros((11, 12), dtype=np.float32))
+    with pytest.raises(
+        SiftrecError, match=r"saved weights have shape \(11, 12\), expected \(12, 12\)"
+    ):
+        load_model(saved)
+
+
 def test_required_bytes_counts_matrices():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     n = 1000

@@ -109,6 +109,11 @@ class EASE(Recommender):
         return state
 
     def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        if state["B"].shape != (self.n_items, self.n_items):
+            raise SiftrecError(
+                f"ease: saved weights have shape {state['B'].shape}, expected "
+                f"({self.n_items}, {self.n_items})"
+            )
         weights = np.asarray(state["B"], dtype=_numpy_dtype(_DTYPES[self.config.dtype]))
         self.B_ = torch.from_numpy(weights).to(select_device(self.config.device))
         self.user_matrix_ = self._weighted(self.seen_)
