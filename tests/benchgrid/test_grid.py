@@ -44,6 +44,17 @@ def test_cells_order_and_defaults():
     assert grid.cells()[1].cell_id == "syn__itemknn__none__seed0"
 
 
+def test_cell_names_for_messages():
+    grid = parse_grid(minimal(noise={"kind": "popular", "ratios": [0.0, 0.2]}))
+    names = [cell.name for cell in grid.cells()]
+    assert names[:3] == [
+        "syn/popularity/seed0",
+        "syn/itemknn/seed0",
+        "syn/popularity/popular-0.2/seed0",
+    ]
+    assert len(set(names)) == len(names)
+
+
 def test_search_candidates_and_shorthands():
     grid = parse_grid(
         minimal(

@@ -1,5 +1,10 @@
 """Running grids: results rows, resume without rerunning, failures recorded, tuning on validation,
-pre-split files, summary tables and plots."""
+pre-split files, summary tables and plots.
+
+Cells made to fail at run time skip the preflight (``check=False``), which would refuse them
+before the first cell runs (tests/benchgrid/test_check.py); the runner's own guards still hold
+for what the preflight cannot see.
+"""
 
 from __future__ import annotations
 
@@ -157,7 +162,7 @@ def test_failing_cell_is_recorded_and_grid_continues(tmp_path):
             [{"model": "popularity"}, {"label": "bad", "model": "itemknn", "params": {"nosuch": 1}}]
         )
     )
-    summary = run_grid(grid, tmp_path, progress=False)
+    summary = run_grid(grid, tmp_path, progress=False, check=False)
     assert (summary.ran, summary.failed) == (4, 2)
     frame = pl.read_parquet(tmp_path / "results.parquet")
     bad = frame.filter(pl.col("model") == "bad")
@@ -165,8 +170,30 @@ def test_failing_cell_is_recorded_and_grid_continues(tmp_path):
     assert bad["recall@10"].null_count() == 2
     assert set(frame.filter(pl.col("model") == "popularity")["status"]) == {"ok"}
     assert "## Failed cells" in write_summary(tmp_path).read_text()
-    assert run_grid(grid, tmp_path, progress=False).ran == 0
-    assert run_grid(grid, tmp_path, retry_failed=True, progress=False).ran == 2
+    assert run_grid(grid, tmp_path, progress=False, check=False).ran == 0
+    assert run_grid(grid, tmp_path, retry_failed=True, progress=False, check=False).ran == 2
+
+
+def test_summary_lists_every_failed_cell_this_run_and_earlier(tmp_path):
+    """A file that exists and has a known format passes the preflight but fails to read."""
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    bad = {"name": "bad", "train": str(tmp_path / "bad.csv"), "test": str(tmp_path / "bad.csv")}
+    grid = parse_grid(small([{"model": "popularity"}], datasets=[SYN, bad]))
+    summary = run_grid(grid, tmp_path / "run", progress=False)
+    assert (summary.ran, summary.failed, summary.total) == (4, 2, 4)
+    error = "SiftrecError: bad.csv: no user column (looked for user/user_id/userid/uid); found "
+    assert [name for name, _ in summary.failures] == [
+        "bad/popularity/seed0",
+        "bad/popularity/seed1",
+    ]
+    assert all(message.startswith(error) for _, message in summary.failures)
+    resumed = run_grid(grid, tmp_path / "run", progress=False)
+    assert (resumed.ran, resumed.failed) == (0, 0) and resumed.failures == summary.failures
+    only = run_grid(grid, tmp_path / "run", progress=False, only=["popularity"])
+    assert only.total == 4 and len(only.failures) == 2
+    write_interactions(generate(n_users=30, n_items=20, seed=0).interactions, tmp_path / "bad.csv")
+    fixed = run_grid(grid, tmp_path / "run", progress=False, retry_failed=True)
+    assert (fixed.ran, fixed.failed, fixed.failures) == (2, 0, [])
 
 
 def test_search_without_validation_fails_the_cell(tmp_path):
@@ -174,7 +201,7 @@ def test_search_without_validation_fails_the_cell(tmp_path):
     grid = parse_grid(
         small([{"model": "itemknn", "search": {"k": [5, 10]}}], datasets=[dataset], seeds=[0])
     )
-    run_grid(grid, tmp_path, progress=False)
+    run_grid(grid, tmp_path, progress=False, check=False)
     error = pl.read_parquet(tmp_path / "results.parquet")["error"][0]
     assert "no validation part" in error
 
@@ -216,7 +243,7 @@ def test_given_files_with_env_path(tmp_path, monkeypatch):
         "test": "${SIFTREC_DATA}/test.csv",
     }
     grid = parse_grid(small([{"model": "popularity"}], datasets=[dataset, missing], seeds=[0]))
-    run_grid(grid, tmp_path / "run", progress=False)
+    run_grid(grid, tmp_path / "run", progress=False, check=False)
     frame = pl.read_parquet(tmp_path / "run" / "results.parquet")
     assert frame["status"].to_list() == ["ok", "failed"]
     assert frame["n_train"][0] == int((~held).sum())
@@ -256,7 +283,7 @@ def test_carved_validation_beside_a_validation_part_fails_the_cell(tmp_path):
     grid = parse_grid(
         small([{"model": "itemknn", "search": {"k": [5, 10]}}], datasets=[dataset], seeds=[0])
     )
-    run_grid(grid, tmp_path, progress=False)
+    run_grid(grid, tmp_path, progress=False, check=False)
     assert (
         "already has a validation part" in pl.read_parquet(tmp_path / "results.parquet")["error"][0]
     )
@@ -400,6 +427,6 @@ def test_mar_validation_weights_by_the_log_column_or_the_power_law(tmp_path, pro
 
 def test_mar_dataset_with_a_missing_directory_fails_the_cell(tmp_path):
     grid = parse_grid(mar_grid(tmp_path / "nowhere", [{"model": "random"}]))
-    run_grid(grid, tmp_path / "run", progress=False)
+    run_grid(grid, tmp_path / "run", progress=False, check=False)
     error = pl.read_parquet(tmp_path / "run" / "results.parquet")["error"][0]
     assert "does not exist" in error and "\n" not in error

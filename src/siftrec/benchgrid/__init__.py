@@ -1,5 +1,6 @@
 """Declarative, resumable benchmark grids (``siftrec bench``): TOML grid → cells → results."""
 
+from siftrec.benchgrid.check import GridProblems, check_cells
 from siftrec.benchgrid.grid import (
     Cell,
     DatasetSpec,
@@ -16,9 +17,11 @@ __all__ = [
     "Cell",
     "DatasetSpec",
     "Grid",
+    "GridProblems",
     "ModelSpec",
     "NoiseSpec",
     "RunSummary",
+    "check_cells",
     "load_grid",
     "parse_grid",
     "run_grid",

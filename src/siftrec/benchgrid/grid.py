@@ -44,7 +44,9 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
     ratios = [0.0, 0.2]
 
 Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to ``../shared/data`` (see
-:func:`siftrec.data.location.default_data_dir`).
+:func:`siftrec.data.location.default_data_dir`). Parsing checks the file's structure; the data
+paths and parameter values of the cells are checked before a run starts
+(:mod:`siftrec.benchgrid.check`).
 
 MAR datasets (``dir`` + ``mar``) follow Saito et al.'s protocol instead of full ranking: the
 reader (``yahoo-r3`` or ``coat``) gives an MNAR log and an MAR test log; the MNAR rows are split
@@ -177,6 +179,13 @@ class Cell:
     seed: int
     metrics: tuple[str, ...]
     tune_metric: str
+
+    @property
+    def name(self) -> str:
+        """``dataset/model/seedN`` (the noise setting before the seed when noise is injected),
+        how messages name the cell."""
+        noise = [self.noise.label.replace(" ", "-")] if self.noise.ratio else []
+        return "/".join([self.dataset.name, self.model.label, *noise, f"seed{self.seed}"])
 
     @property
     def cell_id(self) -> str:

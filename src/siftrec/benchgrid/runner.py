@@ -4,7 +4,10 @@ Each finished cell (ok or failed) is committed as ``RUN_DIR/cells/<cell_id>.json
 write, after its per-user values ``RUN_DIR/per_user/<cell_id>.parquet``); ``results.parquet`` is
 rebuilt from the committed records after every cell. A rerun with the same grid skips every
 committed cell whose configuration hash is unchanged, so an interrupted run resumes where it
-stopped. A failing cell is recorded with ``status="failed"`` and its error and the grid goes on.
+stopped. Before the first cell runs, every cell about to run passes the cheap checks of
+:mod:`siftrec.benchgrid.check` (data paths, names, parameter values); any problem refuses the
+whole grid. A cell that fails anyway is recorded with ``status="failed"`` and its error and the
+grid goes on; :class:`RunSummary` lists every failed cell of the run directory.
 
 A cell tunes its search space on the validation part only (full ranking by ``tune_metric``;
 for MAR datasets an IPS/SNIPS metric on the MNAR validation clicks, weighted by the validation
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from siftrec.atomic import atomic_path, write_text
+from siftrec.benchgrid.check import GridProblems, check_cells
 from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, MARSpec, NoiseSpec, expand_path
 from siftrec.data.interactions import Interactions
 from siftrec.data.splits import Split
@@ -55,12 +59,19 @@ TAIL_COLUMNS = (
 
 @dataclass
 class RunSummary:
-    """Counts of one :func:`run_grid` call."""
+    """Counts of one :func:`run_grid` call.
+
+    ``failed`` counts the cells that failed in this call; ``failures`` lists ``(cell name,
+    error)`` of every failed cell among the ``total`` cells selected, earlier runs' included,
+    so an empty list means every selected cell of the run directory is ok.
+    """
 
     ran: int
     skipped: int
     failed: int
     results: Path
+    total: int
+    failures: list[tuple[str, str]]
 
 
 def run_grid(
@@ -70,22 +81,27 @@ def run_grid(
     retry_failed: bool = False,
     progress: bool = True,
     only: Collection[str] | None = None,
+    check: bool = True,
 ) -> RunSummary:
     """Run every cell of ``grid`` not yet committed in ``out_dir``; write results.parquet.
 
     ``only``: model labels whose cells may run now (the others are left for a later call);
-    results.parquet still lists every committed cell of the grid.
+    results.parquet still lists every committed cell of the grid. ``check``: refuse the grid
+    with :class:`~siftrec.benchgrid.check.GridProblems` (nothing run, nothing written) when a
+    cell about to run fails its preflight.
     """
     out = Path(out_dir)
     if only is not None:
         unknown = sorted(set(only) - {model.label for model in grid.models})
         if unknown:
             raise SiftrecError(f"--only names models not in the grid: {', '.join(unknown)}")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "grid.json", json.dumps(grid.meta(), indent=2) + "\n")
     cells = grid.cells()
     selected = [cell for cell in cells if only is None or cell.model.label in only]
     todo = [cell for cell in selected if not _is_done(out, cell, retry_failed)]
+    if check and (problems := check_cells(todo)):
+        raise GridProblems(problems)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "grid.json", json.dumps(grid.meta(), indent=2) + "\n")
     prepared = _DataCache()
     failed = 0
     with _progress(progress, len(todo)) as bar:
@@ -98,7 +114,19 @@ def run_grid(
             write_results(grid, out)
             bar.advance(task)
     write_results(grid, out)
-    return RunSummary(len(todo), len(selected) - len(todo), failed, out / "results.parquet")
+    failures = [
+        (cell.name, record["error"] or "")
+        for cell in selected
+        if (record := _record(out, cell)) is not None and record["status"] != "ok"
+    ]
+    return RunSummary(
+        len(todo),
+        len(selected) - len(todo),
+        failed,
+        out / "results.parquet",
+        len(selected),
+        failures,
+    )
 
 
 def run_cell(cell: Cell, data: _DataCache, per_user_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 One command whose first argument is either a grid file or the word ``plot`` (a typer group with
 a positional argument would swallow the subcommand name).
+
+Exit status: 0 when every selected cell of the run directory is ok; 1 when the grid fails its
+preflight (one ``error:`` line per problem, nothing run) or when any cell failed (after the rest
+ran; the last stderr line says which).
 """
 
 from __future__ import annotations
@@ -10,9 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from siftrec.cli.common import handle_errors, stderr
+from siftrec.cli.common import fail, handle_errors, stderr
 from siftrec.errors import SiftrecError
+
+#: Failed cells named on the summary line; summary.md lists them all.
+SHOWN_FAILURES = 3
 
 
 @handle_errors
@@ -35,14 +43,27 @@ def bench_command(
     """Run a benchmark grid (resumable), or `plot RUN_DIR` to draw its PNGs.
 
     Writes RUN_DIR/results.parquet (one row per cell), per_user/<cell>.parquet and summary.md.
+    Every cell is checked (data paths, names, parameter values) before the first runs. Exits 1
+    when the check finds a problem (nothing runs) or when any cell failed.
     """
     from siftrec.benchgrid import load_grid, run_grid, write_plots, write_summary
+    from siftrec.benchgrid.check import GridProblems
+    from siftrec.benchgrid.report import load_run
 
     if target == "plot":
         if run_dir is None:
             raise SiftrecError("usage: siftrec bench plot RUN_DIR")
         for path in write_plots(run_dir):
             stderr.print(f"wrote {path}", highlight=False)
+        frame, _ = load_run(run_dir)
+        failed = frame.filter(frame["status"] != "ok").height
+        if failed:
+            stderr.print(
+                f"{failed} failed cell{'s' * (failed > 1)} left out of the plots "
+                f"(see {Path(run_dir) / 'summary.md'})",
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     if run_dir is not None:
         raise SiftrecError(f"unexpected extra argument {str(run_dir)!r}; use --out RUN_DIR")
@@ -50,10 +71,39 @@ def bench_command(
         raise SiftrecError("--out RUN_DIR is required to run a grid")
     grid = load_grid(target)
     labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
-    summary = run_grid(grid, out, retry_failed=retry_failed, only=labels)
+    try:
+        summary = run_grid(grid, out, retry_failed=retry_failed, only=labels)
+    except GridProblems as exc:
+        for problem in exc.problems:
+            stderr.print(f"[bold red]error:[/] {escape(f'{target}: {problem}')}", soft_wrap=True)
+        raise typer.Exit(1) from None
     report = write_summary(out)
     stderr.print(
         f"{summary.ran} cells run ({summary.failed} failed), {summary.skipped} already done "
         f"→ {summary.results}, {report}",
         highlight=False,
     )
+    if summary.failures:
+        fail(escape(failure_line(summary.failures, summary.total, summary.failed, report)))
+
+
+def failure_line(failures: list[tuple[str, str]], total: int, failed_now: int, report: Path) -> str:
+    """``3 of 24 cells failed: a/b/seed1 (error), ...; all errors: RUN/summary.md``.
+
+    Names the first :data:`SHOWN_FAILURES` cells with a shortened error, and says how many of
+    the failures were recorded by an earlier run (skipped now; ``--retry-failed`` reruns them).
+    """
+    shown = ", ".join(f"{name} ({_short(error)})" for name, error in failures[:SHOWN_FAILURES])
+    more = len(failures) - SHOWN_FAILURES
+    line = f"{len(failures)} of {total} cells failed: {shown}"
+    line += f" and {more} more" if more > 0 else ""
+    earlier = len(failures) - failed_now
+    if earlier:
+        line += f"; {earlier} failed in an earlier run (--retry-failed runs them again)"
+    return f"{line}; all errors: {report}"
+
+
+def _short(error: str, width: int = 80) -> str:
+    """The error without the exception name of a SiftrecError, cut to ``width`` characters."""
+    error = error.removeprefix("SiftrecError: ")
+    return error if len(error) <= width else error[: width - 1] + "…"
