@@ -100,8 +100,7 @@ def auto_candidates(config: TrainConfig) -> list[Candidate]:
     configured ``sampler``. Names are canonical (aliases resolved) and duplicates dropped. An
     unknown name, a listwise objective or a spec that does not build raises ``SiftrecError``.
     """
-    plain = Candidate(_canonical(_default_objective(config), "objective"), config.sampler)
-    found = [plain]
+    found = [_candidate(config, _default_objective(config), config.sampler)]
     entries = split_top_level(config.auto_candidates, ",")
     if not any(entries):
         raise SiftrecError("auto_candidates is empty; list objectives such as 'bpr,tce,bpr+pld'")
