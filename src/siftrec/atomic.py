@@ -138,6 +138,7 @@ def atomic_directory(
         check_directory_target(target, kind)
         if os.path.lexists(path):
             _carry_over(path, tmp, stale)
+            _fsync_tree(tmp, files=False)  # the carried entries; their data is the user's
             _swap(tmp, path)  # the old directory is now at ``tmp``
         else:
             os.rename(tmp, path)
@@ -345,9 +346,10 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
-    for folder, _, files in os.walk(root, topdown=False):
-        for name in files:
+def _fsync_tree(root: Path, files: bool = True) -> None:
+    """Flush every directory under ``root`` and, with ``files``, every regular file in them."""
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names if files else ():
             if not os.path.islink(os.path.join(folder, name)):
                 _fsync(Path(folder, name))
         _fsync(Path(folder), directory=True)
