@@ -18,6 +18,7 @@ from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
 from siftrec.cli.plot_cmds import plot_app
+from siftrec.cli.tune_cmds import tune_command
 
 app = typer.Typer(
     name="siftrec",
@@ -35,6 +36,7 @@ app.command("score")(score_command)
 app.command("demo")(demo_command)
 app.command("clean")(clean_command)
 app.command("bench")(bench_command)
+app.command("tune")(tune_command)
 app.add_typer(plot_app, name="plot")
 
 

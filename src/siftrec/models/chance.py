@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from siftrec.data.interactions import Interactions
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.search_space import SearchSpace
 
 
 @dataclass
@@ -29,6 +31,8 @@ class RandomScores(Recommender):
     """Uniform scores in [0, 1) from a splitmix64 hash of ``(seed, user, item)``."""
 
     Config = RandomConfig
+    #: Nothing to tune: the chance level.
+    search_space: ClassVar[SearchSpace] = {}
 
     def _fit(self, train: Interactions) -> None:
         """Nothing to learn: the base class keeps the id maps that fix the score shape."""

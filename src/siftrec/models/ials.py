@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +49,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
+from siftrec.search_space import Categorical, Float, Int, SearchSpace
 
 #: Residual norm below which a row's CG stops (as in ``implicit``).
 _CG_TOLERANCE = 1e-20
@@ -95,6 +96,15 @@ class IALS(Recommender):
     """Implicit-feedback ALS with a batched conjugate-gradient or exact solver (torch)."""
 
     Config = IALSConfig
+    search_space: ClassVar[SearchSpace] = {
+        "factors": Int(16, 256, log=True),
+        "regularization": Float(1e-4, 10.0, log=True),
+        "alpha": Float(0.1, 100.0, log=True),
+        "confidence": Categorical(("linear", "log")),
+        "epsilon": Float(0.1, 10.0, log=True, when={"confidence": "log"}),
+        "reg_scaling": Categorical(("plain", "frequency")),
+        "reg_exponent": Float(0.0, 1.5, when={"reg_scaling": "frequency"}),
+    }
     supports_fold_in = True
 
     # ------------------------------------------------------------------ fitting

@@ -8,6 +8,7 @@ touched embedding rows updated) unless ``optimizer="adam"`` or ``fused=False``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
 from siftrec.samplers.base import Factors
+from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
 from siftrec.train import Optimizer, RowGrad, TrainConfig
 
 
@@ -136,6 +138,15 @@ class MF(TorchRecommender):
     """Dot-product matrix factorisation with an optional item bias (BPR-MF by default)."""
 
     Config = MFConfig
+    #: Ranges for the default per-sample SGD (``optimizer="sgd"``).
+    search_space: ClassVar[SearchSpace] = {
+        "dim": Int(16, 256, log=True),
+        "lr": Float(0.005, 0.5, log=True),
+        "l2": Float(1e-4, 0.1, log=True),
+        "n_negatives": Int(1, 8, log=True),
+        "objective": SAMPLED_OBJECTIVES,
+        "sampler": SAMPLERS,
+    }
 
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> MFScorer:
         cfg = self.config

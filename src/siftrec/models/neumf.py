@@ -16,6 +16,7 @@ matters for T-CE's per-step drop-rate schedule).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
 from siftrec.samplers.base import Factors
+from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
 from siftrec.train import Optimizer, TrainConfig
 
 #: Upper bound on the elements of the [users, items, hidden] block ``score_all`` materialises.
@@ -206,6 +208,14 @@ class GMF(TorchRecommender):
     """Generalized matrix factorisation (NCF's GMF), BCE with sampled negatives by default."""
 
     Config = GMFConfig
+    search_space: ClassVar[SearchSpace] = {
+        "dim": Int(8, 128, log=True),
+        "lr": Float(1e-4, 1e-2, log=True),
+        "l2": Float(1e-6, 1e-2, log=True),
+        "n_negatives": Int(1, 8, log=True),
+        "objective": SAMPLED_OBJECTIVES,
+        "sampler": SAMPLERS,
+    }
 
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> NeuMFScorer:
         return NeuMFScorer(n_users, n_items, self.config.dim, 0, 0.0, generator)
@@ -216,6 +226,11 @@ class NeuMF(TorchRecommender):
     """NeuMF without pre-training (DenoisingRec's "NeuMF-end")."""
 
     Config = NeuMFConfig
+    search_space: ClassVar[SearchSpace] = {
+        **GMF.search_space,
+        "num_layers": Int(1, 3),
+        "dropout": Float(0.0, 0.5),
+    }
 
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> NeuMFScorer:
         cfg = self.config

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from siftrec.data.interactions import Interactions
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.search_space import SearchSpace
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Popularity(Recommender):
     """Scores each item by its number of training users (or summed weights)."""
 
     Config = PopularityConfig
+    #: Nothing to tune: the baseline has no hyperparameter that depends on the data.
+    search_space: ClassVar[SearchSpace] = {}
 
     def _fit(self, train: Interactions) -> None:
         matrix = train.matrix if self.config.weighted else train.binary

@@ -31,6 +31,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +43,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.lightgcn import csr_tensor
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
+from siftrec.search_space import Float, Int, SearchSpace
 from siftrec.train import Optimizer, TrainConfig
 
 
@@ -243,6 +245,13 @@ class MultVAE(_UserInputRecommender):
     """Mult-VAE (``[I-600-200-600-I]``, KL annealing), multinomial likelihood."""
 
     Config = MultVAEConfig
+    search_space: ClassVar[SearchSpace] = {
+        "lr": Float(1e-4, 1e-2, log=True),
+        "hidden": Int(100, 1000, log=True),
+        "latent": Int(50, 400, log=True),
+        "dropout": Float(0.0, 0.8),
+        "anneal_cap": Float(0.0, 1.0),
+    }
 
     def build_scorer(
         self, n_users: int, n_items: int, generator: torch.Generator
@@ -266,6 +275,12 @@ class MultDAE(_UserInputRecommender):
     """Mult-DAE (``[I-200-I]``, weight decay), multinomial likelihood."""
 
     Config = MultDAEConfig
+    search_space: ClassVar[SearchSpace] = {
+        "lr": Float(1e-4, 1e-2, log=True),
+        "hidden": Int(50, 1000, log=True),
+        "dropout": Float(0.0, 0.8),
+        "l2": Float(1e-6, 1e-3, log=True),
+    }
 
     def build_scorer(
         self, n_users: int, n_items: int, generator: torch.Generator

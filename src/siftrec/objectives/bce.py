@@ -14,6 +14,7 @@ from siftrec.objectives.base import (
     SampledObjective,
     register_objective,
 )
+from siftrec.search_space import SearchSpace
 
 
 @register_objective("bce", "bpo")
@@ -27,6 +28,7 @@ class BCE(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
+    search_space: ClassVar[SearchSpace] = {}
 
     def __call__(
         self,

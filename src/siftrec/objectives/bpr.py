@@ -15,6 +15,7 @@ from siftrec.objectives.base import (
     register_objective,
     weighted_mean,
 )
+from siftrec.search_space import SearchSpace
 
 
 @register_objective("bpr")
@@ -26,6 +27,7 @@ class BPR(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pairwise"
+    search_space: ClassVar[SearchSpace] = {}
 
     def __call__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -12,12 +13,15 @@ from siftrec.objectives.base import (
     register_objective,
     weighted_mean,
 )
+from siftrec.search_space import SearchSpace
 
 
 @register_objective("multinomial")
 @dataclass
 class Multinomial(ListwiseObjective):
     """``−mean_b w_b Σ_i t_bi log softmax(logits_b)_i``; per row: ``−Σ_i t_bi log softmax_i``."""
+
+    search_space: ClassVar[SearchSpace] = {}
 
     def __call__(
         self,

@@ -31,6 +31,7 @@ from siftrec.objectives.base import (
     SampledObjective,
     register_objective,
 )
+from siftrec.search_space import Float, Int, SearchSpace
 
 
 class FlipMF(nn.Module):
@@ -113,6 +114,10 @@ class NBPO(SampledObjective):
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
     needs_indices: ClassVar[bool] = True
+    search_space: ClassVar[SearchSpace] = {
+        "dim": Int(8, 64, log=True),
+        "l2_flip": Float(0.05, 10.0, log=True),
+    }
 
     dim: int = 50
     l2_flip: float = 1.0

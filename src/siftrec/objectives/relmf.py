@@ -31,6 +31,7 @@ from siftrec.objectives.base import (
     SampledObjective,
     register_objective,
 )
+from siftrec.search_space import Float, SearchSpace
 
 if TYPE_CHECKING:
     from siftrec.data.interactions import Interactions
@@ -64,6 +65,10 @@ class RelMF(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
+    search_space: ClassVar[SearchSpace] = {
+        "clip": Float(0.001, 0.3, log=True),
+        "eta": Float(0.0, 1.0),
+    }
 
     loss: LocalLoss = "squared"
     clip: float = 0.01

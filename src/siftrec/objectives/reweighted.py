@@ -21,6 +21,7 @@ from siftrec.objectives.base import (
     SampledObjective,
     register_objective,
 )
+from siftrec.search_space import Float, SearchSpace
 
 
 @register_objective("rce", "r-ce")
@@ -39,6 +40,7 @@ class ReweightedBCE(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
+    search_space: ClassVar[SearchSpace] = {"beta": Float(0.01, 1.0, log=True)}
 
     beta: float = 0.2
     weight_negatives: bool = True

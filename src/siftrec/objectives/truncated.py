@@ -23,6 +23,7 @@ from siftrec.objectives.base import (
     SampledObjective,
     register_objective,
 )
+from siftrec.search_space import Float, Int, SearchSpace
 
 
 @register_objective("tce", "t-ce")
@@ -44,6 +45,10 @@ class TruncatedBCE(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
+    search_space: ClassVar[SearchSpace] = {
+        "drop_rate": Float(0.05, 0.5),
+        "num_gradual": Int(1_000, 100_000, log=True),
+    }
 
     drop_rate: float = 0.2
     num_gradual: int = 30000

@@ -36,6 +36,7 @@ from siftrec.errors import SiftrecError
 from siftrec.samplers import pld_kernels
 from siftrec.samplers.base import Batch, register_sampler
 from siftrec.samplers.uniform import UniformSampler
+from siftrec.search_space import Float, Int, SearchSpace
 
 #: Rows per ``score_fn`` call of the ``losses="epoch"`` pass for scorers without factors:
 #: chunks of 2^14 keep the gathered embeddings in cache.
@@ -71,6 +72,11 @@ class PLDSampler(UniformSampler):
 
     wants_scores: ClassVar[bool] = True
     groups_by_user: ClassVar[bool] = True
+    search_space: ClassVar[SearchSpace] = {
+        "pool_size": Int(2, 10),
+        "temperature": Float(0.01, 1.0, log=True),
+        "warmup_epochs": Int(0, 10),
+    }
 
     pool_size: int = 5
     temperature: float = 0.1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.samplers.base import Sampler, register_sampler
+from siftrec.search_space import Float, SearchSpace
 
 
 @register_sampler("popularity")
@@ -20,6 +22,8 @@ class PopularitySampler(Sampler):
     items seen in training. Popular negatives are harder, so the model learns to demote
     popularity rather than the easy distinction between seen and never-seen items.
     """
+
+    search_space: ClassVar[SearchSpace] = {"beta": Float(0.0, 1.0)}
 
     beta: float = 1.0
 
