@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +31,7 @@ from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import Scorer, TorchRecommender
 from siftrec.samplers.base import Factors
+from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
 from siftrec.train import Optimizer, TrainConfig
 
 
@@ -278,6 +279,14 @@ class LightGCN(TorchRecommender):
     """LightGCN trained by any sampled objective (BPR by default)."""
 
     Config = LightGCNConfig
+    search_space: ClassVar[SearchSpace] = {
+        "dim": Int(16, 128, log=True),
+        "layers": Int(1, 4),
+        "lr": Float(1e-4, 1e-2, log=True),
+        "l2": Float(1e-6, 1e-2, log=True),
+        "objective": SAMPLED_OBJECTIVES,
+        "sampler": SAMPLERS,
+    }
 
     def build_scorer(
         self, n_users: int, n_items: int, generator: torch.Generator
