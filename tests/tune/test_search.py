@@ -173,6 +173,12 @@ def test_bad_arguments_are_one_line_errors(data, kwargs, message):
         tune("mf", data, **{"trials": 1, **kwargs})
 
 
+def test_a_log_too_thin_to_carve_asks_for_a_validation_file():
+    thin = Interactions.from_raw(np.array(["a", "b", "b"]), np.array([1, 1, 2]))
+    with pytest.raises(SiftrecError, match="give a validation file"):
+        tune("popularity", thin, trials=1, validation_ratio=0.2)
+
+
 def test_the_timeout_stops_starting_trials(data):
     lines: list[str] = []
     result = tune("mf", data, trials=50, params=FAST, timeout=1e-9, progress=lines.append)

@@ -63,8 +63,10 @@ def tune_command(
     TRIALS in total. OUT/trials.parquet lists every trial; OUT/best/ is the best parameters
     refitted on the whole training file (load it like any `siftrec fit` model).
     """
+    from siftrec.models import get_model_class
     from siftrec.tune import tune
 
+    get_model_class(model)  # a misspelt model fails before the training file is read
     fixed = parse_params(param)
     guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
     options = read_options(fmt, sep, columns)

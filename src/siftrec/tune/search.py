@@ -285,6 +285,12 @@ def _validation_part(
 
     if not 0 < ratio < 1:
         raise SiftrecError(f"validation_ratio must be in (0, 1), got {ratio!r}")
+    counts = train.user_counts()
+    if not ((counts >= 2) & (ratio * counts >= 0.5)).any():  # the split's per-user rounding
+        raise SiftrecError(
+            f"no user has enough interactions to carve {ratio:g} of them out for validation; "
+            "give a validation file or a larger validation ratio"
+        )
     split = split_interactions(train, "random", seed=seed, test_ratio=ratio)
     source = (
         f"a per-user carve of train ({ratio:g} of each user's interactions, seed {seed}: "
