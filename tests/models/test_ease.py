@@ -116,6 +116,17 @@ def test_memory_guard_on_a_huge_catalog(monkeypatch):
         EASE(device="cpu", force=True).fit(data)
 
 
+def test_failed_allocation_when_forced_is_a_clear_error(monkeypatch):
+    data = Interactions.from_csr(_random_log())
+
+    def fail(*args):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 576")
+
+    monkeypatch.setattr(ease_module, "gram_matrix", fail)
+    with pytest.raises(SiftrecError, match=r"^EASE on 12 items ran out of memory allocating"):
+        EASE(device="cpu", force=True).fit(data)
+
+
 def test_address_space_limit_refuses_the_fit_before_allocating(tmp_path):
     """A real ``ulimit -v`` below the Gram matrix: a clear refusal instead of MemoryError."""
     script = textwrap.dedent(

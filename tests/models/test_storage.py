@@ -74,7 +74,8 @@ def test_object_arrays_are_refused(saved):
 def test_truncated_archive(saved):
     path = saved / "seen.npz"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(SiftrecError, match=rf"^corrupt or truncated model file {path}: "):
+    message = rf"^corrupt or truncated model file {path}: not a complete zip archive$"
+    with pytest.raises(SiftrecError, match=message):
         load_model(saved)
 
 

@@ -72,8 +72,19 @@ class EASE(Recommender):
         n_items = train.n_items
         if not self.config.force:
             check_memory(n_items, dtype, device)
-        gram = gram_matrix(self.user_matrix_, dtype, device)
-        self.B_ = ease_weights(gram, self.config.l2)
+        try:
+            gram = gram_matrix(self.user_matrix_, dtype, device)
+            self.B_ = ease_weights(gram, self.config.l2)
+        except (MemoryError, RuntimeError) as exc:
+            # torch reports a failed CPU allocation as RuntimeError, a CUDA one as OutOfMemoryError.
+            if not isinstance(exc, MemoryError | torch.OutOfMemoryError) and (
+                "can't allocate memory" not in str(exc)
+            ):
+                raise
+            raise SiftrecError(
+                f"EASE on {n_items:,} items ran out of memory allocating its "
+                f"{n_items:,}² matrix; use itemknn or ials, or keep fewer items"
+            ) from None
 
     def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """``matrix`` as float32 CSR, with every stored value set to 1 when ``binary``."""

@@ -70,7 +70,10 @@ def read_npz(path: Path, shapes: Mapping[str, Shape] | None = None) -> dict[str,
             )
             return {name: _read(path, archive, member) for name, member in members.items()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
-        raise SiftrecError(f"corrupt or truncated model file {path}: {exc}") from None
+        reason = str(exc)
+        if reason == "File is not a zip file":  # the zip directory at the end is missing
+            reason = "not a complete zip archive"
+        raise SiftrecError(f"corrupt or truncated model file {path}: {reason}") from None
     except OSError as exc:
         raise SiftrecError(f"cannot read model file {path}: {exc.strerror or exc}") from None
 
