@@ -52,6 +52,21 @@ def test_schedule_is_linear_in_the_global_step_then_constant():
     assert defaults.n_dropped(1000, 1000, 30000) == 400
 
 
+def test_epoch_ramp_grows_per_epoch_whatever_the_step():
+    tce = TruncatedBCE(drop_rate=0.2, num_gradual=1, ramp_epochs=4)
+    assert [tce.drop_rate_at(10**6, epoch) for epoch in range(6)] == pytest.approx(
+        [0.0, 0.05, 0.1, 0.15, 0.2, 0.2]
+    )
+    pos, neg = torch.randn(7, dtype=torch.float64), torch.randn(7, 1, dtype=torch.float64)
+    torch.testing.assert_close(tce(pos, neg, step=10**6, epoch=0).loss, BCE()(pos, neg).loss)
+    # epoch 2: ε = 0.1 of 14 labelled samples drops 14 − int(0.9·14) = 2 positives
+    assert tce.n_dropped(7, 7, 0, epoch=2) == 2
+    _, dpos, _ = tce.score_gradients(pos, neg, step=0, epoch=2)
+    assert (dpos == 0).sum() == 2
+    with pytest.raises(SiftrecError, match="ramp_epochs"):
+        get_objective("tce(ramp_epochs=-1)")
+
+
 def test_first_step_is_plain_bce():
     pos, neg = torch.randn(7, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)
     torch.testing.assert_close(TruncatedBCE()(pos, neg, step=0).loss, BCE()(pos, neg).loss)

@@ -37,7 +37,12 @@ class TruncatedBCE(SampledObjective):
 
     Attributes:
         drop_rate: final drop rate ``ε_max`` (authors' default 0.2).
-        num_gradual: mini-batch iterations over which ``ε`` grows from 0 (default 30000).
+        num_gradual: mini-batch iterations over which ``ε`` grows from 0 (default 30000;
+            used only with ``ramp_epochs = 0``).
+        ramp_epochs: epochs over which ``ε`` grows from 0, one step per epoch: ``ε(e) =
+            drop_rate**exponent · e / ramp_epochs`` for the 0-based epoch ``e < ramp_epochs``,
+            then ``drop_rate``. A ramp in epochs is the same share of training whatever the
+            log's size and batch, where ``num_gradual`` steps are not; 0 uses ``num_gradual``.
         exponent: the schedule ends at ``drop_rate ** exponent`` before jumping to
             ``drop_rate`` (official code; default 1, a plain linear ramp).
         drop_of: ``"batch"`` (official code: ``ε`` of all labelled samples, taken from the
@@ -52,6 +57,7 @@ class TruncatedBCE(SampledObjective):
 
     drop_rate: float = 0.2
     num_gradual: int = 30000
+    ramp_epochs: float = 0.0
     exponent: float = 1.0
     drop_of: Literal["batch", "positives"] = "batch"
 
@@ -60,31 +66,40 @@ class TruncatedBCE(SampledObjective):
             raise SiftrecError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
         if self.num_gradual < 1:
             raise SiftrecError(f"num_gradual must be at least 1, got {self.num_gradual}")
+        if not self.ramp_epochs >= 0:
+            raise SiftrecError(f"ramp_epochs must be non-negative, got {self.ramp_epochs}")
         if self.exponent <= 0:
             raise SiftrecError(f"exponent must be positive, got {self.exponent}")
         if self.drop_of not in ("batch", "positives"):
             raise SiftrecError(f"drop_of must be 'batch' or 'positives', got {self.drop_of!r}")
 
-    def drop_rate_at(self, step: int) -> float:
-        """``ε(step)``: ``linspace(0, drop_rate**exponent, num_gradual)[step]``, then
-        ``drop_rate`` (the official ``drop_rate_schedule``; ``step`` is 0-based)."""
+    def drop_rate_at(self, step: int, epoch: int = 0) -> float:
+        """``ε`` at the 0-based ``step`` and ``epoch``: the epoch ramp (``ramp_epochs > 0``),
+        else ``linspace(0, drop_rate**exponent, num_gradual)[step]``, then ``drop_rate`` (the
+        official ``drop_rate_schedule``)."""
+        if self.ramp_epochs > 0:
+            if epoch >= self.ramp_epochs:
+                return self.drop_rate
+            return self.drop_rate**self.exponent * epoch / self.ramp_epochs
         if step >= self.num_gradual:
             return self.drop_rate
         if self.num_gradual == 1:
             return 0.0
         return self.drop_rate**self.exponent * step / (self.num_gradual - 1)
 
-    def n_dropped(self, n_pos: int, n_neg: int, step: int) -> int:
+    def n_dropped(self, n_pos: int, n_neg: int, step: int, epoch: int = 0) -> int:
         """How many positives a batch of ``n_pos`` positives and ``n_neg`` negatives drops."""
-        rate = self.drop_rate_at(step)
+        rate = self.drop_rate_at(step, epoch)
         if self.drop_of == "positives":
             return n_pos - int((1.0 - rate) * n_pos)
         total = n_pos + n_neg
         return min(n_pos, total - int((1.0 - rate) * total))
 
-    def _kept(self, per: torch.Tensor, n_neg: int, step: int) -> tuple[torch.Tensor, int]:
+    def _kept(
+        self, per: torch.Tensor, n_neg: int, step: int, epoch: int
+    ) -> tuple[torch.Tensor, int]:
         """Float mask [B] of kept positives and the number of kept labelled samples."""
-        drop = self.n_dropped(len(per), n_neg, step)
+        drop = self.n_dropped(len(per), n_neg, step, epoch)
         keep = torch.ones_like(per)
         if drop:
             keep[torch.topk(per, drop, sorted=False).indices] = 0.0
@@ -101,7 +116,7 @@ class TruncatedBCE(SampledObjective):
         epoch: int = 0,
     ) -> ObjectiveOutput:
         per = F.softplus(-pos)
-        keep, n_kept = self._kept(per.detach(), neg.numel(), step)
+        keep, n_kept = self._kept(per.detach(), neg.numel(), step, epoch)
         if weights is not None:
             keep = keep * weights.to(keep.dtype)
         total = (per * keep).sum() + F.softplus(neg).sum()
@@ -120,7 +135,7 @@ class TruncatedBCE(SampledObjective):
         # Same as BCE with the dropped positives' terms zeroed and the mean over the kept ones.
         pos, neg = pos.detach(), neg.detach()
         per = F.softplus(-pos)
-        keep, n_kept = self._kept(per, neg.numel(), step)
+        keep, n_kept = self._kept(per, neg.numel(), step, epoch)
         if weights is not None:
             keep.mul_(weights.to(keep.dtype))
         scale = 1.0 / n_kept
