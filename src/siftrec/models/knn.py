@@ -183,7 +183,7 @@ def item_similarity(
     _, operations = similarity_cost(x, k)
     if progress is None:
         progress = operations >= _PROGRESS_OPERATIONS and sys.stderr.isatty()
-    description = f"item similarity, {n_items:,} items (~{operations:.1e} operations)"
+    description = f"item similarity (~{operations:.1e} ops)"
     targets, neighbours, values = [], [], []
     for start, stop in _blocks(n_items, _block_rows(n_items), description, progress):
         sim = (x_t[start:stop] @ x).toarray()
