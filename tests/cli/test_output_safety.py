@@ -223,3 +223,37 @@ def test_recommend_without_a_known_user_fails(work, content, fragment):
     result = run("recommend", "model", "--users", "users.txt", "--out", "recs.csv")
     assert_clean_failure(result, fragment)
     assert not Path("recs.csv").exists()
+
+
+def test_fit_refuses_a_foreign_directory_before_fitting(tmp_path, monkeypatch):
+    """A non-model --out directory is refused up front: the fit never starts."""
+    from siftrec.models.base import Recommender
+
+    train = tmp_path / "train.csv"
+    train.write_text("user,item\n1,1\n1,2\n2,1\n")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    calls = []
+    monkeypatch.setattr(Recommender, "fit", lambda self, *a, **k: calls.append(1))
+    result = runner.invoke(
+        app, ["fit", "--train", str(train), "--model", "popularity", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "not a siftrec model directory" in result.output
+    assert calls == []
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_leftover_warning_prints_one_line(capsys):
+    import warnings
+
+    from siftrec.atomic import LeftoverWarning
+    from siftrec.cli.common import show_warning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show_warning
+        warnings.warn("removed .x.123.tmp", LeftoverWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: removed .x.123.tmp"

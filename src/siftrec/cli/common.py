@@ -46,6 +46,11 @@ ColumnsOption = Annotated[
 ]
 
 
+def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """``warnings.showwarning`` for the CLI: one ``warning: …`` line, no source location."""
+    stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit with status 1."""
     stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from siftrec.atomic import check_directory_target
 from siftrec.cli.common import (
     ColumnsOption,
     FormatOption,
@@ -89,7 +90,7 @@ def split_command(
     """
     from siftrec.data.preprocess import deduplicate
     from siftrec.data.preprocess import rating_threshold as threshold_fn
-    from siftrec.data.splits import split_given, split_interactions
+    from siftrec.data.splits import SPLIT_FOLDER, split_given, split_interactions
 
     if write_format not in ("csv", "parquet"):
         raise SiftrecError(f"--write-format must be csv or parquet, got {write_format!r}")
@@ -98,6 +99,7 @@ def split_command(
         {"the input log": path, "--test-file": test_file, "--validation-file": validation_file},
         directories={"--out": out},
     )
+    check_directory_target(out, SPLIT_FOLDER)  # refuse a foreign directory before splitting
     options = read_options(fmt, sep, columns)
     data = read_input(path, "input", options)
     notes = {}

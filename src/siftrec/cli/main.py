@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 # Spinning OpenMP workers make every torch op wait ~10 ms on an oversubscribed CPU; passive
 # waiting costs nothing measurable on an idle one (docs/benchmarks.md, iALS section). Must be set
@@ -13,12 +14,14 @@ import typer
 
 from siftrec.cli.bench_cmds import bench_command
 from siftrec.cli.clean_cmds import clean_command
-from siftrec.cli.common import handle_errors
+from siftrec.cli.common import handle_errors, show_warning
 from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
 from siftrec.cli.plot_cmds import plot_app
 from siftrec.cli.tune_cmds import tune_command
+
+warnings.showwarning = show_warning  # library warnings print as one "warning: …" line
 
 app = typer.Typer(
     name="siftrec",

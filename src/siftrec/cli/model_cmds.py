@@ -11,7 +11,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from siftrec.atomic import atomic_path
+from siftrec.atomic import atomic_path, check_directory_target
 from siftrec.cli.common import (
     ColumnsOption,
     FormatOption,
@@ -56,6 +56,7 @@ def fit_command(
     model_cls = get_model_class(model)
     estimator = model_cls(**parse_params(param))
     guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
+    check_directory_target(out)  # refuse a non-model directory now, not after the fit
     if validation is not None and "validation" not in inspect.signature(estimator._fit).parameters:
         raise SiftrecError(f"model {model_cls.name} does not use a validation set")
     options = read_options(fmt, sep, columns)
