@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from siftrec.benchgrid.grid import expand_path, load_grid, parse_grid
+from siftrec.data.location import default_data_dir
 from siftrec.errors import SiftrecError
 
 SMOKE = Path(__file__).resolve().parents[2] / "bench" / "grids" / "smoke.toml"
@@ -159,8 +160,11 @@ def test_expand_path(monkeypatch, tmp_path):
     monkeypatch.setenv("SIFTREC_DATA", "/data/here")
     assert expand_path("${SIFTREC_DATA}/x.csv") == Path("/data/here/x.csv")
     monkeypatch.delenv("SIFTREC_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path / "repo")
-    assert expand_path("${SIFTREC_DATA}/x") == tmp_path / "shared" / "data" / "x"
+    # The default is the per-user data directory, not a path beside the working directory.
+    assert expand_path("${SIFTREC_DATA}/x") == default_data_dir() / "x"
+    assert not expand_path("${SIFTREC_DATA}/x").is_relative_to(tmp_path / "shared")
     with pytest.raises(SiftrecError, match="NOT_SET_ANYWHERE"):
         expand_path("${NOT_SET_ANYWHERE}/x")
 

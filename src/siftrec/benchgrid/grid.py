@@ -43,10 +43,10 @@ A grid is datasets × models × noise settings × seeds; one :class:`Cell` is on
     kind = "random"                    # random (add_random_noise) or popular
     ratios = [0.0, 0.2]
 
-Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to ``../shared/data`` (see
-:func:`siftrec.data.location.default_data_dir`). Parsing checks the file's structure; the data
-paths and parameter values of the cells are checked before a run starts
-(:mod:`siftrec.benchgrid.check`).
+Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to
+:func:`siftrec.data.location.default_data_dir` (a per-user cache directory). Parsing checks the
+file's structure; the data paths and parameter values of the cells are checked before a run
+starts (:mod:`siftrec.benchgrid.check`).
 
 MAR datasets (``dir`` + ``mar``) follow Saito et al.'s protocol instead of full ranking: the
 reader (``yahoo-r3`` or ``coat``) gives an MNAR log and an MAR test log; the MNAR rows are split
@@ -80,6 +80,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siftrec.data.location import default_data_dir
 from siftrec.errors import SiftrecError
 
 NOISE_KINDS = ("random", "popular")
@@ -330,8 +331,6 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
 
 def expand_path(text: str) -> Path:
     """``${VAR}`` substitution (``SIFTREC_DATA`` defaults to ``default_data_dir()``)."""
-    from siftrec.data.location import default_data_dir
-
     env = {**os.environ, "SIFTREC_DATA": str(default_data_dir())}
     try:
         return Path(string.Template(text).substitute(env)).expanduser()
