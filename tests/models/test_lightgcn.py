@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -151,3 +154,47 @@ def test_rejects_bad_settings():
         LightGCN(layers=-1)
     with pytest.raises(SiftrecError, match="listwise"):
         LightGCN(objective="multinomial", epochs=1).fit(contract_data())
+
+
+_FIT_SCRIPT = """
+import sys
+
+import numpy as np
+import torch
+
+torch.set_num_threads(int(sys.argv[1]))
+from siftrec import Interactions
+from siftrec.models import LightGCN
+
+rng = np.random.default_rng(0)
+popularity = 1.0 / np.arange(1, 301)  # popular items repeat within a batch
+users = rng.integers(0, 400, 12_000)
+items = rng.choice(300, size=12_000, p=popularity / popularity.sum())
+model = LightGCN(epochs=2, dim=16, batch_size=2048, seed=3).fit(Interactions.from_raw(users, items))
+scorer = model.scorer_
+np.savez(
+    sys.argv[2],
+    user_emb=scorer.user_emb.detach().numpy(),
+    item_emb=scorer.item_emb.detach().numpy(),
+    scores=model.score(np.arange(400)),
+)
+"""
+
+
+def _fit_in_subprocess(tmp_path, threads: int, name: str) -> dict[str, np.ndarray]:
+    """Train the same seeded LightGCN in a fresh interpreter with ``threads`` torch threads."""
+    out = tmp_path / f"{name}.npz"
+    subprocess.run(
+        [sys.executable, "-c", _FIT_SCRIPT, str(threads), str(out)], check=True, timeout=300
+    )
+    with np.load(out) as arrays:
+        return dict(arrays)
+
+
+def test_training_is_bit_identical_across_thread_counts(tmp_path):
+    one = _fit_in_subprocess(tmp_path, 1, "one")
+    two = _fit_in_subprocess(tmp_path, 2, "two")
+    two_again = _fit_in_subprocess(tmp_path, 2, "two_again")
+    for name in ("user_emb", "item_emb", "scores"):
+        np.testing.assert_array_equal(two[name], one[name], err_msg=f"{name}: 2 vs 1 threads")
+        np.testing.assert_array_equal(two_again[name], two[name], err_msg=f"{name}: 2 vs 2")
