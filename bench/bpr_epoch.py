@@ -2,11 +2,11 @@
 
 Usage: ``python bench/bpr_epoch.py [--data DIR] [--dataset all] [--epochs 20] [--threads 2]``.
 
-Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): ``ml-1m-diffrec``
-clean (train / valid / test; validation items masked at test time, as in DiffRec) and
-``gowalla-lightgcn`` (train / test). Every method trains BPR-MF with 64 factors, one uniform
-negative per positive (excluding the user's positives) and L2 0.01, for ``--epochs`` epochs of
-one pass over the training interactions each, with ``--threads`` threads:
+Data (under ``--data``, default ``$SIFTREC_DATA`` or the user cache, see README "Data"):
+``ml-1m-diffrec`` clean (train / valid / test; validation items masked at test time, as in DiffRec)
+and ``gowalla-lightgcn`` (train / test). Every method trains BPR-MF with 64 factors, one uniform
+negative per positive (excluding the user's positives) and L2 0.01, for ``--epochs`` epochs of one
+pass over the training interactions each, with ``--threads`` threads:
 
 - siftrec ``MF`` on its fused row-sparse path, with per-sample SGD (the default: lr 0.05) and
   with lazy Adam (``sparse_adam``, lr 0.005), batch 4096;
@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 
 # Before torch loads OpenMP: on a shared, oversubscribed CPU, spinning OpenMP workers wait for
-# descheduled peers at every op and make torch 5-30x slower; passive waiting avoids that.
+# descheduled peers at every op and make torch many times slower; passive waiting avoids that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse

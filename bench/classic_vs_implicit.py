@@ -3,9 +3,9 @@
 Usage: ``python bench/classic_vs_implicit.py [--data DIR] [--dataset all] [--repeats 3]
 [--factors 64] [--iterations 15] [--regularization 0.01] [--alpha 1]``.
 
-Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): ``ml-1m-diffrec``
-clean (train / valid / test; validation items are masked at test time, as in DiffRec) and
-``gowalla-lightgcn`` (train / test).
+Data (under ``--data``, default ``$SIFTREC_DATA`` or the user cache, see README "Data"):
+``ml-1m-diffrec`` clean (train / valid / test; validation items are masked at test time, as in
+DiffRec) and ``gowalla-lightgcn`` (train / test).
 
 Same objective on both sides: siftrec minimises ``Σ c_ui (p_ui − x_uᵀy_i)² + λ(‖X‖² + ‖Y‖²)``
 with ``c_ui = 1 + α r_ui`` on observed pairs and 1 elsewhere. ``implicit`` reads its input values

@@ -4,13 +4,13 @@ Usage: ``python bench/denoise_ml1m.py [--data DIR] [--methods bce,bpr,tce,rce,nb
 [--epochs N] [--seeds 0,1,2] [--threads N] [--json OUT]``.
 
 Reads ``ml-1m-diffrec/noisy/{train,valid,test}_list.npy.gz`` under ``--data`` (default
-``$SIFTREC_DATA`` or ``../shared/data``); the training and validation logs keep the
-low-rating interactions (natural false positives), the test log only the clean ones. Every
-method is MF (dim 64, MF's per-sample SGD defaults) trained for ``--epochs`` epochs per seed, and
+``$SIFTREC_DATA`` or the user cache, see README "Data"); the training and validation logs keep the
+low-rating interactions (natural false positives), the test log only the clean ones. Every method
+is MF (dim 64, MF's per-sample SGD defaults) trained for ``--epochs`` epochs per seed, and
 Recall@20 / NDCG@20 are measured on the test log with train + valid masked (full ranking), once,
 after the last epoch: no epoch or hyperparameter is selected on the test set.
 
-Methods and their papers' settings (methods.md):
+Methods and their papers' settings (``docs/references.md``):
 - ``bce``: pointwise BCE, 1 negative per positive (DenoisingRec's CE baseline);
 - ``bpr``: BPR, 1 negative;
 - ``tce``: T-CE, ``drop_rate`` 0.2, official whole-batch variant, 1 negative; ``num_gradual``

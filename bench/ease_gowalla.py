@@ -1,20 +1,19 @@
-"""EASE on Gowalla (LightGCN split) against the BARS leaderboard: Recall@20 0.1765, NDCG@20 0.1467.
+"""EASE (Steck, WWW 2019) on Gowalla (LightGCN split) against BARS's EASE^R row (Zhu et al., 2022).
 
 Usage: ``python bench/ease_gowalla.py [--data DIR] [--dataset gowalla-lightgcn]
 [--grid 40,80,160,320] [--validation-ratio 0.2] [--seed 0] [--select recall@20] [--json OUT]``.
 
-Reads ``DATASET/{train,test}.txt.gz`` (LightGCN format) under ``--data`` (default
-``$SIFTREC_DATA`` or ``../shared/data``). λ is chosen on a validation split carved from
-train (per user, ``--validation-ratio`` of the interactions at random), never on test; the model
-is then refitted on the full train set with the chosen λ and evaluated once on test (full
-ranking, train items masked, Recall/NDCG@20 as in LightGCN/BARS). Prints a table with fit and
-evaluation times and the process's peak resident memory after each step.
+Reads ``DATASET/{train,test}.txt.gz`` (LightGCN format) under ``--data`` (default ``$SIFTREC_DATA``
+or the user cache, see README "Data"). λ is chosen on a validation split carved from train (per
+user, ``--validation-ratio`` of the interactions at random), never on test; the model is then
+refitted on the full train set with the chosen λ and evaluated once on test (full ranking, train
+items masked, Recall/NDCG@20 as in LightGCN/BARS). Prints a table with fit and evaluation times and
+the process's peak resident memory after each step.
 
 Gowalla has 40,981 items: one dense float32 n×n matrix is 6.3 GiB, and EASE keeps one alive
 (Gram → Cholesky → inverse → B in place). On a shared CPU, run with ``OMP_WAIT_POLICY=PASSIVE``:
 spinning OpenMP threads otherwise slow the factorisation down several-fold under contention.
-Measured on 2 shared CPU cores (float32): 15–60 min per fit depending on the load, 15–20 s
-per evaluation, peak RSS 6.9 GiB; the whole grid of 4 plus the refit took 2.5 h.
+Measured fit times, memory and results: ``docs/benchmarks.md``, "EASE".
 """
 
 from __future__ import annotations

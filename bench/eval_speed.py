@@ -1,12 +1,11 @@
 """Time the full-ranking evaluation on Gowalla (29,858 users × 40,981 items) with a random model.
 
 Usage: ``python bench/eval_speed.py [--data DIR] [--dim 64] [--naive-users 300]``. Reads
-``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or
-``../shared/data``), builds a random dim-64 factor model (scores = U[users] @ Vᵀ) and reports
+``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or the user
+cache, see README "Data"), builds a random dim-64 factor model (scores = U[users] @ Vᵀ) and reports
 users/s for siftrec's protocol (Recall@20/NDCG@20 over all users), a naive per-user loop (numpy
 argsort per user, timed on a subset and extrapolated) and the compute bound (users × items × dim ×
-2 FLOPs at this machine's measured float32 GEMM rate for the same matrix shapes).
-"""
+2 FLOPs at this machine's measured float32 GEMM rate for the same matrix shapes)."""
 
 from __future__ import annotations
 

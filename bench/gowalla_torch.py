@@ -3,16 +3,17 @@
 Usage: ``python bench/gowalla_torch.py [--data DIR] [--model lightgcn|mf|multvae|multdae|all]
 [--epochs N] [--eval-every N] [--param key=value ...] [--threads N] [--seed S] [--json OUT]``.
 
-Reads ``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or
-``../shared/data``), trains each model with its defaults (the papers' settings) plus any
-``--param`` overrides for ``--epochs`` epochs, and evaluates Recall@20 / NDCG@20 on the test
-split (full ranking, train items masked, Recall over ``|test_u|`` as in LightGCN/BARS) every
-``--eval-every`` epochs and after the last one, printing each epoch's training time. Test
-metrics are only reported, never used to select an epoch (``restore_best`` is off).
+Reads ``gowalla-lightgcn/{train,test}.txt.gz`` under ``--data`` (default ``$SIFTREC_DATA`` or the
+user cache, see README "Data"), trains each model with its defaults (the papers' settings) plus any
+``--param`` overrides for ``--epochs`` epochs, and evaluates Recall@20 / NDCG@20 on the test split
+(full ranking, train items masked, Recall over ``|test_u|`` as in LightGCN/BARS) every
+``--eval-every`` epochs and after the last one, printing each epoch's training time. Test metrics
+are only reported, never used to select an epoch (``restore_best`` is off).
 
-References (PAPER_TABLES.md §1): LightGCN-PyTorch at epoch 5 (3 layers, seed 2020): Recall@20
-0.10711, NDCG@20 0.08941; after 1000 epochs 0.1824 / 0.1547. BARS: MF-BPR 0.1627 / 0.1378,
-Mult-VAE 0.1641 / 0.1335 (paper number), LightGCN 0.1820 / 0.1547.
+References (``docs/references.md``): the LightGCN-PyTorch README (He et al., SIGIR 2020) at
+epoch 5 (3 layers, seed 2020): Recall@20 0.10711, NDCG@20 0.08941; after 1000 epochs
+0.1824 / 0.1547. The BARS leaderboard (Zhu et al., SIGIR 2022): MF-BPR 0.1627 / 0.1378,
+Mult-VAE 0.1641 / 0.1335 (Liang et al.'s number), LightGCN 0.1820 / 0.1547.
 
 On a shared CPU, ``--threads 1`` avoids OpenMP threads waiting for descheduled peers at every
 op, which makes small ops several times slower under contention.

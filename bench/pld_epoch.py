@@ -3,12 +3,12 @@
 Usage: ``python bench/pld_epoch.py [--data DIR] [--dataset ml-1m-diffrec] [--rounds 3]
 [--model mf|lightgcn|gmf|neumf] [--methods LABEL ...]``.
 
-Data (under ``--data``, default ``$SIFTREC_DATA`` or ``../shared/data``): the training log of
-``ml-1m-diffrec`` noisy (the denoising benchmark's) or ``gowalla-lightgcn``. Every method trains
-siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; or
+Data (under ``--data``, default ``$SIFTREC_DATA`` or the user cache, see README "Data"): the
+training log of ``ml-1m-diffrec`` noisy (the denoising benchmark's) or ``gowalla-lightgcn``. Every
+method trains siftrec's ``MF`` (dim 64, its defaults: fused per-sample SGD, lr 0.05, L2 0.01; or
 ``--model lightgcn|gmf|neumf``, dim 64, their defaults) with the same batch size and
-``--epoch-mode``, for
-``--timing-epochs`` epochs without validation (``--methods``: a subset, BPR always included):
+``--epoch-mode``, for ``--timing-epochs`` epochs without validation (``--methods``: a subset, BPR
+always included):
 
 - BPR with the uniform sampler (the reference), and BCE (the loss T-CE and R-CE truncate and
   reweight: their own reference);
@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 
 # Before torch loads OpenMP: on a shared, oversubscribed CPU, spinning OpenMP workers wait for
-# descheduled peers at every op and make torch 5-30x slower; passive waiting avoids that.
+# descheduled peers at every op and make torch many times slower; passive waiting avoids that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse

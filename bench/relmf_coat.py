@@ -12,7 +12,7 @@ propensities (user-supplied column) and with the item-popularity power law (colu
 Coat is tiny (290 users × 300 items, ~1,700 training positives), so training uses batches of
 256 positives for 100 epochs (~700 Adam steps, lr 0.005, L2 1e-4 on the full tables).
 
-The paper reports no Coat numbers (PAPER_TABLES.md §4); the random-score row is chance level.
+Saito et al. (WSDM 2020) report no Coat numbers; the random-score row is chance level.
 The grid version is ``bench/grids/coat_relmf.toml`` (there the power-law variant also weighs the
 validation clicks by the power law).
 """

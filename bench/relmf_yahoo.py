@@ -1,4 +1,4 @@
-"""Rel-MF vs WMF (iALS) vs MF-BCE on Yahoo! R3 under Saito et al.'s protocol (methods.md §5.5-5.7).
+"""Rel-MF vs WMF (iALS) vs MF-BCE on Yahoo! R3 under Saito et al.'s protocol (WSDM 2020).
 
 Usage: ``python bench/relmf_yahoo.py [--data DIR] [--seeds 3] [--threads 2]``.
 
@@ -193,7 +193,7 @@ def run_comparison(
     print(f"\ntotal {time.perf_counter() - start:.0f}s; load average {os.getloadavg()[0]:.1f}")
 
 
-#: PAPER_TABLES.md §4 (values read off the README figures, ≈ ± 0.0005).
+#: Saito et al., WSDM 2020: values read off the figures of their code's README, ≈ ± 0.0005.
 PAPER = {
     "paper WMF (≈)": dict(
         zip(
