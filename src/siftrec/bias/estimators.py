@@ -1,4 +1,4 @@
-"""Pointwise loss estimators of Rel-MF (Saito et al., WSDM 2020; methods.md §5.3).
+"""Pointwise loss estimators of Rel-MF (Saito et al., WSDM 2020: ideal, naive, IPS, clipped).
 
 With clicks ``Y = O·R`` (exposure ``O ~ Bern(θ)``, relevance ``R ~ Bern(γ)``, independent), the
 *ideal* loss over a set of pairs D uses the true relevance,

@@ -1,4 +1,4 @@
-"""Rule-based clickstream cleaners (PHG-DIF, methods.md §9): short dwell times and click bursts.
+"""Rule-based clickstream cleaners (PHG-DIF, Liu et al., CIKM 2025): short dwells, click bursts.
 
 Each filter returns ``(mask, score)`` aligned with the log's rows: ``mask`` says which
 interactions look like noise under the rule, ``score`` ranks them (higher = more likely noise),
@@ -15,7 +15,7 @@ import numpy as np
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 
-#: Dwell threshold (seconds) when none is given: DenoisingRec's Adressa rule (methods.md §3.9).
+#: Dwell threshold (seconds) when none is given: the Adressa rule of Wang et al., WSDM 2021.
 DEFAULT_MIN_DWELL = 10.0
 #: Default burst rule: more than 2 clicks by one user within 10 seconds.
 DEFAULT_BURST_CLICKS = 2

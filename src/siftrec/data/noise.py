@@ -1,7 +1,7 @@
 """Noise protocols: logs with known false positives, so denoisers can be scored against the truth.
 
-- :func:`add_random_noise` — PLD's protocol (methods.md §4.8): each user gets ``⌊ratio · n_u⌋``
-  extra items drawn uniformly among the items they have not interacted with.
+- :func:`add_random_noise` — PLD's protocol (Zhang et al., WWW 2025): each user gets
+  ``⌊ratio · n_u⌋`` extra items drawn uniformly among the items they have not interacted with.
 - :func:`add_popular_noise` — the same with items drawn ∝ ``popularity^beta`` (clickbait-like
   noise on exposed, popular items, which loss-based denoisers find harder).
 - :func:`natural_noise` / :func:`clean_only` — the DenoisingRec / DiffRec protocol: interactions

@@ -1,6 +1,6 @@
 """NBPO's noise score: how improbable NBPO's fitted noisy-label model finds an observed vote.
 
-NBPO (methods.md §2) assumes observed positives are clean, so its model has no posterior of a
+NBPO (Yu & Qin, SIGIR 2020) assumes observed positives are clean, so its model has no posterior of a
 false positive; what it does give for a voted pair is the probability of the *opposite*
 observation, ``P(r̃_ui = 0) = 1 − σ(x_ui)·(1 − ρ_ui)`` with ``x`` the recommender's logit and
 ``ρ = σ(γ)`` the learned flip rate. It is high where the recommender doubts the preference or

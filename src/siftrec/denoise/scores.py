@@ -12,7 +12,7 @@ posterior) without touching this file. Built-in methods:
   ``(#items scored higher + ½ #other items tied) / (n_items − 1)``, 0 for the user's top item
   and 1 for the bottom one, comparable across users.
 - ``percentile``: the interaction's loss percentile among its user's own training
-  interactions (PLD's observation, methods.md §4: noisy positives stand out within the user's
+  interactions (PLD's observation, Zhang et al., WWW 2025: noisy positives stand out in the user's
   personal loss distribution even where the global distributions overlap); mid-ranks for ties,
   0.5 for users with a single interaction.
 - ``dwell`` / ``burst``: the rule-based scores of :mod:`siftrec.data.filters` (need the

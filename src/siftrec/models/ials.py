@@ -1,6 +1,6 @@
 """iALS: weighted matrix factorisation for implicit feedback (Hu, Koren & Volinsky, ICDM 2008).
 
-Objective (methods.md §12.1), with preference ``p_ui = 1`` on observed pairs and 0 elsewhere::
+Objective (Hu et al., ICDM 2008), with preference ``p_ui = 1`` on observed pairs and 0 elsewhere::
 
     Σ_{u,i ∈ U×I} c_ui (p_ui − x_uᵀ y_i)² + Σ_u λ_u ‖x_u‖² + Σ_i λ_i ‖y_i‖²
 

@@ -1,9 +1,9 @@
 """Dense score products ``queries · itemsᵀ``, routed to the fastest BLAS for the device.
 
 On the CPU, numpy's BLAS (OpenBLAS) runs these thin products (a few thousand query rows × d
-× tens of thousands of items, d ≈ 64) about twice as fast as torch's MKL build on the AMD CPUs
-we benchmark on; the result is a fresh array either way. Products that autograd must trace, and
-every product on an accelerator, stay in torch.
+× tens of thousands of items, d ≈ 64) faster than torch's MKL build on AMD CPUs; the result is
+a fresh array either way. Products that autograd must trace, and every product on an
+accelerator, stay in torch.
 """
 
 from __future__ import annotations
