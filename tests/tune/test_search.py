@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from siftrec import Interactions, SiftrecError
+from siftrec.components import parse_spec
 from siftrec.evaluate import evaluate
 from siftrec.models import MF, load_model
 from siftrec.search_space import Categorical
@@ -183,3 +184,15 @@ def test_the_timeout_stops_starting_trials(data):
     lines: list[str] = []
     result = tune("mf", data, trials=50, params=FAST, timeout=1e-9, progress=lines.append)
     assert result.trials.height == 1  # the first trial starts before the clock is checked
+
+
+def test_choices_restrict_every_trial_and_enter_the_study_settings(data, tmp_path):
+    fast = {k: v for k, v in FAST.items() if k != "objective"}
+    choices = {"objective": ["tce", "rce"]}
+    result = tune("mf", data, trials=3, out=tmp_path, params=fast, choices=choices)
+    names = {parse_spec(p["objective"])[0] for p in params_of(result.trials)}
+    assert names and names <= {"tce", "rce"}
+    with pytest.raises(SiftrecError, match="holds a search with choices"):
+        tune("mf", data, trials=3, out=tmp_path, params=fast)
+    with pytest.raises(SiftrecError, match="both a fixed parameter and narrowed"):
+        tune("mf", data, trials=1, params=FAST, choices=choices)

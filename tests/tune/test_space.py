@@ -14,7 +14,8 @@ from siftrec.models import available_models, get_model_class
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.objectives import get_objective
 from siftrec.samplers import get_sampler
-from siftrec.tune.space import fixed_params, sample_params, space_markdown
+from siftrec.search_space import Categorical, declared_space
+from siftrec.tune.space import fixed_params, restricted_space, sample_params, space_markdown
 from tests.contract import contract_data
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,3 +103,44 @@ def test_the_documented_spaces_are_the_declared_ones():
         "docs/tuning.md is out of date; paste the output of "
         "`python -c 'from siftrec.tune import space_markdown; print(space_markdown())'`"
     )
+
+
+def test_choices_narrow_a_component_field_and_keep_each_components_space():
+    mf = get_model_class("mf")
+    space = restricted_space(mf, {"objective": ["tce", "R-CE", "nbpo"]})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        params = sample_params(trial, mf, fixed_params(mf, {"sampler": "uniform"}), space)
+        name, spec_params = parse_spec(params["objective"])
+        seen.add(name)
+        assert spec_params, "the chosen denoiser's own space is still drawn"
+        study.tell(trial, 0.0)
+    assert seen == {"tce", "rce", "nbpo"}
+
+
+def test_choices_turn_a_range_into_a_choice_among_the_listed_values():
+    mf = get_model_class("mf")
+    space = restricted_space(mf, {"dim": ["8", 32]})
+    assert space["dim"] == Categorical((8, 32))
+    assert space["lr"] == declared_space(mf)["lr"]  # the other fields keep their ranges
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        ({"epochs": [1, 2]}, "epochs is not a searched parameter of mf"),
+        ({"objective": ["tce"]}, "two or more values"),
+        ({"objective": "tce,rce"}, "two or more values"),
+        ({"objective": ["tce", "multinomial"]}, "'multinomial' is not among the declared"),
+        ({"objective": ["tce", "nosuch"]}, "unknown objective 'nosuch'"),
+        ({"objective": ["tce", "tce(drop_rate=0.1)"]}, "sets parameters"),
+        ({"objective": ["tce", "t-ce"]}, "repeat"),
+        ({"dim": [8, "8"]}, "repeat"),
+        ({"dim": [8, "wide"]}, "dim"),
+    ],
+)
+def test_bad_choices_are_one_line_errors(choices, message):
+    with pytest.raises(SiftrecError, match=message):
+        restricted_space(get_model_class("mf"), choices)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,8 @@ from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate, parse_metrics
 from siftrec.models import get_model_class
 from siftrec.models.torch_base import TorchRecommender
-from siftrec.search_space import declared_space
-from siftrec.tune.space import fixed_params, sample_params
+from siftrec.search_space import SearchSpace, declared_space
+from siftrec.tune.space import fixed_params, restricted_space, sample_params
 
 if TYPE_CHECKING:
     import optuna
@@ -83,6 +83,7 @@ def tune(
     metric: str = "ndcg@20",
     params: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    choices: Mapping[str, Sequence[Any]] | None = None,
     validation_ratio: float = 0.2,
     pruner: optuna.pruners.BasePruner | None = None,
     progress: Callable[[str], None] | None = None,
@@ -101,6 +102,8 @@ def tune(
         metric: the validation metric to maximise, e.g. ``"ndcg@20"``.
         params: fixed hyperparameters (not searched); strings are coerced like CLI values.
         timeout: start no new trial after this many seconds of this call (one always runs).
+        choices: searched fields narrowed to listed values, e.g. ``{"objective": ["tce",
+            "rce", "nbpo"]}`` (see :func:`~siftrec.tune.space.restricted_space`).
         validation_ratio: the share of each user's interactions carved out without
             ``validation``.
         pruner: replaces the default ``MedianPruner`` (5 startup trials; a trial is judged
@@ -122,6 +125,11 @@ def tune(
         raise SiftrecError(f"train must be Interactions, got {type(train).__name__}")
     fixed = _trial_defaults(model_cls, fixed_params(model_cls, dict(params or {})), metric, seed)
     model_cls(**fixed)  # fixed parameters that no trial could use fail now
+    choices = dict(choices or {})
+    both = sorted(set(choices) & set(params or {}))
+    if both:
+        raise SiftrecError(f"{both[0]} is both a fixed parameter and narrowed by choices")
+    space = restricted_space(model_cls, choices)
     fit_train, valid, source = _validation_part(train, validation, validation_ratio, seed)
     say(f"validation: {source}")
 
@@ -133,7 +141,9 @@ def tune(
         "validation": source,
         "train": train.fingerprint(),
     }
-    objective = _Objective(model_cls, fixed, fit_train, valid, metric)
+    if choices:  # studies without choices keep their earlier settings
+        settings["choices"] = {k: [str(v) for v in values] for k, values in sorted(choices.items())}
+    objective = _Objective(model_cls, fixed, fit_train, valid, metric, space)
     start = time.monotonic()
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # progress lines replace optuna's logs
@@ -180,12 +190,13 @@ class _Objective:
         train: Interactions,
         validation: Interactions,
         metric: str,
+        space: SearchSpace,
     ) -> None:
         self.model_cls, self.fixed, self.metric = model_cls, fixed, metric
-        self.train, self.validation = train, validation
+        self.train, self.validation, self.space = train, validation, space
 
     def __call__(self, trial: optuna.Trial) -> float:
-        params = sample_params(trial, self.model_cls, self.fixed)
+        params = sample_params(trial, self.model_cls, self.fixed, self.space)
         trial.set_user_attr(_PARAMS, params)
         try:
             estimator = self.model_cls(**params)
@@ -330,10 +341,10 @@ def _open_study(out: str | Path | None, settings: dict[str, Any], pruner: Any) -
     if previous is None:
         study.set_user_attr("settings", settings)
     elif previous != settings:
-        key = next(k for k in settings if previous.get(k) != settings[k])
+        key = next(k for k in {**previous, **settings} if previous.get(k) != settings.get(k))
         raise SiftrecError(
             f"{Path(out) / STUDY_FILE} holds a search with {key} {previous.get(key)!r}, not "
-            f"{settings[key]!r}; rerun with the same settings or another --out"
+            f"{settings.get(key)!r}; rerun with the same settings or another --out"
         )
     return study
 

@@ -9,7 +9,7 @@ parameters keep one distribution across trials, as TPE needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from siftrec.components import ComponentRegistry, parse_spec
@@ -21,6 +21,7 @@ from siftrec.search_space import (
     Dimension,
     Float,
     Int,
+    SearchSpace,
     declared_space,
 )
 from siftrec.train.auto import AUTO
@@ -61,18 +62,80 @@ def fixed_params(model_cls: type[Recommender], params: Mapping[str, Any]) -> dic
     return fixed
 
 
+def restricted_space(
+    model_cls: type[Recommender], choices: Mapping[str, Sequence[Any]]
+) -> dict[str, Dimension]:
+    """The model's declared space with the fields of ``choices`` narrowed to the listed values.
+
+    A component field keeps only the listed components, each still drawn with its own space
+    (``{"objective": ["tce", "rce", "nbpo"]}`` searches the denoisers only); any other field
+    becomes an unordered choice among the listed values, coerced to the field's type. A field
+    must be one the model searches, a component one of its declared choices, and two or more
+    distinct values are needed (a single value is a fixed parameter).
+    """
+    space: dict[str, Dimension] = dict(declared_space(model_cls))
+    for key, values in choices.items():
+        dim = space.get(key)
+        if dim is None:
+            searched = ", ".join(space) or "nothing"
+            raise SiftrecError(
+                f"{key} is not a searched parameter of {model_cls.name} (searched: {searched})"
+            )
+        if isinstance(values, str) or not isinstance(values, Sequence) or len(values) < 2:
+            raise SiftrecError(
+                f"the choices of {key} must be a list of two or more values, got {values!r} "
+                "(fix a single value as a parameter)"
+            )
+        if isinstance(dim, Components):
+            space[key] = Components(dim.kind, _component_choices(key, dim, values), dim.when)
+        else:
+            coerced = tuple(coerce_param(model_cls.Config, key, value) for value in values)
+            if len(set(coerced)) != len(coerced):
+                raise SiftrecError(f"the choices of {key} repeat a value: {list(values)}")
+            space[key] = Categorical(coerced, dim.when)
+    return space
+
+
+def _component_choices(key: str, dim: Components, values: Sequence[Any]) -> tuple[str, ...]:
+    """Canonical names of the listed components, each one of ``dim``'s declared choices."""
+    registry = component_registry(dim.kind)
+    declared = {registry.get_class(name).name for name in dim.choices}
+    names = []
+    for value in values:
+        name, spec_params = parse_spec(str(value))
+        if spec_params:
+            raise SiftrecError(
+                f"the choices of {key} are {dim.kind} names; {value!r} sets parameters "
+                "(the chosen component's own space is searched)"
+            )
+        canonical = registry.get_class(name).name
+        if canonical not in declared:
+            raise SiftrecError(
+                f"{key} choice {value!r} is not among the declared choices "
+                f"({', '.join(dim.choices)})"
+            )
+        names.append(canonical)
+    if len(set(names)) != len(names):
+        raise SiftrecError(f"the choices of {key} repeat a {dim.kind}: {list(values)}")
+    return tuple(names)
+
+
 def sample_params(
-    trial: optuna.trial.BaseTrial, model_cls: type[Recommender], fixed: Mapping[str, Any]
+    trial: optuna.trial.BaseTrial,
+    model_cls: type[Recommender],
+    fixed: Mapping[str, Any],
+    space: SearchSpace | None = None,
 ) -> dict[str, Any]:
     """One trial's model parameters: ``fixed`` plus a draw from the model's search space.
 
     A fixed field is not drawn, except a fixed component given by name (``objective=tce`` or
     ``objective=tce(drop_of=positives)``): its spec's own parameters stay as given and the rest of
-    that component's space is drawn, so ``--param objective=tce`` tunes T-CE.
+    that component's space is drawn, so ``--param objective=tce`` tunes T-CE. ``space``
+    replaces the declared space (e.g. a :func:`restricted_space`).
     """
     params = dict(fixed)
     context: dict[str, Any] = dict(fixed)  # values that ``when`` conditions compare against
-    for key, dim in declared_space(model_cls).items():
+    for key, dim in (declared_space(model_cls) if space is None else space).items():
         if not _holds(dim, context):
             continue
         if isinstance(dim, Components):
