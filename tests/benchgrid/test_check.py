@@ -204,6 +204,20 @@ def test_read_split_and_synthetic_options():
     assert len(found) == 5
 
 
+def test_split_options_are_checked_against_the_scheme():
+    def found(split):
+        return problems(datasets=[{"name": "syn", "synthetic": {"n_users": 60}, "split": split}])
+
+    assert found({"scheme": "random", "k": 2}) == [
+        "cell syn/popularity: split.k: not an option of the random scheme "
+        "(known: test_ratio, validation_ratio)"
+    ]
+    assert found({"scheme": "random", "test_ratio": 1.5}) == [
+        "cell syn/popularity: split: test_ratio=1.5 must be in [0, 1)"
+    ]
+    assert found({"scheme": "leave-last", "k": 2}) == []
+
+
 def test_read_options(files):
     dataset = given(files, read={"format": "xls", "delimiter": ","})
     assert problems(datasets=[dataset]) == [

@@ -114,6 +114,18 @@ def test_split_is_seeded(log_csv, split_dir, tmp_path):
     assert (other / "test.csv").read_text() != (split_dir / "test.csv").read_text()
 
 
+def test_split_refuses_a_flag_of_another_scheme(log_csv, tmp_path):
+    result = run(
+        "split", log_csv, "--scheme", "leave-last", "--test-ratio", "0.1", "--out", tmp_path / "o"
+    )
+    assert_clean_failure(result, "--test-ratio does not apply to --scheme leave-last")
+    assert not (tmp_path / "o").exists()
+    result = run("split", log_csv, "--scheme", "leave-last", "--k", "2", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["parameters"] == {"k": 2, "validation_k": 0}
+
+
 def test_split_parquet(log_csv, tmp_path):
     result = run("split", log_csv, "--seed", "0", "--write-format", "parquet", "--out", tmp_path)
     assert result.exit_code == 0, result.stderr

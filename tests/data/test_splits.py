@@ -8,7 +8,18 @@ import pytest
 
 import siftrec.data.splits as splits_module
 from siftrec import Interactions, SiftrecError
-from siftrec.data.splits import SCHEMES, Split, split_given, split_interactions
+from siftrec.data.splits import (
+    SCHEMES,
+    LeaveLast,
+    RandomHoldout,
+    Split,
+    StrongGeneralisation,
+    TemporalCut,
+    scheme_from_manifest,
+    split_given,
+    split_interactions,
+    split_scheme,
+)
 
 
 def log_with_rows(users, items, **columns) -> Interactions:
@@ -274,10 +285,18 @@ def test_schemes_listed():
 
 
 # ---------------------------------------------------------------------- manifest and save
+WITH_VALIDATION = {
+    "random": {"validation_ratio": 0.1},
+    "leave-last": {"validation_k": 1},
+    "temporal": {"validation_ratio": 0.1},
+    "strong": {"validation_ratio": 0.1},
+}
+
+
 @pytest.mark.parametrize("scheme", ["random", "leave-last", "temporal", "strong"])
 def test_manifest_reproduces_the_split(scheme):
     data = random_log()
-    split = split_interactions(data, scheme, seed=7, validation_ratio=0.1, validation_k=1)
+    split = split_interactions(data, scheme, seed=7, **WITH_VALIDATION[scheme])
     manifest = json.loads(json.dumps(split.manifest))
     assert manifest["scheme"] == scheme and manifest["seed"] == 7
     assert manifest["input"] == {"rows": 400, "users": 40, "items": 50}
@@ -286,6 +305,109 @@ def test_manifest_reproduces_the_split(scheme):
     again = split_interactions(data, scheme, seed=manifest["seed"], **manifest["parameters"])
     for name, part in split.parts().items():
         np.testing.assert_array_equal(rows_of(part), rows_of(again.parts()[name]))
+
+
+# ---------------------------------------------------------------------- scheme objects
+@pytest.mark.parametrize(
+    ("scheme", "options", "recorded"),
+    [
+        ("random", {"test_ratio": 0.3}, {"test_ratio": 0.3, "validation_ratio": 0.0}),
+        ("leave-last", {"k": 2}, {"k": 2, "validation_k": 0}),
+        (
+            "temporal",
+            {"cut": 0.3},
+            {"cut": 0.3, "validation_cut": None, "test_ratio": 0.2, "validation_ratio": 0.0},
+        ),
+        (
+            "strong",
+            {"heldout_users": 4},
+            {"heldout_users": 4, "validation_ratio": 0.0, "fold_in_ratio": 0.8},
+        ),
+    ],
+)
+def test_manifest_records_only_the_schemes_own_options(scheme, options, recorded):
+    split = split_interactions(random_log(), scheme, seed=1, **options)
+    assert split.manifest["parameters"] == recorded
+
+
+@pytest.mark.parametrize(
+    ("scheme", "foreign"),
+    [
+        ("random", {"k": 2}),
+        ("leave-last", {"test_ratio": 0.1}),
+        ("temporal", {"heldout_users": 3}),
+        ("strong", {"cut": 0.5}),
+        ("random", {"tset_ratio": 0.1}),
+    ],
+)
+def test_an_option_the_scheme_does_not_use_is_refused(scheme, foreign):
+    (name,) = foreign
+    with pytest.raises(SiftrecError, match=f"the {scheme} split does not use {name}") as info:
+        split_interactions(random_log(), scheme, **foreign)
+    assert "its options:" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "options", "obj"),
+    [
+        ("random", {"test_ratio": 0.3}, RandomHoldout(test_ratio=0.3)),
+        ("leave-last", {"k": 2, "validation_k": 1}, LeaveLast(k=2, validation_k=1)),
+        ("temporal", {"cut": 0.3}, TemporalCut(cut=0.3)),
+        ("strong", {"heldout_users": 4}, StrongGeneralisation(heldout_users=4)),
+    ],
+)
+def test_a_scheme_object_splits_as_its_name_and_options(scheme, options, obj):
+    data = random_log()
+    assert split_scheme(scheme, **options) == obj and obj.name == scheme
+    by_name = split_interactions(data, scheme, seed=2, **options)
+    by_object = split_interactions(data, obj, seed=2)
+    assert by_object.manifest == by_name.manifest
+    for name, part in by_name.parts().items():
+        np.testing.assert_array_equal(rows_of(part), rows_of(by_object.parts()[name]))
+    with pytest.raises(SiftrecError, match="to the object"):
+        split_interactions(data, obj, test_ratio=0.1)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: RandomHoldout(test_ratio=1.0), "test_ratio"),
+        (lambda: RandomHoldout(0.6, 0.4), "below 1"),
+        (lambda: LeaveLast(k=0), "k must be"),
+        (lambda: TemporalCut(cut="yesterday"), "ISO date"),
+        (lambda: TemporalCut(cut=0.6, validation_cut=0.5), "below 1"),
+        (lambda: StrongGeneralisation(heldout_users=-2), "heldout_users"),
+        (lambda: StrongGeneralisation(fold_in_ratio=0), "fold_in_ratio"),
+    ],
+)
+def test_scheme_objects_check_their_options_when_built(build, message):
+    with pytest.raises(SiftrecError, match=message) as info:
+        build()
+    assert "\n" not in str(info.value)
+
+
+def test_a_manifest_recording_every_option_still_reproduces_its_split():
+    data = random_log()
+    split = split_interactions(data, "leave-last", seed=3, k=2, validation_k=1)
+    old_style = {  # manifests of earlier versions recorded the options of every scheme
+        **split.manifest,
+        "parameters": {
+            "test_ratio": 0.2,
+            "validation_ratio": 0.0,
+            "k": 2,
+            "validation_k": 1,
+            "cut": None,
+            "validation_cut": None,
+            "heldout_users": 0.1,
+            "fold_in_ratio": 0.8,
+        },
+    }
+    assert scheme_from_manifest(old_style) == LeaveLast(k=2, validation_k=1)
+    again = split_interactions(data, scheme_from_manifest(old_style), seed=old_style["seed"])
+    for name, part in split.parts().items():
+        np.testing.assert_array_equal(rows_of(part), rows_of(again.parts()[name]))
+    with pytest.raises(SiftrecError, match="reproducible"):
+        scheme_from_manifest({"scheme": "given", "parameters": {}})
 
 
 def string_id_split() -> Split:

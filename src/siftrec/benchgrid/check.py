@@ -148,19 +148,27 @@ def _read_problems(read: dict[str, Any]) -> list[str]:
 
 
 def _split_problems(split: dict[str, Any]) -> list[str]:
-    from siftrec.data.splits import SCHEMES, split_interactions
+    from siftrec.data.splits import SCHEME_CLASSES, split_scheme
 
-    schemes = [s for s in SCHEMES if s != "given"]
     problems = []
     scheme = split.get("scheme")
-    if scheme not in schemes:
-        problems.append(f"split.scheme = {scheme!r} is not one of {', '.join(schemes)}")
-    allowed = set(inspect.signature(split_interactions).parameters) - {"data", "scheme", "seed"}
+    if scheme in SCHEME_CLASSES:
+        allowed = {f.name for f in dataclasses.fields(SCHEME_CLASSES[scheme])}
+        unknown = f"not an option of the {scheme} scheme"
+    else:
+        problems.append(f"split.scheme = {scheme!r} is not one of {', '.join(SCHEME_CLASSES)}")
+        allowed = {f.name for cls in SCHEME_CLASSES.values() for f in dataclasses.fields(cls)}
+        unknown = "unknown option"
     for key in split:
         if key == "seed":
             problems.append("split.seed: not an option; each cell's seed seeds its split")
         elif key != "scheme" and key not in allowed:
-            problems.append(f"split.{key}: unknown option (known: {', '.join(sorted(allowed))})")
+            problems.append(f"split.{key}: {unknown} (known: {', '.join(sorted(allowed))})")
+    if not problems:
+        try:
+            split_scheme(**split)
+        except SiftrecError as exc:
+            problems.append(f"split: {exc}")
     return problems
 
 

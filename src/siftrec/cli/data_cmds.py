@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +23,9 @@ from siftrec.cli.common import (
     stdout,
 )
 from siftrec.errors import SiftrecError
+
+if TYPE_CHECKING:
+    from siftrec.data.splits import SplitScheme
 
 data_app = typer.Typer(help="Inspect interaction logs.", no_args_is_help=True)
 
@@ -56,20 +60,31 @@ def split_command(
         str, typer.Option(help="random | leave-last | temporal | strong | given.")
     ] = "random",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    test_ratio: Annotated[float, typer.Option(help="Held-out share per user (random).")] = 0.2,
+    test_ratio: Annotated[
+        float | None, typer.Option(help="Held-out share per user (random, temporal) [0.2].")
+    ] = None,
     validation_ratio: Annotated[
-        float, typer.Option(help="Validation share (random; > 0 also adds validation users).")
-    ] = 0.0,
-    k: Annotated[int, typer.Option(help="Interactions held out per user (leave-last).")] = 1,
-    validation_k: Annotated[int, typer.Option(help="Validation items per user (leave-last).")] = 0,
+        float | None,
+        typer.Option(
+            help="Validation share (random, temporal; > 0 adds validation users: strong) [0]."
+        ),
+    ] = None,
+    k: Annotated[
+        int | None, typer.Option(help="Interactions held out per user (leave-last) [1].")
+    ] = None,
+    validation_k: Annotated[
+        int | None, typer.Option(help="Validation items per user (leave-last) [0].")
+    ] = None,
     cut: Annotated[
         str | None, typer.Option(help="Temporal cut: a fraction, an ISO date or a timestamp.")
     ] = None,
     validation_cut: Annotated[str | None, typer.Option(help="Temporal validation cut.")] = None,
     heldout_users: Annotated[
-        float, typer.Option(help="Held-out users (strong): a count ≥ 1 or a fraction.")
-    ] = 0.1,
-    fold_in_ratio: Annotated[float, typer.Option(help="Fold-in share (strong).")] = 0.8,
+        float | None, typer.Option(help="Held-out users (strong): a count ≥ 1 or a fraction [0.1].")
+    ] = None,
+    fold_in_ratio: Annotated[
+        float | None, typer.Option(help="Fold-in share (strong) [0.8].")
+    ] = None,
     test_file: Annotated[
         Path | None, typer.Option("--test-file", help="Given test file (scheme given).")
     ] = None,
@@ -132,19 +147,20 @@ def split_command(
                 )
             result = split_given(data, test, validation)
         else:
-            result = split_interactions(
-                data,
-                scheme,
-                seed=seed,
-                test_ratio=test_ratio,
-                validation_ratio=validation_ratio,
-                k=k,
-                validation_k=validation_k,
-                cut=_parse_cut(cut),
-                validation_cut=_parse_cut(validation_cut),
-                heldout_users=int(heldout_users) if heldout_users >= 1 else heldout_users,
-                fold_in_ratio=fold_in_ratio,
-            )
+            given = {
+                "test_ratio": test_ratio,
+                "validation_ratio": validation_ratio,
+                "k": k,
+                "validation_k": validation_k,
+                "cut": _parse_cut(cut),
+                "validation_cut": _parse_cut(validation_cut),
+                "heldout_users": heldout_users,
+                "fold_in_ratio": fold_in_ratio,
+            }
+            options = {name: value for name, value in given.items() if value is not None}
+            if "heldout_users" in options and options["heldout_users"] >= 1:
+                options["heldout_users"] = int(options["heldout_users"])
+            result = split_interactions(data, _split_scheme(scheme, options), seed=seed)
     result.manifest.setdefault("preprocessing", notes)
     result.manifest.setdefault("source", str(path))
     with status(f"Writing {out}"):
@@ -152,6 +168,27 @@ def split_command(
     parts = [("train", result.train), ("validation", result.validation), ("test", result.test)]
     summary = ", ".join(f"{name} {len(part):,}" for name, part in parts if part is not None)
     stderr.print(f"wrote {out} ({summary})", highlight=False)
+
+
+def _split_scheme(scheme: str, options: dict[str, Any]) -> SplitScheme:
+    """The scheme object of ``--scheme`` and the scheme flags given; a flag of another scheme
+    is refused by its name."""
+    from siftrec.data.splits import SCHEME_CLASSES, split_scheme
+
+    cls = SCHEME_CLASSES.get(scheme)
+    if cls is not None:
+        own = [f.name for f in fields(cls)]
+        foreign = [_flag(name) for name in options if name not in own]
+        if foreign:
+            raise SiftrecError(
+                f"{', '.join(foreign)} does not apply to --scheme {scheme} "
+                f"(its flags: {', '.join(_flag(name) for name in own)})"
+            )
+    return split_scheme(scheme, **options)
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
 
 
 def _parse_cut(value: str | None) -> float | int | str | None:

@@ -28,20 +28,24 @@ Schemes (``split_interactions(data, scheme, ...)``):
   Items that only held-out users clicked stay in the shared item map.
 * ``given`` — pre-split files: :func:`split_given` re-indexes the parts onto shared maps.
 
-Every part of a split shares the input's ``user_map``/``item_map`` objects, so indices agree across
-parts. Randomness comes from ``np.random.default_rng(seed)`` only: a split is a pure function of
-(data, scheme, seed, parameters), and ``manifest["parameters"]`` holds every keyword argument so the
-split can be reproduced exactly.
+Each scheme is a small frozen object carrying only its own options (:class:`RandomHoldout`,
+:class:`LeaveLast`, :class:`TemporalCut`, :class:`StrongGeneralisation`), checked when it is built;
+``split_interactions(data, "random", test_ratio=0.1)`` builds one from the scheme's name, and an
+option the scheme does not use is refused. Every part of a split shares the input's
+``user_map``/``item_map`` objects, so indices agree across parts. Randomness comes from
+``np.random.default_rng(seed)`` only: a split is a pure function of (data, scheme, seed, options),
+and ``manifest["parameters"]`` holds the scheme's options so the split can be reproduced exactly
+(:func:`scheme_from_manifest`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypedDict, Unpack
 
 import numpy as np
 
@@ -123,25 +127,203 @@ def _split_files(directory: Path) -> set[str]:
     return owned
 
 
-# ---------------------------------------------------------------------- public entry points
-def split_interactions(
-    data: Interactions,
-    scheme: str = "random",
-    *,
-    seed: int = 0,
-    test_ratio: float = 0.2,
-    validation_ratio: float = 0.0,
-    k: int = 1,
-    validation_k: int = 0,
-    cut: float | str | int | None = None,
-    validation_cut: float | str | int | None = None,
-    heldout_users: int | float = 0.1,
-    fold_in_ratio: float = 0.8,
-) -> Split:
-    """Split ``data`` by ``scheme`` (see the module docstring); deterministic given ``seed``."""
+# ---------------------------------------------------------------------- schemes
+@dataclass(frozen=True)
+class SplitScheme:
+    """A split scheme and its options; subclasses hold only the options their scheme uses."""
+
+    #: The scheme's name, as given to :func:`split_interactions` and written to the manifest.
+    name: ClassVar[str]
+
+    def parameters(self) -> dict[str, Any]:
+        """The options as JSON values: what the manifest records under ``parameters``."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def parts(
+        self, data: Interactions, rng: np.random.Generator
+    ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
+        """The parts of ``data`` by name, and the resolved details the manifest records."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RandomHoldout(SplitScheme):
+    """``random``: per user, ``round(test_ratio·n)`` rows to test, ``round(validation_ratio·n)``
+    to validation; at least one row stays in train."""
+
+    name: ClassVar[str] = "random"
+    test_ratio: float = 0.2
+    validation_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        _set(self, "test_ratio", _ratio("test_ratio", self.test_ratio))
+        _set(self, "validation_ratio", _ratio("validation_ratio", self.validation_ratio))
+        _check_sum("test_ratio + validation_ratio", self.test_ratio, self.validation_ratio)
+
+    def parts(
+        self, data: Interactions, rng: np.random.Generator
+    ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
+        role = _random_roles(data, rng, self.test_ratio, self.validation_ratio)
+        return _parts_by_role(data, role, self.validation_ratio > 0), {}
+
+
+@dataclass(frozen=True)
+class LeaveLast(SplitScheme):
+    """``leave-last``: per user, the last ``k`` rows by timestamp to test and the
+    ``validation_k`` before them to validation."""
+
+    name: ClassVar[str] = "leave-last"
+    k: int = 1
+    validation_k: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("k", self.k, minimum=1)
+        _check_int("validation_k", self.validation_k, minimum=0)
+        _set(self, "k", int(self.k))
+        _set(self, "validation_k", int(self.validation_k))
+
+    def parts(
+        self, data: Interactions, rng: np.random.Generator
+    ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
+        role = _leave_last_roles(data, self.k, self.validation_k)
+        return _parts_by_role(data, role, self.validation_k > 0), {}
+
+
+@dataclass(frozen=True)
+class TemporalCut(SplitScheme):
+    """``temporal``: one global cut in time (a fraction, an integer timestamp or an ISO date);
+    ``cut=None`` means ``test_ratio``, ``validation_cut=None`` means ``validation_ratio``."""
+
+    name: ClassVar[str] = "temporal"
+    cut: float | str | int | None = None
+    validation_cut: float | str | int | None = None
+    test_ratio: float = 0.2
+    validation_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        _set(self, "test_ratio", _ratio("test_ratio", self.test_ratio))
+        _set(self, "validation_ratio", _ratio("validation_ratio", self.validation_ratio))
+        _check_sum("test_ratio + validation_ratio", self.test_ratio, self.validation_ratio)
+        test_cut = _parse_cut("cut", self.test_ratio if self.cut is None else self.cut)
+        val_cut = self._validation_cut()
+        if test_cut[0] == "fraction" and val_cut is not None and val_cut[0] == "fraction":
+            _check_sum("cut + validation_cut", test_cut[1], val_cut[1])
+
+    def _validation_cut(self) -> tuple[str, Any] | None:
+        value = self.validation_cut
+        if value is None and self.validation_ratio > 0:
+            value = self.validation_ratio
+        return None if value is None else _parse_cut("validation_cut", value)
+
+    def parts(
+        self, data: Interactions, rng: np.random.Generator
+    ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
+        test_cut = _parse_cut("cut", self.test_ratio if self.cut is None else self.cut)
+        role, details = _temporal_roles(data, test_cut, self._validation_cut())
+        return _parts_by_role(data, role, "validation_from" in details), details
+
+
+@dataclass(frozen=True)
+class StrongGeneralisation(SplitScheme):
+    """``strong``: ``heldout_users`` whole users for test (and as many for validation when
+    ``validation_ratio > 0``), each split into fold-in input and evaluation target."""
+
+    name: ClassVar[str] = "strong"
+    heldout_users: int | float = 0.1
+    validation_ratio: float = 0.0
+    fold_in_ratio: float = 0.8
+
+    def __post_init__(self) -> None:
+        _heldout_count(self.heldout_users, 1)  # the form; the count is checked on the data
+        _set(self, "validation_ratio", _ratio("validation_ratio", self.validation_ratio))
+        fold_in_ratio = _to_number("fold_in_ratio", self.fold_in_ratio)
+        if not 0 < fold_in_ratio < 1:
+            raise SiftrecError(f"fold_in_ratio={fold_in_ratio} must be in (0, 1)")
+        _set(self, "fold_in_ratio", fold_in_ratio)
+
+    def parts(
+        self, data: Interactions, rng: np.random.Generator
+    ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
+        return _strong_parts(
+            data, rng, self.heldout_users, self.validation_ratio, self.fold_in_ratio
+        )
+
+
+#: The scheme objects :func:`split_interactions` builds, by scheme name (``given`` is
+#: :func:`split_given`).
+SCHEME_CLASSES: dict[str, type[SplitScheme]] = {
+    cls.name: cls for cls in (RandomHoldout, LeaveLast, TemporalCut, StrongGeneralisation)
+}
+
+
+class SplitOptions(TypedDict, total=False):
+    """Keyword options of :func:`split_interactions`; each scheme takes only its own."""
+
+    test_ratio: float
+    validation_ratio: float
+    k: int
+    validation_k: int
+    cut: float | str | int | None
+    validation_cut: float | str | int | None
+    heldout_users: int | float
+    fold_in_ratio: float
+
+
+def split_scheme(scheme: str, **options: Unpack[SplitOptions]) -> SplitScheme:
+    """The scheme object of a scheme name and its options; an option it does not use is refused."""
     if scheme not in SCHEMES:
         raise SiftrecError(f"unknown split scheme {scheme!r}; choose one of {SCHEMES}")
     if scheme == "given":
+        raise SiftrecError("scheme 'given' takes pre-split parts: use split_given(train, test)")
+    cls = SCHEME_CLASSES[scheme]
+    own = [f.name for f in fields(cls)]
+    foreign = [name for name in options if name not in own]
+    if foreign:
+        raise SiftrecError(
+            f"the {scheme} split does not use {', '.join(foreign)} (its options: {', '.join(own)})"
+        )
+    return cls(**options)
+
+
+def scheme_from_manifest(manifest: dict[str, Any]) -> SplitScheme:
+    """The scheme object a split manifest records, to reproduce the split with its seed.
+
+    Manifests written by earlier versions record every option of every scheme; only the
+    scheme's own options are read from them.
+    """
+    scheme = manifest.get("scheme")
+    parameters = manifest.get("parameters")
+    if scheme not in SCHEME_CLASSES or not isinstance(parameters, dict):
+        raise SiftrecError(
+            f"the manifest does not describe a reproducible split (scheme {scheme!r})"
+        )
+    cls = SCHEME_CLASSES[scheme]
+    return cls(**{f.name: parameters[f.name] for f in fields(cls) if f.name in parameters})
+
+
+# ---------------------------------------------------------------------- public entry points
+def split_interactions(
+    data: Interactions,
+    scheme: str | SplitScheme = "random",
+    *,
+    seed: int = 0,
+    **options: Unpack[SplitOptions],
+) -> Split:
+    """Split ``data`` by ``scheme`` (see the module docstring); deterministic given ``seed``.
+
+    ``scheme`` is a scheme name with that scheme's options as keywords (defaults: ``test_ratio``
+    0.2, ``validation_ratio`` 0, ``k`` 1, ``validation_k`` 0, ``cut``/``validation_cut`` None,
+    ``heldout_users`` 0.1, ``fold_in_ratio`` 0.8), or a :class:`SplitScheme` object.
+    """
+    if isinstance(scheme, SplitScheme):
+        if options:
+            raise SiftrecError(
+                f"pass the options of a scheme object to the object, not to split_interactions "
+                f"(got {', '.join(options)})"
+            )
+    elif scheme not in SCHEMES:
+        raise SiftrecError(f"unknown split scheme {scheme!r}; choose one of {SCHEMES}")
+    elif scheme == "given":
         raise SiftrecError("scheme 'given' takes pre-split parts: use split_given(train, test)")
     if not isinstance(data, Interactions):
         raise SiftrecError(f"split expects Interactions, got {type(data).__name__}")
@@ -149,47 +331,14 @@ def split_interactions(
         raise SiftrecError("cannot split an empty interaction log")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise SiftrecError(f"seed must be an integer, got {seed!r}")
-    _check_ratio("test_ratio", test_ratio)
-    _check_ratio("validation_ratio", validation_ratio)
-    if test_ratio + validation_ratio >= 1:
-        raise SiftrecError(
-            f"test_ratio + validation_ratio = {test_ratio + validation_ratio:g} must be below 1"
-        )
-    _check_int("k", k, minimum=1)
-    _check_int("validation_k", validation_k, minimum=0)
-    fold_in_ratio = _to_number("fold_in_ratio", fold_in_ratio)
-    if not 0 < fold_in_ratio < 1:
-        raise SiftrecError(f"fold_in_ratio={fold_in_ratio} must be in (0, 1)")
-    parameters = {
-        "test_ratio": float(test_ratio),
-        "validation_ratio": float(validation_ratio),
-        "k": int(k),
-        "validation_k": int(validation_k),
-        "cut": _plain(cut),
-        "validation_cut": _plain(validation_cut),
-        "heldout_users": _plain(heldout_users),
-        "fold_in_ratio": float(fold_in_ratio),
-    }
-    rng = np.random.default_rng(int(seed))
-    details: dict[str, Any] = {}
-    parts: dict[str, Interactions | None]
-    if scheme == "random":
-        role = _random_roles(data, rng, test_ratio, validation_ratio)
-        parts = _parts_by_role(data, role, validation_ratio > 0)
-    elif scheme == "leave-last":
-        role = _leave_last_roles(data, int(k), int(validation_k))
-        parts = _parts_by_role(data, role, validation_k > 0)
-    elif scheme == "temporal":
-        role, details = _temporal_roles(data, cut, validation_cut, test_ratio, validation_ratio)
-        parts = _parts_by_role(data, role, "validation_from" in details)
-    else:
-        parts, details = _strong_parts(data, rng, heldout_users, validation_ratio, fold_in_ratio)
+    plan = scheme if isinstance(scheme, SplitScheme) else split_scheme(scheme, **options)
+    parts, details = plan.parts(data, np.random.default_rng(int(seed)))
     for name, part in parts.items():
         if part is not None and len(part) == 0 and not name.endswith("fold_in"):
             raise SiftrecError(
-                f"the {scheme} split leaves the {name} part empty; adjust its parameters"
+                f"the {plan.name} split leaves the {name} part empty; adjust its parameters"
             )
-    manifest = _manifest(scheme, int(seed), parameters, data, parts, details)
+    manifest = _manifest(plan.name, int(seed), plan.parameters(), data, parts, details)
     return Split(manifest=manifest, **parts)
 
 
@@ -224,7 +373,7 @@ def split_given(
     return Split(manifest=manifest, **parts)
 
 
-# ---------------------------------------------------------------------- schemes
+# ---------------------------------------------------------------------- scheme arithmetic
 def _random_roles(
     data: Interactions, rng: np.random.Generator, test_ratio: float, validation_ratio: float
 ) -> np.ndarray:
@@ -256,26 +405,13 @@ def _leave_last_roles(data: Interactions, k: int, validation_k: int) -> np.ndarr
 
 
 def _temporal_roles(
-    data: Interactions,
-    cut: float | str | int | None,
-    validation_cut: float | str | int | None,
-    test_ratio: float,
-    validation_ratio: float,
+    data: Interactions, test_cut: tuple[str, Any], val_cut: tuple[str, Any] | None
 ) -> tuple[np.ndarray, dict]:
     """A global cut: positions in timestamp order at or after the test start go to test."""
     ts = _timestamps(data)
     n = len(ts)
     order = np.argsort(ts, kind="stable")
     sorted_ts = ts[order]
-    test_cut = _parse_cut("cut", test_ratio if cut is None else cut)
-    if validation_cut is None and validation_ratio > 0:
-        validation_cut = validation_ratio
-    val_cut = None if validation_cut is None else _parse_cut("validation_cut", validation_cut)
-    if test_cut[0] == "fraction" and val_cut is not None and val_cut[0] == "fraction":
-        if test_cut[1] + val_cut[1] >= 1:
-            raise SiftrecError(
-                f"cut + validation_cut = {test_cut[1] + val_cut[1]:g} must be below 1"
-            )
     test_start = _cut_position("cut", test_cut, sorted_ts, n, n)
     role_sorted = np.full(n, _TRAIN, dtype=np.int8)
     role_sorted[test_start:] = _TEST
@@ -368,9 +504,20 @@ def _to_number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _check_ratio(name: str, value: Any) -> None:
+def _ratio(name: str, value: Any) -> float:
     if not 0 <= _to_number(name, value) < 1:
         raise SiftrecError(f"{name}={value} must be in [0, 1)")
+    return float(value)
+
+
+def _check_sum(what: str, first: float, second: float) -> None:
+    if first + second >= 1:
+        raise SiftrecError(f"{what} = {first + second:g} must be below 1")
+
+
+def _set(scheme: SplitScheme, name: str, value: Any) -> None:
+    """Store a checked, normalised option on a frozen scheme object."""
+    object.__setattr__(scheme, name, value)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
