@@ -18,10 +18,12 @@ def test_normalize_ids_types():
 @pytest.mark.parametrize(
     ("raw", "match"),
     [
-        (np.array([1.0, np.nan]), "1 missing .NaN. values"),
+        (np.array([1.0, np.nan]), r"1 row has a missing user id \(first at row 2: NaN\)"),
         (np.array([1.5, 2.0]), "non-integer numeric ids"),
-        (np.array(["a", ""]), "1 missing or empty ids"),
-        (np.array(["a", None], dtype=object), "1 missing or empty ids"),
+        (np.array(["a", ""]), r"1 row has a missing user id \(first at row 2: empty\)"),
+        (np.array(["a", None], dtype=object), r"missing user id \(first at row 2: null\)"),
+        (np.array(["NA", "b", " n/a "]), r"2 rows have a missing user id \(first at row 1: 'NA'\)"),
+        (np.array([1.0, np.inf]), "1 infinite ids"),
         (np.array([True, False]), "booleans"),
         (np.array([2**63], dtype=np.uint64), "beyond the int64 range"),
     ],
@@ -57,10 +59,18 @@ def test_id_map_rejects_duplicates():
 def test_id_map_lookup_across_id_types():
     ints = IdMap(np.array([1, 2, 3]))
     assert ints.to_index(np.array(["2", "x", "-1", "3"])).tolist() == [1, -1, -1, 2]
-    assert ints.to_index(np.array([2.0, 1.5, np.nan])).tolist() == [1, -1, -1]
+    assert ints.to_index(np.array([2.0, 1.5])).tolist() == [1, -1]
     strs = IdMap(np.array(["1", "b"]))
     assert strs.to_index(np.array([1, 2])).tolist() == [0, -1]
     assert IdMap(np.array([], dtype=np.int64)).to_index([1]).tolist() == [-1]
+
+
+@pytest.mark.parametrize("spelling", ["NA", "nan", " null ", "N/A", "", "None", "NIL"])
+def test_from_raw_refuses_missing_ids_it_used_to_accept(spelling):
+    with pytest.raises(SiftrecError, match=r"1 row has a missing item id \(first at row 2"):
+        Interactions.from_raw(["a", "b"], ["x", spelling])
+    ok = Interactions.from_raw(["NAB", "nancy"], ["nil0", "NULLS"])
+    assert ok.raw_users().tolist() == ["NAB", "nancy"]
 
 
 def test_id_map_extend():

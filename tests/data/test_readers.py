@@ -14,6 +14,7 @@ from siftrec.data.readers import (
     from_dataframe,
     from_scipy,
     infer_format,
+    read_id_list,
     read_interactions,
 )
 from siftrec.data.writers import write_interactions
@@ -303,7 +304,7 @@ def test_userlists_extend_given_maps(tmp_path):
         ('[["a", "b"]]', r"parsed as List\(List\(String"),
         ("[1, 2]", r"parsed as List\(Int64\)"),
         ('{"0": [1]}', "parsed as Struct"),
-        ("[[1, null]]", "1 item ids are null"),
+        ("[[1, null]]", r"1 row has a missing item id \(first at row 1: null\)"),
         ("[[], []]", "contains no interactions"),
         ("[]", "contains no interactions"),
         (" \n", "bad.json is empty"),
@@ -355,7 +356,11 @@ def test_from_dataframe_pandas_and_polars():
 def test_from_dataframe_rejects_other_objects_and_missing_ids():
     expect_error("expected a pandas or polars DataFrame", from_dataframe, {"user": [1]})
     df = pd.DataFrame({"user": [1.0, np.nan], "item": [1, 2]})
-    expect_error("user column 'user' has 1 missing ids", from_dataframe, df)
+    expect_error(
+        r"DataFrame: 1 row has a missing user id in column 'user' \(first at row 2: null\)",
+        from_dataframe,
+        df,
+    )
 
 
 def test_from_scipy_wraps_from_csr():
@@ -422,12 +427,12 @@ def test_missing_or_misnamed_columns(tmp_path):
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("user,item\n1,2\n,3\n", "user column 'user' has 1 missing ids"),
-        ('user,item\n1,2\n2,""\n', "item column 'item' has 1 missing ids"),
-        ("user,item\nnan,2\n1,3\n", "user column has 1 missing or empty ids"),
-        ("user,item,weight\n1,2,abc\n", "'weight' .weights. is not numeric .e.g. 'abc'"),
-        ("user,item,weight\n1,2,\n", "'weight' .weights. has 1 missing values"),
-        ("user,item,weight\n1,2,nan\n", "'weight' .weights. has 1 missing values"),
+        ("user,item\n1,2\n,3\n", "1 row has a missing user id in column 'user'"),
+        ('user,item\n1,2\n2,""\n', "1 row has a missing item id in column 'item'"),
+        ("user,item\nnan,2\n1,3\n", "1 row has a missing user id in column 'user'"),
+        ("user,item,weight\n1,2,abc\n", "'weight' .weight. is not numeric .e.g. 'abc'"),
+        ("user,item,weight\n1,2,\n", "1 row has a missing weight in column 'weight'"),
+        ("user,item,weight\n1,2,nan\n", "1 row has a missing weight in column 'weight'"),
         ("user,item,rating\n1,2,good\n", "'rating' .rating. is not numeric"),
         ("user,item,is_noise\n1,2,maybe\n", "is_noise column 'is_noise' must be 0/1"),
         ("user,item,timestamp\n1,2,yesterday\n", "neither numeric nor a date/time"),
@@ -541,3 +546,158 @@ def test_real_amazon_nbpo_parts_share_ids(shared_data):
 def test_real_diffrec_clean_train(shared_data):
     data = read_interactions(shared_data / "ml-1m-diffrec" / "clean" / "train_list.npy.gz")
     assert (len(data), data.n_users, data.n_items) == (403_277, 5_949, 2_810)
+
+
+# ---------------------------------------------------------------------------- missing ids
+SPELLINGS = ["NA", "N/A", "NaN", "null", "None", "nil", " na ", ""]
+
+
+def _missing_cell_files(tmp_path: Path, spelling: str, what: str) -> dict[str, tuple]:
+    """Per format: (file, read options, row) with ``spelling`` as the ``what`` id of that row."""
+    u, i = (spelling, "7") if what == "user" else ("7", spelling)
+    files: dict[str, tuple] = {
+        "csv": (write(tmp_path / "log.csv", f"user,item\n1,2\n3,4\n{u},{i}\n"), {}, 3),
+        "tsv": (write(tmp_path / "log.tsv", f"user\titem\n1\t2\n{u}\t{i}\n"), {}, 2),
+        "movielens": (write(tmp_path / "u.data", f"1\t2\t5\t9\n{u}\t{i}\t4\t9\n"), {}, 2),
+    }
+    path = tmp_path / "log.parquet"
+    pl.DataFrame({"user": ["1", "3", u], "item": ["2", "4", i]}).write_parquet(path)
+    files["parquet"] = (path, {}, 3)
+    if spelling.strip():  # whitespace-separated formats have no empty cells
+        path = write(tmp_path / "x.train.rating", f"1\t2\t1\n{u}\t{i}\t1\n")
+        files["denoisingrec"] = (path, {}, 2)
+        line = f"{spelling} 1 2" if what == "user" else f"1 2 {spelling} 3"
+        files["lightgcn"] = (
+            write(tmp_path / "a.txt", f"0 1 2\n{line}\n"),
+            {"format": "lightgcn"},
+            2,
+        )
+    if what == "item":  # user ids of userlists are list positions: never missing
+        cell = f'"{spelling}"'
+        path = write(tmp_path / "l.json", f"[[1, 2], [3], [4, {cell}]]")
+        files["userlists"] = (path, {"format": "userlists"}, 3)
+    return files
+
+
+@pytest.mark.parametrize("what", ["user", "item"])
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_missing_ids_are_refused_by_every_text_format(tmp_path, spelling, what):
+    for fmt, (path, options, row) in _missing_cell_files(tmp_path, spelling, what).items():
+        shown = repr(spelling.strip() if fmt != "userlists" else spelling)  # JSON: as written
+        shown = shown if spelling.strip() else "empty"
+        message = expect_error(
+            f"^{path.name}: 1 row has a missing {what} id.* \\(first at row {row}: {shown}\\); "
+            "drop them or fill them$",
+            read_interactions,
+            path,
+            **options,
+        )
+        if fmt in ("csv", "tsv", "parquet", "movielens", "denoisingrec"):
+            assert f"in column '{what}'" in message
+
+
+@pytest.mark.parametrize("what", ["user", "item"])
+def test_missing_ids_as_nulls_and_nans(tmp_path, what):
+    other = "item" if what == "user" else "user"
+    cases = {
+        "float.parquet": pl.DataFrame({what: [1.0, None, np.nan], other: [1, 2, 3]}),
+        "int.parquet": pl.DataFrame({what: [1, None, 3], other: [1, 2, 3]}),
+        "text.parquet": pl.DataFrame({what: ["a", None, "NA"], other: [1, 2, 3]}),
+    }
+    for name, frame in cases.items():
+        frame.write_parquet(tmp_path / name)
+        expect_error(
+            f"{name}: .* a missing {what} id in column '{what}' \\(first at row 2: (null|empty)\\)",
+            read_interactions,
+            tmp_path / name,
+        )
+    array = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    array[1, 0 if what == "user" else 1] = np.nan
+    np.save(tmp_path / "pairs.npy", array)
+    expect_error(
+        rf"pairs.npy: 1 row has a missing {what} id \(first at row 2: NaN\)",
+        read_interactions,
+        tmp_path / "pairs.npy",
+    )
+    rows = [{what: "a", other: 1}, {what: None, other: 2}]
+    expect_error(
+        f"DataFrame: 1 row has a missing {what} id in column '{what}'",
+        from_dataframe,
+        pd.DataFrame(rows),
+    )
+
+
+def test_userlists_null_list_is_a_missing_item(tmp_path):
+    path = write(tmp_path / "lists.json", "[[1], null, [2]]")
+    expect_error(
+        r"lists.json: 1 row has a missing item id \(first at row 2: null\)",
+        read_interactions,
+        path,
+        format="userlists",
+    )
+
+
+def test_ids_that_only_contain_the_letters_are_ids(tmp_path):
+    text = "user,item\nNAB,nancy\nnil0,NULLS\nNone_1,n/a/b\n"
+    data = read_interactions(write(tmp_path / "log.csv", text))
+    assert raw_pairs(data) == [("NAB", "nancy"), ("nil0", "NULLS"), ("None_1", "n/a/b")]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("user,item,weight\n1,2,1\n1,3,NA\n", r"missing weight in column 'weight' .first at row 2"),
+        (
+            "user,item,plays\n1,2,1\n1,3,\n",
+            r"missing weight in column 'plays' .first at row 2: empty",
+        ),
+        (
+            "user,item,weight\n1,2,N/A\n",
+            r"missing weight in column 'weight' .first at row 1: 'N/A'",
+        ),
+        (
+            "user,item,rating\n1,2,4\n1,3,NaN\n",
+            r"missing rating in column 'rating' .first at row 2",
+        ),
+        ("user,item,rating\n1,2,null\n", r"missing rating in column 'rating' .first at row 1"),
+        ("user,item,weight\n1,2,1\n1,3,inf\n", r"1 row has an infinite weight in column 'weight'"),
+        ("user,item,timestamp\n1,2,None\n", r"missing timestamp in column 'timestamp'"),
+    ],
+)
+def test_missing_weights_and_ratings_name_the_column(tmp_path, text, match):
+    message = expect_error(match, read_interactions, write(tmp_path / "log.csv", text))
+    assert message.startswith("log.csv: ")
+
+
+def test_missing_weight_in_parquet(tmp_path):
+    path = tmp_path / "log.parquet"
+    pl.DataFrame({"user": [1, 2], "item": [1, 2], "weight": [1.0, np.nan]}).write_parquet(path)
+    expect_error(
+        r"log.parquet: 1 row has a missing weight in column 'weight' \(first at row 2: NaN\)",
+        read_interactions,
+        path,
+    )
+
+
+# ---------------------------------------------------------------------------- id lists
+def test_read_id_list_reads_a_user_column_or_one_id_per_line(tmp_path):
+    csv = write(tmp_path / "users.csv", "user_id,note\n 5 ,a\nNAB,b\n")
+    assert read_id_list(csv).tolist() == ["5", "NAB"]
+    lines = write(tmp_path / "users.txt", "7\n\nnancy\n", compress=False)
+    assert read_id_list(lines).tolist() == ["7", "nancy"]
+    assert read_id_list(write(tmp_path / "items.csv", "item\nx\n"), "item").tolist() == ["x"]
+
+
+@pytest.mark.parametrize("spelling", ["NA", "null", "N/A", "NaN", "None"])
+def test_read_id_list_refuses_missing_ids(tmp_path, spelling):
+    csv = write(tmp_path / "users.csv", f"user,note\n5,a\n{spelling},b\n")
+    expect_error(
+        rf"^users.csv: 1 row has a missing user id in column 'user' \(first at row 2: "
+        rf"'{spelling}'\); drop them or fill them$",
+        read_id_list,
+        csv,
+    )
+    lines = write(tmp_path / "users.txt", f"5\n{spelling}\n")
+    expect_error(r"users.txt: 1 row has a missing user id \(first at row 2", read_id_list, lines)
+    empty_cell = write(tmp_path / "blank.csv", "user,note\n5,a\n,b\n")
+    expect_error(r"blank.csv: .* \(first at row 2: empty\)", read_id_list, empty_cell)

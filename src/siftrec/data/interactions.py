@@ -90,12 +90,12 @@ class Interactions:
             user_map, u_idx = IdMap.from_raw(users)
         else:
             user_map = user_map.extend(users)
-            u_idx = user_map.to_index(users)
+            u_idx = user_map._lookup(users)
         if item_map is None:
             item_map, i_idx = IdMap.from_raw(items)
         else:
             item_map = item_map.extend(items)
-            i_idx = item_map.to_index(items)
+            i_idx = item_map._lookup(items)
         if weights is None:
             w = np.ones(len(users), dtype=np.float32)
         else:
@@ -215,8 +215,8 @@ class Interactions:
 
         Returns the re-indexed log and the number of dropped rows.
         """
-        u = user_map.to_index(self.user_map.ids[self.users])
-        i = item_map.to_index(self.item_map.ids[self.items])
+        u = user_map._lookup(self.user_map.ids[self.users])
+        i = item_map._lookup(self.item_map.ids[self.items])
         keep = (u >= 0) & (i >= 0)
         out = Interactions(
             u[keep],

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from siftrec.data.ids import IdMap
+from siftrec.data.ids import IdMap, check_missing_ids, refuse_missing
 from siftrec.data.interactions import Interactions
 from siftrec.data.manifest import check_split_part
 from siftrec.errors import SiftrecError
@@ -215,6 +215,34 @@ def from_scipy(
     return Interactions.from_csr(matrix, user_map=user_map, item_map=item_map)
 
 
+def read_id_list(path: str | Path, what: str = "user") -> np.ndarray:
+    """Raw ids (as text) from a CSV whose header names a ``what`` column, or one id per line.
+
+    The column is found like :func:`read_interactions` finds it (``user``, ``user_id``, ...).
+    Blank lines are skipped; a missing id (``NA``, ``null``, an empty cell, ...) is refused with
+    the file, row and count. :meth:`IdMap.to_index` turns the text into indices.
+    """
+    import polars as pl
+
+    path = Path(path)
+    _require_file(path)
+    lines = _read_lines(path)
+    aliases = {"user": USER_ALIASES, "item": ITEM_ALIASES}.get(what, (what,))
+    header = [name.strip() for name in lines[0].split(",")]
+    column = _find_column(header, aliases)
+    if column is None:
+        check_missing_ids(lines, what, path.name)
+        return lines.to_numpy().astype(str)
+    try:
+        frame = pl.read_csv(_source(path), infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise _polars_error(path, "csv", exc) from None
+    frame = frame.rename({name: name.strip() for name in frame.columns})
+    ids = frame[column].str.strip_chars().fill_null("")  # a null cell is an empty one
+    check_missing_ids(ids, what, path.name, column)
+    return ids.to_numpy().astype(str)
+
+
 # ---------------------------------------------------------------------------- file access
 def _require_file(path: Path) -> None:
     if not path.exists():
@@ -381,10 +409,12 @@ def _read_lightgcn(
 
     tokens = _split_whitespace(_read_lines(path))
     frame = pl.DataFrame({"user": tokens.list.first(), "item": tokens.list.slice(1)})
+    check_missing_ids(frame["user"], "user", path.name)
     line_users = _integer_tokens(frame["user"], path, "user")
-    pairs = frame.explode("item").drop_nulls("item")
+    pairs = frame.with_row_index("row", offset=1).explode("item").drop_nulls("item")
     if pairs.height == 0:
         raise SiftrecError(f"{path.name} contains no interactions")
+    check_missing_ids(pairs["item"], "item", path.name, rows=pairs["row"].to_numpy())
     users = _integer_tokens(pairs["user"], path, "user")
     items = _integer_tokens(pairs["item"], path, "item")
     user_map = IdMap.from_raw(line_users)[0] if user_map is None else user_map.extend(line_users)
@@ -482,6 +512,9 @@ def _read_npy(
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.shape[1] != 2:
         shape = getattr(array, "shape", None)
         raise SiftrecError(f"{path.name}: expected an array of shape (n, 2), got {shape}")
+    if array.dtype.kind == "f":  # NaN marks a missing id
+        check_missing_ids(array[:, 0], "user", path.name)
+        check_missing_ids(array[:, 1], "item", path.name)
     if array.dtype.kind not in "iu":
         raise SiftrecError(f"{path.name}: expected integer (user, item) ids, got {array.dtype}")
     if len(array) == 0:
@@ -512,14 +545,17 @@ def _read_userlists(
         raise _polars_error(path, what, exc) from None
     if column.dtype in (pl.List(pl.Null), pl.List(pl.List(pl.Null))):
         raise SiftrecError(f"{path.name} contains no interactions")
-    if column.dtype != pl.List(pl.List(pl.Int64)):
-        raise SiftrecError(
-            f"{path.name} is not {what} (integer item ids): parsed as {column.dtype}"
-        )
+    not_ids = SiftrecError(
+        f"{path.name} is not {what} (integer item ids): parsed as {column.dtype}"
+    )
+    if column.dtype not in (pl.List(pl.List(pl.Int64)), pl.List(pl.List(pl.String))):
+        raise not_ids
     lists = column[0]
-    items = lists.explode(empty_as_null=False)
-    if items.null_count():
-        raise SiftrecError(f"{path.name}: {items.null_count()} item ids are null")
+    items = lists.explode(empty_as_null=False)  # a null list gives one null item
+    rows = np.repeat(np.arange(1, lists.len() + 1), lists.list.len().fill_null(1).to_numpy())
+    check_missing_ids(items, "item", path.name, rows=rows)
+    if items.dtype != pl.Int64:
+        raise not_ids
     positions = np.arange(lists.len(), dtype=np.int64)
     users = np.repeat(positions, lists.list.len().to_numpy())
     user_map = IdMap.from_raw(positions)[0] if user_map is None else user_map.extend(positions)
@@ -581,7 +617,7 @@ def _frame_to_interactions(
         weight = _find_column(rest, WEIGHT_ALIASES)
     weights = None
     if weight is not None:
-        weights = _numeric(frame[weight], source, "weights")
+        weights = _numeric(frame[weight], source, "weight")
         rest.remove(weight)
     columns: dict[str, np.ndarray] = {}
     for name in rest:
@@ -639,12 +675,8 @@ def _ids(series: Any, source: str, what: str) -> np.ndarray:
     if series.dtype == pl.String:
         if not series.null_count() and (ints := _plain_ints(series)) is not None:
             return ints.to_numpy()
-        series = series.str.strip_chars()
-    missing = series.null_count()
-    if series.dtype == pl.String:
-        missing += int((series == "").sum())
-    if missing:
-        raise SiftrecError(f"{source}: {what} column {series.name!r} has {missing} missing ids")
+        series = series.str.strip_chars().fill_null("")  # a null text cell is an empty one
+    check_missing_ids(series, what, source, series.name)
     if series.dtype == pl.String:
         ints = _plain_ints(series)
         return ints.to_numpy() if ints is not None else series.to_numpy().astype(str)
@@ -654,9 +686,14 @@ def _ids(series: Any, source: str, what: str) -> np.ndarray:
 
 
 def _numeric(series: Any, source: str, name: str) -> np.ndarray:
-    """A numeric column without missing values; text must parse as numbers."""
+    """A numeric column without missing or infinite values; text must parse as numbers.
+
+    Missing cells follow the id rule (empty, ``NA``, ``NaN``, null, ...: ``ids.missing_ids``).
+    """
     import polars as pl
 
+    text = series.fill_null("") if series.dtype == pl.String else series
+    refuse_missing(text, name, source, series.name)
     values = series
     if series.dtype == pl.String:
         values = _parse_numbers(series)
@@ -672,10 +709,12 @@ def _numeric(series: Any, source: str, name: str) -> np.ndarray:
         raise SiftrecError(
             f"{source}: column {series.name!r} ({name}) is not numeric (dtype {series.dtype})"
         )
-    missing = values.null_count() + (int(values.is_nan().sum()) if values.dtype.is_float() else 0)
-    if missing:
+    if values.dtype.is_float() and (infinite := values.is_infinite()).any():
+        count, first = int(infinite.sum()), int(infinite.arg_true()[0])
+        have = "1 row has" if count == 1 else f"{count:,} rows have"
         raise SiftrecError(
-            f"{source}: column {series.name!r} ({name}) has {missing} missing values"
+            f"{source}: {have} an infinite {name} in column {series.name!r} "
+            f"(first at row {first + 1}: {series[first]!r})"
         )
     return values.to_numpy()
 
@@ -720,6 +759,8 @@ def _timestamps(series: Any, source: str) -> np.ndarray:
     """Numbers as they are; dates/times (typed or text) as Unix seconds."""
     import polars as pl
 
+    text = series.fill_null("") if series.dtype == pl.String else series
+    refuse_missing(text, "timestamp", source, series.name)
     if series.dtype == pl.String:
         numbers = _parse_numbers(series)
         if numbers is not None:
@@ -737,7 +778,5 @@ def _timestamps(series: Any, source: str) -> np.ndarray:
             )
         series = parsed
     if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
-        if series.null_count():
-            raise SiftrecError(f"{source}: timestamp column {series.name!r} has missing values")
         return series.cast(pl.Datetime("us")).dt.epoch("s").to_numpy()
     return _numeric(series, source, "timestamp")
