@@ -72,6 +72,8 @@ def test_to_index_refuses_missing_ids_instead_of_calling_them_unknown(spelling):
             id_map.to_index(np.array([known, spelling]), what="user")
     with pytest.raises(SiftrecError, match="missing id"):
         IdMap(np.array([1, 2])).to_index(np.array([2.0, np.nan]))
+    legacy = IdMap(np.array(["NA", "b"]))  # a saved map from before: it still loads
+    assert legacy.to_index(np.array(["b"])).tolist() == [1]
 
 
 def test_to_index_accepts_ids_that_only_look_like_missing_ones():

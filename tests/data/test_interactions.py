@@ -23,7 +23,7 @@ def test_normalize_ids_types():
         (np.array(["a", ""]), r"1 row has a missing user id \(first at row 2: empty\)"),
         (np.array(["a", None], dtype=object), r"missing user id \(first at row 2: null\)"),
         (np.array(["NA", "b", " n/a "]), r"2 rows have a missing user id \(first at row 1: 'NA'\)"),
-        (np.array([1.0, np.inf]), "1 infinite ids"),
+        (np.array([1.0, np.inf]), "1 non-finite ids"),
         (np.array([True, False]), "booleans"),
         (np.array([2**63], dtype=np.uint64), "beyond the int64 range"),
     ],

@@ -176,11 +176,17 @@ def normalize_ids(raw: np.ndarray | list, what: str = "id") -> np.ndarray:
 
     Refuses missing ids (:func:`check_missing_ids`) with a one-line error naming ``what``.
     """
-    arr = np.asarray(raw)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
+    arr = np.asarray(raw).reshape(-1)
+    check_missing_ids(arr, what)
+    return _id_array(arr, what)
+
+
+def _id_array(arr: np.ndarray, what: str) -> np.ndarray:
+    """A flat array of ids as int64 when every id is integral, else as str (no missing check).
+
+    :class:`IdMap` builds its ids with this alone, so a saved map loads whatever ids it holds.
+    """
     if arr.dtype == object and len(arr):
-        check_missing_ids(arr, what)
         arr = np.asarray(arr.tolist())  # Python ints stay integers instead of becoming "1"
     if arr.dtype.kind == "u" and len(arr) and arr.max() > np.iinfo(np.int64).max:
         raise SiftrecError(f"{what} column has ids beyond the int64 range")
@@ -188,10 +194,9 @@ def normalize_ids(raw: np.ndarray | list, what: str = "id") -> np.ndarray:
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "b":
         raise SiftrecError(f"{what} column holds booleans, expected integer or string ids")
-    check_missing_ids(arr, what)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise SiftrecError(f"{what} column has {int((~np.isfinite(arr)).sum())} infinite ids")
+            raise SiftrecError(f"{what} column has {int((~np.isfinite(arr)).sum())} non-finite ids")
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         raise SiftrecError(
@@ -222,7 +227,7 @@ class IdMap:
     _sorter: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        ids = normalize_ids(self.ids)
+        ids = _id_array(np.asarray(self.ids).reshape(-1), "id")
         object.__setattr__(self, "ids", ids)
         sorter = np.argsort(ids, kind="stable")
         if len(ids) > 1 and np.any(ids[sorter][1:] == ids[sorter][:-1]):
