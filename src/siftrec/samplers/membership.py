@@ -3,8 +3,8 @@
 Pairs are encoded as int64 keys ``user · n_items + item``. A bitset answers most queries with one
 memory access: it is exact when the key space is small (≤ 2^28 pairs, a 32 MiB bitset at most),
 otherwise a hashed filter whose hits (true positives plus a few collisions) are confirmed by
-``searchsorted`` on the sorted keys. A binary search on every query is ~40× slower than the
-bitset on ML-1M, which is why the filter comes first.
+``searchsorted`` on the sorted keys. A binary search on every query is far slower than the
+bitset's one access, which is why the filter comes first.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class PositiveIndex:
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` by sorting (numpy 2's default hash-based unique is ~20× slower here)."""
+    """``np.unique`` by sorting (numpy 2's default hash-based unique is much slower here)."""
     values = np.sort(values)
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 

@@ -1,4 +1,4 @@
-"""PLD: personal-loss-distribution resampling of positives (Zhang et al., WWW 2025; methods.md §4).
+"""PLD: personal-loss-distribution resampling of positives (Zhang et al., WWW 2025).
 
 Within one user, clean positives usually have lower loss than the user's noisy ones, even where
 the global loss distributions overlap. After ``warmup_epochs`` ordinary epochs, every training
@@ -8,7 +8,7 @@ candidates are scored is ``losses``:
 
 - ``"batch"`` (official ``PLDCFTrainer``): per mini-batch, with the current parameters, through
   the trainer's ``score_fn`` — an extra forward of ``pool_size + n_negatives`` candidates per
-  example (for LightGCN a graph propagation per batch): ~2-3× the cost of a BPR epoch.
+  example (for LightGCN a graph propagation per batch), a multiple of a BPR epoch's cost.
 - ``"epoch"``: once, at the start of each resampling epoch: every training interaction's score
   (the pools then gather these, so a positive is scored once, not once per pool it is in) and
   every example's negatives, in one no-grad pass (for LightGCN one propagation per epoch); the

@@ -6,8 +6,7 @@ materialising gathered embedding rows (a torch gather writes and re-reads ``pair
 the tables of ML-1M or Gowalla fit in cache). ``pool_positions`` draws every example's pool
 with Floyd's algorithm, ``take`` gathers the pools' scores. They run in parallel over examples, are
 compiled on first use and cached on disk. The transcendental part of PLD's draw (losses,
-softmax) stays in torch, whose vectorised ``exp``/``log`` are ~4× faster than scalar libm calls
-here.
+softmax) stays in torch, whose vectorised ``exp``/``log`` beat scalar libm calls here.
 """
 
 from __future__ import annotations
@@ -71,8 +70,8 @@ def pool_positions(users: np.ndarray, row_ptr: np.ndarray, draws: np.ndarray) ->
 def take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``values[index]`` for a 1-d ``values`` and a C-contiguous ``index`` of any shape.
 
-    A plain loop of independent loads: the CPU overlaps their cache misses (ML-1M / Gowalla
-    pools: ~4× faster than torch's indexing, ~3× faster than gathering inside the pool loop).
+    A plain loop of independent loads: the CPU overlaps their cache misses, which makes it
+    faster than torch's indexing and than gathering inside the pool loop.
     """
     out = np.empty(index.shape, dtype=values.dtype)
     flat, flat_out = index.reshape(-1), out.reshape(-1)

@@ -1,4 +1,4 @@
-"""Uniform negative sampling over the whole catalog (BPR's default, methods.md §1.4)."""
+"""Uniform negative sampling over the whole catalog (BPR's default, Rendle et al., UAI 2009)."""
 
 from __future__ import annotations
 
