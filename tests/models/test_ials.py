@@ -8,18 +8,8 @@ import torch
 from siftrec import Interactions, SiftrecError
 from siftrec.data.ids import IdMap
 from siftrec.models import IALS, Popularity
-from tests.contract import ModelContract, contract_data
+from siftrec.testing import contract_log as contract_data
 from tests.models.test_knn import ml100k_split, recall_at
-
-
-class TestIALSContract(ModelContract):
-    def make_model(self):
-        return IALS(factors=8, iterations=4, device="cpu")
-
-
-class TestIALSCholeskyContract(ModelContract):
-    def make_model(self):
-        return IALS(factors=8, iterations=4, solver="cholesky", device="cpu")
 
 
 def _weighted_log(seed: int = 3, n_users: int = 30, n_items: int = 12) -> Interactions:
@@ -182,23 +172,6 @@ def test_negative_weights_are_rejected():
     data = Interactions.from_raw([1, 2, 2], ["a", "a", "b"], weights=[1.0, -2.0, 1.0])
     with pytest.raises(SiftrecError, match="non-negative"):
         IALS(factors=2, iterations=1).fit(data)
-
-
-@pytest.mark.parametrize(
-    ("params", "match"),
-    [
-        ({"factors": 0}, "factors"),
-        ({"regularization": -1.0}, "regularization"),
-        ({"cg_steps": 0}, "cg_steps"),
-        ({"iterations": 0}, "iterations"),
-        ({"epsilon": 0.0}, "epsilon"),
-        ({"solver": "lu"}, "solver"),
-        ({"confidence": "exp"}, "confidence"),
-    ],
-)
-def test_bad_params(params, match):
-    with pytest.raises(SiftrecError, match=match):
-        IALS(**params).fit(contract_data())
 
 
 def test_singular_exact_solve_is_reported():

@@ -11,13 +11,7 @@ from siftrec import Interactions, SiftrecError, resources
 from siftrec.models import ItemKNN, Popularity, Recommender, load_model
 from siftrec.models import knn as knn_module
 from siftrec.models.knn import item_similarity
-from tests.contract import ModelContract, contract_data
-
-
-class TestItemKNNContract(ModelContract):
-    def make_model(self):
-        return ItemKNN(k=10)
-
+from siftrec.testing import contract_log as contract_data
 
 # users × items: u0 {0,1}, u1 {0,2}, u2 {0,1,2}, u3 {1}
 HAND = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1], [0, 1, 0]], dtype=np.float32))
@@ -62,15 +56,6 @@ def test_zero_norm_items_without_shrink():
     np.testing.assert_allclose(s, [[0, 0, 1 / np.sqrt(2)], [0, 0, 0], [1 / np.sqrt(2), 0, 0]])
 
 
-def test_fold_in_equals_score():
-    data = contract_data()
-    model = ItemKNN(k=8).fit(data)
-    np.testing.assert_allclose(model.score_history(data.binary[:7]), model.score(np.arange(7)))
-    items, _ = model.recommend_history(data.binary[:3], k=5)
-    expected, _ = model.recommend(np.arange(3), k=5)
-    np.testing.assert_array_equal(items, expected)
-
-
 def test_feedback_weighting_uses_weights_and_round_trips(tmp_path):
     data = Interactions.from_csr(
         sp.csr_matrix(np.array([[3, 1, 0], [1, 0, 1], [0, 2, 2]], dtype=np.float32))
@@ -87,19 +72,6 @@ def test_feedback_weighting_uses_weights_and_round_trips(tmp_path):
         [[0, 6 / np.sqrt(50), 2 / np.sqrt(50)]],
         1e-6,
     )
-
-
-@pytest.mark.parametrize(
-    ("params", "match"),
-    [
-        ({"k": 0}, "positive integer"),
-        ({"shrink": -1.0}, "shrink"),
-        ({"feedback_weighting": "clicks"}, "feedback_weighting"),
-    ],
-)
-def test_bad_params(params, match):
-    with pytest.raises(SiftrecError, match=match):
-        ItemKNN(**params)
 
 
 def test_memory_guard_refuses_and_force_bypasses(monkeypatch):

@@ -6,16 +6,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from siftrec import Interactions, SiftrecError
+from siftrec import Interactions
 from siftrec.data.ids import IdMap
 from siftrec.models import LightGCN
 from siftrec.models.lightgcn import normalized_adjacency
-from tests.contract import ModelContract, contract_data
-
-
-class TestLightGCNContract(ModelContract):
-    def make_model(self):
-        return LightGCN(epochs=3, batch_size=128, lr=0.01, dim=16)
+from siftrec.testing import contract_log as contract_data
 
 
 def _dense_reference(seen: sp.csr_matrix, e0: np.ndarray, layers: int) -> np.ndarray:
@@ -145,15 +140,6 @@ def test_defaults_follow_the_reference_code():
         "users",
         0.1,
     )
-
-
-def test_rejects_bad_settings():
-    with pytest.raises(SiftrecError, match="sparse_adam"):
-        LightGCN(optimizer="sparse_adam")
-    with pytest.raises(SiftrecError, match="layers"):
-        LightGCN(layers=-1)
-    with pytest.raises(SiftrecError, match="listwise"):
-        LightGCN(objective="multinomial", epochs=1).fit(contract_data())
 
 
 _FIT_SCRIPT = """

@@ -2,12 +2,6 @@ import numpy as np
 
 from siftrec import Interactions
 from siftrec.models import Popularity
-from tests.contract import ModelContract
-
-
-class TestPopularityContract(ModelContract):
-    def make_model(self):
-        return Popularity()
 
 
 def test_ranks_by_user_count():

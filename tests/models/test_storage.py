@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from siftrec import SiftrecError, resources
 from siftrec.models import EASE, Popularity, load_model
 from siftrec.models.storage import read_npz
-from tests.contract import contract_data
+from siftrec.testing import contract_log as contract_data
 
 
 @pytest.fixture
