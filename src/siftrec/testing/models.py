@@ -59,8 +59,8 @@ class ModelCase:
         params: small, fast hyperparameters (a few epochs on :func:`contract_log`).
         ndcg_floor: NDCG@20 the model must reach on :func:`learning_split` when fitted with
             ``learn_params``; for the chance model, its chance level.
-        bad_params: hyperparameter sets the model must refuse, each with a one-line
-            ``SiftrecError`` naming the parameter, when built or at latest when fitted.
+        bad_params: hyperparameter sets the model must refuse (at least one), each with a
+            one-line ``SiftrecError`` naming the parameter, when built or at latest when fitted.
         learn_params: hyperparameters of the learning-floor fit (default: ``params``).
         variants: further configurations, by label, each a set of hyperparameters applied on
             top of ``params``; they run the checks listed for every configuration.
