@@ -3,8 +3,9 @@
 A click needs exposure and relevance; inverse-propensity weights ``1/θ`` undo the exposure bias
 of a missing-not-at-random log (methods.md §5). Propensities come either from the log itself,
 as a per-interaction ``propensity`` column supplied by the user (impression logs, Coat's shipped
-propensities: :func:`with_propensity`), or from the item-popularity power law of Saito et al.
-(WSDM 2020, :func:`popularity_propensities`).
+propensities: :func:`with_propensity`), or are estimated on the training log
+(:func:`estimate_propensities`): by the item-popularity power law of Saito et al. (WSDM 2020,
+:func:`popularity_propensities`) or by a model of exposure (:mod:`siftrec.bias.exposure`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from siftrec.bias.exposure import fit_exposure_model
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 
@@ -21,6 +23,8 @@ DEFAULT_ETA = 0.5
 #: Lower clip of propensities: Saito et al.'s evaluation floor; their tuned Rel-MF clip on
 #: Yahoo! R3 is 0.009.
 DEFAULT_FLOOR = 0.01
+#: Ways to estimate propensities from a training log (:func:`estimate_propensities`).
+PROPENSITY_METHODS = ("power-law", "exposure-model")
 #: Quantiles reported by :func:`diagnose_propensities`.
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 
@@ -64,6 +68,27 @@ def popularity_propensities(
     theta = (counts / counts.max()) ** eta
     theta[counts == 0] = 0.0  # 0 ** 0 would make unseen items certain when eta = 0
     return np.maximum(theta, floor)
+
+
+def estimate_propensities(
+    train: Interactions,
+    method: str = "power-law",
+    *,
+    eta: float = DEFAULT_ETA,
+    floor: float = DEFAULT_FLOOR,
+) -> np.ndarray:
+    """The estimated propensity of every interaction of ``train``, clipped below at ``floor``.
+
+    ``method``: ``"power-law"`` (:func:`popularity_propensities` with ``eta``, per item) or
+    ``"exposure-model"`` (:func:`siftrec.bias.exposure.fit_exposure_model`, per pair).
+    """
+    if method == "power-law":
+        return popularity_propensities(train, eta, floor)[train.items]
+    if method == "exposure-model":
+        _check_floor(floor)
+        model = fit_exposure_model(train)
+        return np.maximum(model.propensities(train.users, train.items), floor)
+    raise SiftrecError(f"propensity must be one of {', '.join(PROPENSITY_METHODS)}, got {method!r}")
 
 
 def with_propensity(
