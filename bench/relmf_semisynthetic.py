@@ -38,7 +38,7 @@ from siftrec.data.splits import split_interactions
 from siftrec.data.synthetic import SyntheticData, generate
 from siftrec.evaluate import evaluate
 from siftrec.evaluate.beyond import beyond_accuracy
-from siftrec.evaluate.unbiased import evaluate_ips
+from siftrec.evaluate.ips import evaluate_ips
 from siftrec.models import MF, Recommender
 
 K = 10

@@ -39,7 +39,8 @@ from siftrec.data.location import default_data_dir
 from siftrec.data.mar import mnar_split, read_yahoo_r3
 from siftrec.data.splits import Split
 from siftrec.evaluate.beyond import beyond_accuracy
-from siftrec.evaluate.unbiased import evaluate_ips, evaluate_mar, validation_propensities
+from siftrec.evaluate.ips import evaluate_ips, validation_propensities
+from siftrec.evaluate.mar import evaluate_mar
 from siftrec.models import MF, RandomScores, Recommender, get_model_class
 
 RATED_METRICS = [f"{m}@{k}" for m in ("dcg", "recall", "map") for k in (1, 3, 5)]

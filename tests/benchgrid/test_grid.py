@@ -208,8 +208,10 @@ def test_mar_dataset_parses_with_defaults_and_enters_the_hash():
         ({"datasets": [mar_dataset(), minimal()["datasets"][0]]}, "all MAR sets"),
         ({"datasets": [mar_dataset()], "metrics": ["ndcg@5"]}, "unknown MAR metric"),
         ({"datasets": [mar_dataset()], "metrics": ["all:nosuch@5"]}, "nosuch"),
-        ({"datasets": [mar_dataset()], "tune_metric": "dcg@5"}, "not an IPS/SNIPS metric"),
-        ({"datasets": [mar_dataset()], "tune_metric": "snips-map@5"}, "unknown unbiased metric"),
+        ({"datasets": [mar_dataset()], "tune_metric": "dcg@5"}, "an IPS/SNIPS metric"),
+        ({"datasets": [mar_dataset()], "tune_metric": "snips-map@5"}, "no IPS/SNIPS version"),
+        ({"datasets": [mar_dataset()], "tune_metric": "all:ndcg@5"}, "not an IPS/SNIPS metric"),
+        ({"datasets": [mar_dataset()], "metrics": ["all:snips-dcg@5"]}, "needs no propensities"),
     ],
 )
 def test_invalid_mar_grids_are_one_line_errors(overrides, fragment):

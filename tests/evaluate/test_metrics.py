@@ -5,7 +5,27 @@ import pytest
 import scipy.sparse as sp
 
 from siftrec import SiftrecError
-from siftrec.evaluate.metrics import METRICS, MetricSpec, parse_metrics, ranking_metrics
+from siftrec.evaluate.metrics import (
+    DCG,
+    GRAMMAR,
+    MAP,
+    METRICS,
+    MRR,
+    NDCG,
+    Coverage,
+    HitRate,
+    MetricSpec,
+    Precision,
+    RatedDCG,
+    RatedMAP,
+    RatedRecall,
+    Recall,
+    RecallCapped,
+    metric_names,
+    parse_metric,
+    parse_metrics,
+    ranking_metrics,
+)
 
 LOG2_3 = math.log2(3)  # discount of rank 2 is 1 / log2(3)
 
@@ -219,3 +239,89 @@ def test_empty_input_gives_empty_arrays() -> None:
     )
     assert out["recall@3"].shape == (0,)
     assert float(out["coverage@3"]) == 0.0
+
+
+# ---------------------------------------------------------------------- the metric grammar
+DOCUMENTED = [
+    ("recall@20", Recall(20)),
+    ("recall_capped@20", RecallCapped(20)),
+    ("precision@10", Precision(10)),
+    ("ndcg@20", NDCG(20)),
+    ("hit_rate@1", HitRate(1)),
+    ("mrr@10", MRR(10)),
+    ("map@5", MAP(5)),
+    ("coverage@20", Coverage(20)),
+    ("ips-recall@5", Recall(5, estimator="ips")),
+    ("snips-recall@5", Recall(5, estimator="snips")),
+    ("ips-dcg@5", DCG(5, estimator="ips")),
+    ("snips-dcg@5", DCG(5, estimator="snips")),
+    ("ips-ndcg@5", NDCG(5, estimator="ips")),
+    ("snips-ndcg@20", NDCG(20, estimator="snips")),
+    ("rated:dcg@5", RatedDCG(5)),
+    ("rated:recall@5", RatedRecall(5)),
+    ("rated:map@5", RatedMAP(5)),
+]
+
+
+@pytest.mark.parametrize(("name", "metric"), DOCUMENTED)
+def test_every_documented_name_round_trips(name, metric) -> None:
+    assert parse_metric(name) == metric
+    assert metric.label == str(metric) == name
+    assert parse_metric(metric.label) == metric
+    assert parse_metric(metric) is metric
+
+
+def test_names_are_read_in_canonical_form_and_keyed_as_written() -> None:
+    named = metric_names([" NDCG @ 20", "all:recall@05", Recall(10), "ndcg@20"])
+    assert named == {"ndcg@20": NDCG(20), "all:recall@5": Recall(5), "recall@10": Recall(10)}
+    assert parse_metrics("all:recall@5,recall@5") == [Recall(5)]  # one metric, two keys
+
+
+def test_a_call_fills_in_what_a_name_leaves_out() -> None:
+    assert parse_metric("dcg@5", estimator="snips") == DCG(5, estimator="snips")
+    assert parse_metric("ips-dcg@5", estimator="snips") == DCG(5, estimator="ips")
+    assert parse_metric(Recall(5), estimator="ips") == Recall(5, estimator="ips")
+    assert parse_metric("dcg@5", scope="rated") == RatedDCG(5)
+    assert parse_metric("all:ndcg@5", scope="rated") == NDCG(5)
+    assert parse_metric("recall@5", scope="rated", estimator="snips") == RatedRecall(5)
+    with pytest.raises(SiftrecError, match="names two different metrics"):
+        metric_names(["recall@5", Recall(5)], scope="rated")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("recal@20", "unknown metric 'recal'"),
+        ("naive-dcg@5", "unknown estimator 'naive'"),
+        ("some:dcg@5", "unknown scope 'some'"),
+        ("snips-map@5", "no IPS/SNIPS version"),
+        ("rated:ndcg@5", "unknown MAR metric"),
+        ("rated:snips-dcg@5", "unknown MAR metric"),
+        ("dcg@5", "rated:dcg@5"),
+    ],
+)
+def test_unknown_names_are_refused_on_one_line(name, message) -> None:
+    with pytest.raises(SiftrecError, match=message) as info:
+        parse_metric(name)
+    assert "\n" not in str(info.value)
+    if message.startswith("unknown"):
+        assert GRAMMAR in str(info.value)
+
+
+def test_metric_objects_check_their_fields() -> None:
+    for build in (lambda: Recall(0), lambda: NDCG(5, estimator="dr"), lambda: MAP(True)):
+        with pytest.raises(SiftrecError):
+            build()
+    assert MetricSpec("recall", 20) == Recall(20)  # the constructor of earlier versions
+    assert not Coverage(5).per_user and Recall(5).per_user
+
+
+def test_ranking_metrics_takes_objects_and_refuses_other_kernels_metrics() -> None:
+    by_name = ranking_metrics(RANKED, TRUTH, "recall@3,ndcg@3")
+    by_object = ranking_metrics(RANKED, TRUTH, [Recall(3), NDCG(3)])
+    assert by_name.keys() == by_object.keys()
+    for key, values in by_name.items():
+        np.testing.assert_array_equal(values, by_object[key])
+    for other, call in (("snips-ndcg@3", "evaluate_ips"), ("rated:dcg@3", "evaluate_mar")):
+        with pytest.raises(SiftrecError, match=call):
+            ranking_metrics(RANKED, TRUTH, other)

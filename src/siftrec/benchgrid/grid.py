@@ -274,8 +274,8 @@ def load_grid(path: str | Path) -> Grid:
 
 def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
     """Validate a grid given as a dict (the parsed TOML)."""
-    from siftrec.evaluate.metrics import parse_metrics
-    from siftrec.evaluate.unbiased import parse_estimator_metric, parse_mar_metrics
+    from siftrec.evaluate.mar import mar_metric_names
+    from siftrec.evaluate.metrics import parse_metric, parse_metrics
     from siftrec.models import available_models
 
     _check_keys("grid", raw, _GRID_KEYS)
@@ -285,9 +285,13 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
         raise SiftrecError("a grid's datasets must be all MAR sets (dir + mar) or none of them")
     if True in mar:
         metrics = tuple(_str_list("metrics", raw.get("metrics", ["dcg@5", "recall@5", "map@5"])))
-        parse_mar_metrics(list(metrics))
+        mar_metric_names(list(metrics))
         tune_metric = str(raw.get("tune_metric", "snips-dcg@5"))
-        parse_estimator_metric(tune_metric)
+        if parse_metric(tune_metric).family != "ips":
+            raise SiftrecError(
+                f"tune_metric {tune_metric!r} is not an IPS/SNIPS metric; a MAR grid tunes on "
+                "its MNAR validation part, e.g. 'snips-dcg@5'"
+            )
     else:
         metrics = tuple(_str_list("metrics", raw.get("metrics", ["recall@20", "ndcg@20"])))
         parse_metrics(list(metrics))

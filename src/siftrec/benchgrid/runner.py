@@ -226,23 +226,19 @@ def _validation_score(
 ) -> float:
     """The cell's ``tune_metric`` on ``validation`` (IPS/SNIPS for MAR datasets)."""
     from siftrec.evaluate import evaluate
-    from siftrec.evaluate.unbiased import (
-        evaluate_ips,
-        parse_estimator_metric,
-        validation_propensities,
-    )
+    from siftrec.evaluate.ips import evaluate_ips, validation_propensities
 
     if cell.dataset.mar is None:
         return evaluate(model, validation, cell.tune_metric).metrics[cell.tune_metric]
-    estimator, metric = parse_estimator_metric(cell.tune_metric)
     theta = validation_propensities(train, validation, POWER_LAW_ETA)
-    return evaluate_ips(model, validation, metric, theta, estimator=estimator).metrics[metric]
+    (value,) = evaluate_ips(model, validation, cell.tune_metric, theta).metrics.values()
+    return value
 
 
 def _test_result(cell: Cell, model: Any, split: Split) -> Any:
     """Full ranking (validation items masked), or the MAR protocols of ``evaluate_mar``."""
     from siftrec.evaluate import evaluate
-    from siftrec.evaluate.unbiased import evaluate_mar
+    from siftrec.evaluate.mar import evaluate_mar
 
     if cell.dataset.mar is None:
         return evaluate(model, split.test, list(cell.metrics), exclude=split.validation)

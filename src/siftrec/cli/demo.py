@@ -63,7 +63,7 @@ def demo_command(
     from siftrec.data.splits import split_interactions
     from siftrec.data.synthetic import SyntheticConfig, generate
     from siftrec.denoise.scores import available_noise_scores, noise_scores
-    from siftrec.evaluate import evaluate
+    from siftrec.evaluate import evaluate, metric_names
     from siftrec.evaluate.detection import roc_auc
     from siftrec.models import available_models, get_model_class
 
@@ -84,8 +84,8 @@ def demo_command(
 
     table = Table(title="siftrec demo: trained on noisy clicks, evaluated on clean test clicks")
     table.add_column("model")
-    for name in metrics.split(","):
-        table.add_column(name.strip(), justify="right")
+    for name in metric_names(metrics):  # the result keys, in order
+        table.add_column(name, justify="right")
     table.add_column("noise ROC-AUC", justify="right")
     table.add_column("fit s", justify="right")
     with Progress(console=stderr, transient=True) as progress:

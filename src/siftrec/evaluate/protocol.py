@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-from siftrec.evaluate.metrics import parse_metrics, ranking_metrics
+from siftrec.evaluate.metrics import Metric, metric_names, ranking_metrics, require_family
 from siftrec.models.base import Recommender
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class EvaluationResult:
 def evaluate(
     model: Recommender,
     test: Interactions,
-    metrics: str | Sequence[str] = "recall@20,ndcg@20",
+    metrics: str | Metric | Sequence[str | Metric] = "recall@20,ndcg@20",
     *,
     exclude: Interactions | Sequence[Interactions] | None = None,
     exclude_seen: bool = True,
@@ -91,7 +91,9 @@ def evaluate(
     Args:
         model: a fitted recommender.
         test: held-out interactions; any id maps (re-indexed onto the model's by raw id).
-        metrics: ``"recall@20,ndcg@20"`` or a list of such names (see ``docs/metrics.md``).
+        metrics: ``"recall@20,ndcg@20"``, a list of such names or metric objects
+            (``[Recall(20), NDCG(20)]``); results are keyed by the names as written (canonical
+            form) or the objects' labels (see ``docs/metrics.md``).
         exclude: more interactions to mask (e.g. the validation set at test time).
         exclude_seen: mask the training items (with fold-in: the fold-in items).
         fold_in: strong generalisation — the test users are new users whose interactions in
@@ -104,9 +106,10 @@ def evaluate(
         progress: show a progress bar on stderr.
     """
     start = time.perf_counter()
-    specs = parse_metrics(metrics)
+    named = metric_names(metrics)
+    require_family(named, "ranking", "evaluate")
     check_protocol_args(model, test, exclude, fold_in, batch_size)
-    k = max(spec.k for spec in specs)
+    k = max(metric.k for metric in named.values())
     n_test_users = int(np.unique(test.users).size)
 
     if fold_in is None:
@@ -147,14 +150,14 @@ def evaluate(
                 exclude_items=exclude_items,
             )
 
-    values = ranking_metrics(ranked, truth, specs, n_items=model.n_items - cold.size)
+    values = ranking_metrics(ranked, truth, list(named), n_items=model.n_items - cold.size)
     return EvaluationResult(
-        metrics={str(s): float(np.mean(values[str(s)])) for s in specs},
+        metrics={key: float(np.mean(values[key])) for key in named},
         n_users=len(users),
         n_skipped_users=n_test_users - len(users),
         n_dropped_interactions=n_dropped,
         users=users,
-        per_user={str(s): values[str(s)] for s in specs if s.per_user},
+        per_user={key: values[key] for key, metric in named.items() if metric.per_user},
         seconds=time.perf_counter() - start,
     )
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from siftrec.atomic import atomic_path
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-from siftrec.evaluate import evaluate, parse_metrics
+from siftrec.evaluate import evaluate, metric_names
 from siftrec.models import get_model_class
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SearchSpace, declared_space
@@ -245,10 +245,12 @@ class _Objective:
 
 # ---------------------------------------------------------------------- set-up
 def _single_metric(metric: str) -> str:
-    specs = parse_metrics(metric)
-    if len(specs) != 1:
+    """The result key of the one metric tune maximises (the name in canonical form)."""
+    named = metric_names(metric)
+    if len(named) != 1:
         raise SiftrecError(f"tune maximises one metric, got {metric!r}")
-    return str(specs[0])
+    (key,) = named
+    return key
 
 
 def _check_budget(trials: int, seed: int, timeout: float | None) -> None:
