@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,6 +271,24 @@ def test_every_documented_name_round_trips(name, metric) -> None:
     assert metric.label == str(metric) == name
     assert parse_metric(metric.label) == metric
     assert parse_metric(metric) is metric
+
+
+def test_the_documented_table_of_names_and_objects_agrees_with_the_parser() -> None:
+    import siftrec.evaluate as evaluate_module
+
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    section = doc.split("## Metric names", 1)[1].split("\n## ", 1)[0]
+    pairs = []
+    for row in (line for line in section.splitlines() if line.startswith("| `")):
+        names, objects = row.split(" | ")[:2]
+        names = re.findall(r"`([a-z_:-]+@\d+)`", names)
+        objects = re.findall(r"`([A-Za-z]+\([^`]*\))`", objects)
+        assert len(names) == len(objects), row
+        pairs += zip(names, objects, strict=True)
+    assert len(pairs) == 14
+    for name, source in pairs:
+        metric = eval(source, vars(evaluate_module))  # the docs' own examples
+        assert parse_metric(name) == metric and metric.label == name
 
 
 def test_names_are_read_in_canonical_form_and_keyed_as_written() -> None:
