@@ -304,3 +304,48 @@ def test_only_cells_about_to_run_are_checked(tmp_path):
 def test_shipped_grids_pass_the_preflight(path, shared_data, monkeypatch):
     monkeypatch.setenv("SIFTREC_DATA", str(shared_data))
     assert check_cells(load_grid(path).cells()) == []
+
+
+# ---------------------------------------------------------------------- Optuna searches
+def optuna(**search) -> dict:
+    return {"label": "tpe", "model": "mf", "search": {"method": "optuna", "trials": 4, **search}}
+
+
+def test_an_optuna_search_narrowed_to_searched_fields_passes():
+    assert problems([optuna(objective=["tce", "rce", "nbpo"], dim=[16, 32])]) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (optuna(epochs=[1, 2]), ["search: epochs is not a searched parameter of mf"]),
+        (optuna(dim=[8]), ["search: the choices of dim must be a list of two or more values"]),
+        (
+            optuna(objective=["tce", "relmf(clip=0.1)"]),
+            ["search: the choices of objective are objective names; 'relmf(clip=0.1)' sets"],
+        ),
+        ({**optuna(), "objective": "auto"}, ["search: objective=auto selects on validation"]),
+        (
+            optuna(objective=["tce", "multinomial"]),
+            [
+                "search.objective[1] = 'multinomial' is a listwise objective",
+                "search: objective choice 'multinomial' is not among the declared choices",
+            ],
+        ),
+        (optuna(dim=[8, "wide"]), ["search.dim[1] = 'wide' is not an integer"]),
+    ],
+)
+def test_optuna_search_problems_name_the_cell_and_the_key(model, expected):
+    found = problems([model])
+    assert len(found) == len(expected), found
+    for line, start in zip(found, expected, strict=True):
+        assert line.startswith(f"cell syn/tpe: {start}"), found
+
+
+def test_an_optuna_search_needs_a_validation_part():
+    dataset = {**SYN, "split": {"scheme": "random", "test_ratio": 0.2}}
+    assert problems([optuna()], [dataset]) == [
+        "cell syn/tpe: search: dataset syn has no validation part to tune tpe on "
+        "(give one, or set tune_validation_ratio)"
+    ]
+    assert problems([optuna()], [{**dataset, "tune_validation_ratio": 0.2}]) == []

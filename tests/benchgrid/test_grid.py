@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from siftrec.benchgrid.grid import expand_path, load_grid, parse_grid
+from siftrec.benchgrid import schema
+from siftrec.benchgrid.grid import MARSpec, OptunaSearch, expand_path, load_grid, parse_grid
 from siftrec.data.location import default_data_dir
 from siftrec.errors import SiftrecError
 
 SMOKE = Path(__file__).resolve().parents[2] / "bench" / "grids" / "smoke.toml"
+DOCS = SMOKE.parents[2] / "docs" / "grids.md"
 
 
 def minimal(**overrides) -> dict:
@@ -218,3 +223,154 @@ def test_invalid_mar_grids_are_one_line_errors(overrides, fragment):
     with pytest.raises(SiftrecError, match=fragment) as info:
         parse_grid(minimal(**overrides))
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------- Optuna searches
+def optuna_model(**search) -> dict:
+    return {"model": "mf", "search": {"method": "optuna", "trials": 8, **search}}
+
+
+def test_optuna_search_parses_with_its_settings_and_narrowed_fields():
+    model = optuna_model(timeout=60, metric="ndcg@10", objective=["tce", "rce"])
+    grid = parse_grid(minimal(models=[model, {"model": "popularity"}]))
+    spec = grid.models[0]
+    assert spec.optuna == OptunaSearch(trials=8, timeout=60.0, metric="ndcg@10")
+    assert spec.search == {"objective": ["tce", "rce"]} and spec.searched
+    assert not grid.models[1].searched
+    plain = parse_grid(minimal(models=[optuna_model()])).models[0]
+    assert plain.search == {} and plain.searched and plain.candidates() == [{}]
+
+
+def test_the_optuna_settings_enter_the_hash_and_leave_other_cells_alone():
+    one, two = (parse_grid(minimal(models=[optuna_model(trials=n)])).cells()[0] for n in (4, 8))
+    assert one.config_hash() != two.config_hash()
+    plain = parse_grid(minimal()).cells()[0]
+    assert plain.config_hash() == "29bd67e7a047d777"  # grids without it resume as before
+
+
+@pytest.mark.parametrize(
+    ("search", "fragment"),
+    [
+        ({"method": "grid"}, "search.method must be one of 'optuna', got 'grid'"),
+        ({"trials": None}, "an Optuna search needs trials = N"),
+        ({"trials": 0}, "search.trials must be a positive integer, got 0"),
+        ({"trials": 2.5}, "search.trials must be a positive integer"),
+        ({"timeout": -1}, "search.timeout must be a positive number, got -1"),
+        ({"metric": "ndcg@20,recall@20"}, "search.metric must be one metric"),
+        ({"metric": "nosuch@5"}, "nosuch"),
+        ({"objective": "tce"}, "search.objective must be a non-empty list of values, got 'tce'"),
+        ({"objective": []}, "search.objective must be a non-empty list"),
+    ],
+)
+def test_invalid_optuna_searches_are_one_line_errors(search, fragment):
+    model = optuna_model(**search)
+    model["search"] = {k: v for k, v in model["search"].items() if v is not None}
+    with pytest.raises(SiftrecError, match=re.escape(fragment)) as info:
+        parse_grid(minimal(models=[model]))
+    assert "\n" not in str(info.value)
+
+
+def test_a_narrowed_field_cannot_also_be_fixed():
+    with pytest.raises(SiftrecError, match="objective is both fixed and searched"):
+        parse_grid(minimal(models=[{**optuna_model(objective=["tce", "rce"]), "objective": "bpr"}]))
+
+
+def test_mar_grids_refuse_the_optuna_search():
+    raw = minimal(datasets=[mar_dataset()], models=[optuna_model()], metrics=["dcg@5"])
+    with pytest.raises(SiftrecError, match="MAR grid tunes by an IPS metric"):
+        parse_grid(raw)
+
+
+# ---------------------------------------------------------------------- declared schema
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"seeds": [1.5]}, "seeds must be a non-empty list of integers, got [1.5]"),
+        ({"name": 3}, "name must be a non-empty string, got 3"),
+        ({"metrics": 20}, "metrics must be a non-empty list of names"),
+        ({"noise": 0.2}, "noise must be a table or an array of tables, got 0.2"),
+        ({"noise": {"kind": "weird"}}, "noise kind must be one of 'random', 'popular'"),
+        ({"noise": {"ratios": [0.1, True]}}, "noise ratios must be a non-empty list of numbers"),
+        ({"models": [{"model": "ease", "label": 7}]}, "model 7: label must be a non-empty string"),
+        ({"models": [{"model": "ease", "params": [1]}]}, "model 'ease': params must be a table"),
+        (
+            {"datasets": [{"name": "x", "path": "a", "split": "random"}]},
+            "dataset 'x': split must be a table, got 'random'",
+        ),
+        (
+            {"datasets": [{"name": "x", "path": 5, "split": {"scheme": "random"}}]},
+            "dataset 'x': path must be a non-empty string, got 5",
+        ),
+    ],
+)
+def test_values_are_checked_against_the_declared_types(overrides, fragment):
+    with pytest.raises(SiftrecError, match=re.escape(fragment)):
+        parse_grid(minimal(**overrides))
+
+
+def test_an_empty_noise_list_is_the_clean_setting():
+    assert [n.label for n in parse_grid(minimal(noise=[])).noise] == ["none"]
+
+
+def without(table: dict, key: str) -> dict:
+    return {k: v for k, v in table.items() if k != key}
+
+
+def required_cases() -> dict[tuple[str, str], dict]:
+    """(table title, required key) → a minimal grid lacking that key."""
+    syn, optuna = minimal()["datasets"][0], optuna_model()
+    return {
+        ("top level", "datasets"): without(minimal(), "datasets"),
+        ("top level", "models"): without(minimal(), "models"),
+        ("[[datasets]]", "name"): minimal(datasets=[without(syn, "name")]),
+        ("[[datasets]] mar", "reader"): minimal(datasets=[{"name": "y", "dir": "/d", "mar": {}}]),
+        ("[[models]]", "model"): minimal(models=[{"label": "x"}]),
+        ("[[models]] search (Optuna)", "method"): minimal(
+            models=[{**optuna, "search": without(optuna["search"], "method")}]
+        ),
+        ("[[models]] search (Optuna)", "trials"): minimal(
+            models=[{**optuna, "search": without(optuna["search"], "trials")}]
+        ),
+    }
+
+
+def test_every_required_key_is_required():
+    declared = {
+        (table.title, key.name)
+        for table in schema.TABLES_IN_ORDER
+        for key in table.keys
+        if key.default is schema.REQUIRED
+    }
+    cases = required_cases()
+    assert set(cases) == declared
+    for raw in cases.values():
+        with pytest.raises(SiftrecError):
+            parse_grid(raw)
+
+
+def test_declared_mar_defaults_are_the_spec_defaults():
+    fields = {f.name: f.default for f in dataclasses.fields(MARSpec)}
+    for key in schema.MAR.keys:
+        assert key.default is schema.REQUIRED or fields[key.name] == key.default, key.name
+
+
+def test_docs_list_exactly_the_declared_keys():
+    text = DOCS.read_text()
+    begin, end = "<!-- schema: begin -->", "<!-- schema: end -->"
+    assert begin in text and end in text, "docs/grids.md lost its generated reference markers"
+    documented = text.split(begin)[1].split(end)[0].strip()
+    assert documented == schema.schema_markdown().strip(), (
+        "docs/grids.md is out of date; paste the output of "
+        "`python -c 'from siftrec.benchgrid.schema import schema_markdown; "
+        "print(schema_markdown())'` between its schema markers"
+    )
+    rows = set(re.findall(r"^\| `([^`]+)` \|", documented, flags=re.M))
+    declared = {k.name for t in schema.TABLES_IN_ORDER for k in (*t.keys, t.other) if k}
+    assert rows == declared
+
+
+def test_the_docs_example_grid_parses():
+    text = DOCS.read_text()
+    example = text.split("```toml\n")[1].split("```")[0]
+    grid = parse_grid(tomllib.loads(example))
+    assert grid.cells() and any(model.optuna for model in grid.models)

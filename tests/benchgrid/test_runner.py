@@ -15,14 +15,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from siftrec.benchgrid import load_grid, parse_grid, run_grid, write_plots, write_summary
+from siftrec.benchgrid import Grid, load_grid, parse_grid, run_grid, write_plots, write_summary
 from siftrec.benchgrid.report import noise_figure
-from siftrec.benchgrid.runner import load_split
+from siftrec.benchgrid.runner import load_split, study_dir
+from siftrec.components import parse_spec
 from siftrec.data.splits import split_interactions
 from siftrec.data.synthetic import generate
 from siftrec.data.writers import write_interactions
 from siftrec.evaluate import evaluate
 from siftrec.models import ItemKNN
+from siftrec.tune import tune
 
 SMOKE = Path(__file__).resolve().parents[2] / "bench" / "grids" / "smoke.toml"
 SYN = {
@@ -430,3 +432,109 @@ def test_mar_dataset_with_a_missing_directory_fails_the_cell(tmp_path):
     run_grid(grid, tmp_path / "run", progress=False, check=False)
     error = pl.read_parquet(tmp_path / "run" / "results.parquet")["error"][0]
     assert "does not exist" in error and "\n" not in error
+
+
+# ---------------------------------------------------------------------- Optuna searches
+def optuna_grid(trials: int = 3, dataset: dict | None = None, **model) -> Grid:
+    search = {"method": "optuna", "trials": trials}
+    spec = {"label": "knn", "model": "itemknn", "search": search, **model}
+    return parse_grid(small([spec], datasets=[dataset or SYN], seeds=[4]))
+
+
+def test_optuna_cell_tunes_on_validation_with_the_cell_seed_and_tests_the_refit(tmp_path):
+    grid = optuna_grid()
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    assert row["status"] == "ok", row["error"]
+    split = load_split(grid.datasets[0], 4)
+    direct = tune("itemknn", split.train, split.validation, trials=3, seed=4, metric="recall@10")
+    assert row["validation_score"] == pytest.approx(direct.best_value)
+    assert json.loads(row["tuned"]) == {k: direct.best_params[k] for k in ("k", "shrink")}
+    assert row["trials"] == 3 and row["tune_seconds"] > 0
+    test = evaluate(direct.model, split.test, "recall@10", exclude=split.validation)
+    assert row["recall@10"] == pytest.approx(test.metrics["recall@10"])
+    (cell,) = grid.cells()
+    assert (study_dir(tmp_path, cell) / "study.db").is_file()
+
+
+def test_optuna_cell_with_a_carve_tunes_on_the_carve_and_refits_on_all_train(tmp_path):
+    dataset = {
+        **SYN,
+        "split": {"scheme": "random", "test_ratio": 0.2},
+        "tune_validation_ratio": 0.25,
+    }
+    grid = optuna_grid(dataset=dataset)
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    split = load_split(grid.datasets[0], 4)
+    direct = tune(
+        "itemknn", split.train, trials=3, seed=4, metric="recall@10", validation_ratio=0.25
+    )
+    assert row["validation_score"] == pytest.approx(direct.best_value)
+    assert row["n_train"] == len(split.train)
+    test = evaluate(direct.model, split.test, "recall@10").metrics["recall@10"]
+    assert row["recall@10"] == pytest.approx(test)
+
+
+def test_an_interrupted_optuna_cell_resumes_its_trials(tmp_path, monkeypatch):
+    grid = optuna_grid(trials=4)
+    (cell,) = grid.cells()
+    fits, cut_at = [], [3]
+    original = ItemKNN.fit
+
+    def interrupted(self, *args, **kwargs):
+        fits.append(self.get_params())
+        if len(fits) in cut_at:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ItemKNN, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, tmp_path, progress=False)
+    assert not (tmp_path / "cells" / f"{cell.cell_id}.json").exists()
+    first = pl.read_parquet(study_dir(tmp_path, cell) / "trials.parquet")
+    assert first["state"].to_list() == ["complete", "complete"]
+    fits.clear()
+    cut_at.clear()
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    assert row["status"] == "ok" and row["trials"] == 4
+    table = pl.read_parquet(study_dir(tmp_path, cell) / "trials.parquet")
+    assert table["params"][:2].to_list() == first["params"].to_list()  # not run again
+    assert table["error"][2] == "interrupted" and table["params"][3] == table["params"][2]
+    assert len(fits) == 3  # the cut trial, the fourth, the refit of the best
+
+
+def test_more_trials_continue_the_study_and_other_changes_start_afresh(tmp_path):
+    run_grid(optuna_grid(trials=2), tmp_path, progress=False)
+    (cell,) = optuna_grid(trials=2).cells()
+    before = pl.read_parquet(study_dir(tmp_path, cell) / "trials.parquet")["params"].to_list()
+    more = optuna_grid(trials=3)
+    run_grid(more, tmp_path, progress=False)
+    (cell,) = more.cells()
+    after = pl.read_parquet(study_dir(tmp_path, cell) / "trials.parquet")["params"].to_list()
+    assert after[:2] == before and len(after) == 3
+    other = optuna_grid(trials=3, params={"shrink": 5.0})
+    run_grid(other, tmp_path, progress=False)
+    (cell,) = other.cells()
+    assert [p.name for p in (tmp_path / "studies" / cell.cell_id).iterdir()] == [
+        study_dir(tmp_path, cell).name
+    ]
+    assert pl.read_parquet(tmp_path / "results.parquet")["trials"][0] == 3
+
+
+def test_optuna_search_narrowed_to_the_denoisers_draws_only_them(tmp_path):
+    model = {
+        "label": "mf",
+        "model": "mf",
+        "sampler": "uniform",
+        "params": {"epochs": 2, "batch_size": 256},
+        "search": {"method": "optuna", "trials": 2, "objective": ["tce", "rce"]},
+    }
+    run_grid(parse_grid(small([model], seeds=[0])), tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    assert row["status"] == "ok", row["error"]
+    tuned = json.loads(row["tuned"])
+    assert parse_spec(tuned["objective"])[0] in {"tce", "rce"}
+    assert json.loads(row["params"])["objective"] == tuned["objective"]
+    assert "sampler" not in tuned  # fixed, not drawn

@@ -13,6 +13,8 @@ and no data file is loaded):
   an explicit ``device`` exists; the model constructs with its fixed parameters and with every
   search candidate (the model classes validate their configuration in the constructor) and its
   sampler builds with the training options;
+- Optuna searches: every narrowed field is one the model's declared space searches, with
+  values among its choices, and no fixed ``objective=auto`` takes the objective away;
 - cells: a search space has a validation part to tune on (or ``tune_validation_ratio``).
 
 Each problem is one line naming the cells it concerns (``cell DATASET/MODEL``, or
@@ -209,7 +211,7 @@ def _model_problems(spec: ModelSpec) -> list[str]:
         model_cls(**spec.params)
     except (SiftrecError, TypeError, ValueError) as exc:
         return [*components, f"params: {_first_line(exc)}"]
-    problems = components
+    problems = components + (_optuna_problems(model_cls, spec) if spec.optuna else [])
     for candidate in spec.candidates():
         try:
             model = model_cls(**spec.params, **candidate)
@@ -221,6 +223,20 @@ def _model_problems(spec: ModelSpec) -> list[str]:
             key = "search.sampler" if "sampler" in candidate else "sampler"
             problems += _sampler_problems(model, key)
     return list(dict.fromkeys(problems))
+
+
+def _optuna_problems(model_cls: type, spec: ModelSpec) -> list[str]:
+    """An Optuna search narrows only fields the model's declared space searches, to values
+    among its choices, and its fixed parameters leave the search its fields (no ``auto``)."""
+    from siftrec.tune.space import fixed_params, restricted_space
+
+    problems = []
+    for check, arguments in ((restricted_space, spec.search), (fixed_params, spec.params)):
+        try:
+            check(model_cls, arguments)
+        except SiftrecError as exc:
+            problems.append(f"search: {_first_line(exc)}")
+    return problems
 
 
 def _param_key(name: str) -> str:
@@ -297,8 +313,8 @@ def _scorer_kinds(model_cls: type) -> frozenset[str] | None:
 
 # ---------------------------------------------------------------------- cells
 def _cell_problems(cell: Cell) -> list[str]:
-    """A search space needs a validation part: the dataset's own or a carved share of train."""
-    if not cell.model.search:
+    """A search needs a validation part: the dataset's own or a carved share of train."""
+    if not cell.model.searched:
         return []
     dataset, has_validation = cell.dataset, _has_validation(cell.dataset)
     if dataset.tune_validation_ratio is not None and has_validation:

@@ -80,30 +80,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siftrec.benchgrid import schema
+from siftrec.benchgrid.schema import check_table
 from siftrec.data.location import default_data_dir
 from siftrec.errors import SiftrecError
-
-NOISE_KINDS = ("random", "popular")
-#: ``propensities`` of a MAR dataset: the reader's column (when it has one) or the power law.
-MAR_PROPENSITIES = ("log", "power-law")
-
-_GRID_KEYS = {"name", "baseline", "metrics", "tune_metric", "seeds", "datasets", "models", "noise"}
-_DATASET_KEYS = {
-    "name",
-    "synthetic",
-    "path",
-    "train",
-    "test",
-    "validation",
-    "read",
-    "split",
-    "tune_validation_ratio",
-    "dir",
-    "mar",
-}
-_MAR_KEYS = {"reader", "threshold", "validation_ratio", "split_seed", "propensities"}
-_MODEL_KEYS = {"label", "model", "objective", "sampler", "params", "search"}
-_NOISE_KEYS = {"kind", "ratios"}
 
 
 @dataclass(frozen=True)
@@ -138,19 +118,44 @@ class DatasetSpec:
 
 #: DatasetSpec fields added after grids were first run: left out of the hash while unset.
 _OPTIONAL_DATASET_FIELDS = ("tune_validation_ratio", "dir", "mar")
+#: The same for ModelSpec.
+_OPTIONAL_MODEL_FIELDS = ("optuna",)
+
+
+@dataclass(frozen=True)
+class OptunaSearch:
+    """``search = { method = "optuna", trials = N }``: seeded TPE over the declared space.
+
+    ``metric`` None tunes by the grid's ``tune_metric``; ``timeout`` stops starting trials.
+    """
+
+    trials: int
+    timeout: float | None = None
+    metric: str | None = None
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model with fixed ``params`` and an optional ``search`` space (lists)."""
+    """A registered model with fixed ``params`` and an optional search.
+
+    Without ``optuna``, ``search`` lists the values an exhaustive search tries; with it,
+    ``search`` narrows fields of the declared space that the Optuna search draws from.
+    """
 
     label: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     search: dict[str, list[Any]] = field(default_factory=dict)
+    optuna: OptunaSearch | None = None
+
+    @property
+    def searched(self) -> bool:
+        """Whether the cell tunes on validation (either form of search)."""
+        return bool(self.search) or self.optuna is not None
 
     def candidates(self) -> list[dict[str, Any]]:
-        """Every parameter combination of the search space (one empty dict without one)."""
+        """Every parameter combination of the search lists (one empty dict without them);
+        with ``optuna`` these are the combinations of the narrowed fields' values."""
         names = sorted(self.search)
         return [
             dict(zip(names, values, strict=True))
@@ -160,7 +165,8 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class NoiseSpec:
-    """Train-only noise injection: ``kind`` in :data:`NOISE_KINDS`, ``ratio`` ≥ 0."""
+    """Train-only noise injection: ``kind`` in :data:`~siftrec.benchgrid.schema.NOISE_KINDS`,
+    ``ratio`` ≥ 0."""
 
     kind: str
     ratio: float
@@ -200,9 +206,13 @@ class Cell:
         for key in _OPTIONAL_DATASET_FIELDS:
             if dataset[key] is None:  # unset: hashes of earlier runs still hold
                 del dataset[key]
+        model = asdict(self.model)
+        for key in _OPTIONAL_MODEL_FIELDS:
+            if model[key] is None:
+                del model[key]
         payload = {
             "dataset": dataset,
-            "model": asdict(self.model),
+            "model": model,
             "noise": asdict(self.noise),
             "seed": self.seed,
             "metrics": list(self.metrics),
@@ -278,13 +288,13 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
     from siftrec.evaluate.metrics import parse_metric, parse_metrics
     from siftrec.models import available_models
 
-    _check_keys("grid", raw, _GRID_KEYS)
+    check_table(raw, schema.GRID, what="grid")
     datasets = tuple(_dataset(d) for d in _tables("datasets", raw.get("datasets")))
     mar = {d.mar is not None for d in datasets}
     if len(mar) > 1:
         raise SiftrecError("a grid's datasets must be all MAR sets (dir + mar) or none of them")
     if True in mar:
-        metrics = tuple(_str_list("metrics", raw.get("metrics", ["dcg@5", "recall@5", "map@5"])))
+        metrics = tuple(_str_list(raw.get("metrics", ["dcg@5", "recall@5", "map@5"])))
         mar_metric_names(list(metrics))
         tune_metric = str(raw.get("tune_metric", "snips-dcg@5"))
         if parse_metric(tune_metric).family != "ips":
@@ -293,17 +303,28 @@ def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
                 "its MNAR validation part, e.g. 'snips-dcg@5'"
             )
     else:
-        metrics = tuple(_str_list("metrics", raw.get("metrics", ["recall@20", "ndcg@20"])))
+        metrics = tuple(_str_list(raw.get("metrics", ["recall@20", "ndcg@20"])))
         parse_metrics(list(metrics))
         tune_metric = str(raw.get("tune_metric", metrics[0]))
         if tune_metric not in metrics:
             raise SiftrecError(
                 f"tune_metric {tune_metric!r} must be one of metrics {list(metrics)}"
             )
-    seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
-        raise SiftrecError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    seeds = raw.get("seeds", schema.GRID.default("seeds"))
     models = tuple(_model(m, set(available_models())) for m in _tables("models", raw.get("models")))
+    for model in models:
+        if model.optuna is None:
+            continue
+        if True in mar:
+            raise SiftrecError(
+                f"model {model.label!r}: the Optuna search ranks all items on validation; a MAR "
+                "grid tunes by an IPS metric, so list the values to try instead"
+            )
+        if model.optuna.metric is not None and len(parse_metrics(model.optuna.metric)) != 1:
+            raise SiftrecError(
+                f"model {model.label!r}: search.metric must be one metric, "
+                f"got {model.optuna.metric!r}"
+            )
     noise = _noise(raw.get("noise", []))
     for what, names in (
         ("dataset", [d.name for d in datasets]),
@@ -346,10 +367,10 @@ def expand_path(text: str) -> Path:
 
 # ---------------------------------------------------------------------- parsing helpers
 def _dataset(raw: dict[str, Any]) -> DatasetSpec:
-    _check_keys("dataset", raw, _DATASET_KEYS)
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise SiftrecError("every [[datasets]] entry needs a name")
+    check_table(raw, schema.DATASET, what="dataset", prefix=f"dataset {name!r}: ")
     sources = [k for k in ("synthetic", "path", "train", "dir") if k in raw]
     if len(sources) != 1:
         raise SiftrecError(
@@ -363,21 +384,11 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
         raise SiftrecError(f"dataset {name!r} is pre-split (train/test); drop its split table")
     if "train" not in raw and ("test" in raw or "validation" in raw):
         raise SiftrecError(f"dataset {name!r}: test/validation files need a train file")
-    for key in ("synthetic", "read", "split"):
-        if key in raw and not isinstance(raw[key], dict):
-            raise SiftrecError(f"dataset {name!r}: {key} must be a table")
     if "train" not in raw and "scheme" not in raw.get("split", {}):
         raise SiftrecError(f"dataset {name!r} needs a split table with a scheme")
     ratio = raw.get("tune_validation_ratio")
-    if ratio is not None:
-        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
-            raise SiftrecError(
-                f"dataset {name!r}: tune_validation_ratio must be a number in (0, 1), got {ratio!r}"
-            )
-        if "validation" in raw:
-            raise SiftrecError(
-                f"dataset {name!r} has a validation file; drop tune_validation_ratio"
-            )
+    if ratio is not None and "validation" in raw:
+        raise SiftrecError(f"dataset {name!r} has a validation file; drop tune_validation_ratio")
     return DatasetSpec(
         name=name,
         synthetic=raw.get("synthetic"),
@@ -385,7 +396,7 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
         train=raw.get("train"),
         test=raw.get("test"),
         validation=raw.get("validation"),
-        read=dict(raw.get("read", {})),
+        read=dict(raw.get("read", schema.DATASET.default("read"))),
         split=dict(raw.get("split", {})),
         tune_validation_ratio=None if ratio is None else float(ratio),
     )
@@ -393,8 +404,6 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
 
 def _mar_dataset(name: str, raw: dict[str, Any]) -> DatasetSpec:
     """A MAR set: ``dir`` (a string) and a ``mar`` table, nothing else but the name."""
-    from siftrec.data.mar import MAR_READERS
-
     extra = sorted(set(raw) - {"name", "dir", "mar"})
     if extra:
         raise SiftrecError(f"MAR dataset {name!r} takes only name, dir and mar, not {extra[0]!r}")
@@ -403,69 +412,63 @@ def _mar_dataset(name: str, raw: dict[str, Any]) -> DatasetSpec:
         raise SiftrecError(f"MAR dataset {name!r} needs dir = the data directory")
     if not isinstance(options, dict):
         raise SiftrecError(f"dataset {name!r}: mar must be a table with a reader")
-    _check_keys(f"dataset {name!r} mar", options, _MAR_KEYS)
-    reader = options.get("reader")
-    if reader not in MAR_READERS:
-        raise SiftrecError(f"dataset {name!r}: mar.reader must be one of {sorted(MAR_READERS)}")
-    threshold = options.get("threshold", 4.0)
-    ratio = options.get("validation_ratio", 0.1)
-    seed = options.get("split_seed", 12345)
-    propensities = options.get("propensities", "log")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise SiftrecError(f"dataset {name!r}: mar.threshold must be a number, got {threshold!r}")
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1:
-        raise SiftrecError(
-            f"dataset {name!r}: mar.validation_ratio must be a number in (0, 1), got {ratio!r}"
-        )
-    if not _is_int(seed):
-        raise SiftrecError(f"dataset {name!r}: mar.split_seed must be an integer, got {seed!r}")
-    if propensities not in MAR_PROPENSITIES:
-        raise SiftrecError(
-            f"dataset {name!r}: mar.propensities must be one of {MAR_PROPENSITIES}, "
-            f"got {propensities!r}"
-        )
-    spec = MARSpec(reader, float(threshold), float(ratio), seed, propensities)
+    check_table(options, schema.MAR, what=f"dataset {name!r} mar", prefix=f"dataset {name!r}: mar.")
+    if "reader" not in options:
+        readers = ", ".join(schema.MAR.key("reader").allowed() or ())
+        raise SiftrecError(f"dataset {name!r}: mar needs a reader (one of {readers})")
+    value = {key.name: options.get(key.name, key.default) for key in schema.MAR.keys}
+    spec = MARSpec(
+        value["reader"],
+        float(value["threshold"]),
+        float(value["validation_ratio"]),
+        value["split_seed"],
+        value["propensities"],
+    )
     return DatasetSpec(name=name, dir=where, mar=spec)
 
 
 def _model(raw: dict[str, Any], known: set[str]) -> ModelSpec:
-    _check_keys("model", raw, _MODEL_KEYS)
+    label = raw.get("label", raw.get("model"))
+    check_table(raw, schema.MODEL, what="model", prefix=f"model {label!r}: ")
     name = raw.get("model")
     if not isinstance(name, str) or name.lower() not in known:
         raise SiftrecError(f"unknown model {name!r}; available: {', '.join(sorted(known))}")
-    label = str(raw.get("label", name))
-    params = raw.get("params", {})
-    search = raw.get("search", {})
-    if not isinstance(params, dict) or not isinstance(search, dict):
-        raise SiftrecError(f"model {label!r}: params and search must be tables")
-    params = dict(params)
+    params = dict(raw.get("params", schema.MODEL.default("params")))
     for key in ("objective", "sampler"):
         if key in raw:
             params[key] = raw[key]
-    for key, values in search.items():
-        if not isinstance(values, list) or not values:
-            raise SiftrecError(f"model {label!r}: search.{key} must be a non-empty list")
+    search, optuna = _search(label, dict(raw.get("search", {})))
+    for key in search:
         if key in params:
             raise SiftrecError(f"model {label!r}: {key} is both fixed and searched")
-    return ModelSpec(label=label, model=name.lower(), params=params, search=dict(search))
+    return ModelSpec(label, name.lower(), params, search, optuna)
 
 
-def _noise(raw: Any) -> tuple[NoiseSpec, ...]:
+def _search(label: str, raw: dict[str, Any]) -> tuple[dict[str, list[Any]], OptunaSearch | None]:
+    """The lists of a search table, and its Optuna settings when it names a ``method``."""
+    prefix = f"model {label!r}: search."
+    if "method" not in raw:
+        check_table(raw, schema.GRID_SEARCH, what="search", prefix=prefix)
+        return raw, None
+    check_table(raw, schema.OPTUNA_SEARCH, what="search", prefix=prefix)
+    if "trials" not in raw:
+        raise SiftrecError(f"model {label!r}: an Optuna search needs trials = N")
+    settings = {key: raw.pop(key) for key in sorted(schema.OPTUNA_SEARCH.names) if key in raw}
+    timeout = settings.get("timeout")
+    optuna = OptunaSearch(
+        settings["trials"], None if timeout is None else float(timeout), settings.get("metric")
+    )
+    return raw, optuna
+
+
+def _noise(raw: dict[str, Any] | list[dict[str, Any]]) -> tuple[NoiseSpec, ...]:
+    """Noise settings of a table or array of tables (typed by the grid check); none: clean."""
     entries = [raw] if isinstance(raw, dict) else raw
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise SiftrecError("noise must be a table or a list of tables with kind and ratios")
     specs = [NoiseSpec("random", 0.0)] if not entries else []
     for entry in entries:
-        _check_keys("noise", entry, _NOISE_KEYS)
-        kind = entry.get("kind", "random")
-        if kind not in NOISE_KINDS:
-            raise SiftrecError(f"unknown noise kind {kind!r}; choose one of {NOISE_KINDS}")
-        ratios = entry.get("ratios", [0.0])
-        if not isinstance(ratios, list) or not ratios:
-            raise SiftrecError(f"noise ratios must be a non-empty list, got {ratios!r}")
-        for ratio in ratios:
-            if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio >= 0:
-                raise SiftrecError(f"noise ratio must be a number >= 0, got {ratio!r}")
+        check_table(entry, schema.NOISE, what="noise", prefix="noise ")
+        kind = entry.get("kind", schema.NOISE.default("kind"))
+        for ratio in entry.get("ratios", schema.NOISE.default("ratios")):
             specs.append(NoiseSpec("random" if ratio == 0 else kind, float(ratio)))
     return tuple(dict.fromkeys(specs))
 
@@ -476,21 +479,6 @@ def _tables(what: str, raw: Any) -> list[dict[str, Any]]:
     return raw
 
 
-def _str_list(what: str, raw: Any) -> list[str]:
-    if isinstance(raw, str):
-        raw = [m.strip() for m in raw.split(",") if m.strip()]
-    if not isinstance(raw, list) or not raw or not all(isinstance(m, str) for m in raw):
-        raise SiftrecError(f"{what} must be a non-empty list of names, got {raw!r}")
-    return raw
-
-
-def _check_keys(what: str, raw: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise SiftrecError(
-            f"unknown {what} key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _str_list(raw: str | list[str]) -> list[str]:
+    """A list of names, or one comma-separated string of them (typed by the grid check)."""
+    return [m.strip() for m in raw.split(",") if m.strip()] if isinstance(raw, str) else raw

@@ -13,7 +13,10 @@ A cell tunes its search space on the validation part only (full ranking by ``tun
 for MAR datasets an IPS/SNIPS metric on the MNAR validation clicks, weighted by the validation
 log's ``propensity`` column or else the training power law ``(n_i / max n)^0.5``), then tests
 the best candidate. When the search trained on the final training part, the best candidate's
-model is the final model (no refit: same data, parameters and seed).
+model is the final model (no refit: same data, parameters and seed). An Optuna search
+(``search = { method = "optuna", trials = N }``) runs :func:`siftrec.tune.tune` on the same
+validation part with the cell seed, its study in ``RUN_DIR/studies/<cell_id>/<key>/`` (SQLite,
+so an interrupted cell continues its trials), and tests the best trial refitted.
 
 Peak memory is ``tracemalloc``'s peak during the cell (Python and numpy allocations; torch
 tensors are not traced), reported in MiB.
@@ -48,6 +51,7 @@ TAIL_COLUMNS = (
     "fit_seconds",
     "eval_seconds",
     "tune_seconds",
+    "trials",
     "peak_memory_mb",
     "n_train",
     "n_test_users",
@@ -108,7 +112,7 @@ def run_grid(
         task = bar.add_task("bench", total=len(todo))
         for cell in todo:
             bar.update(task, description=cell.cell_id)
-            record = run_cell(cell, prepared, out / "per_user")
+            record = run_cell(cell, prepared, out)
             failed += record["status"] != "ok"
             write_text(out / "cells" / f"{cell.cell_id}.json", json.dumps(record, indent=1) + "\n")
             write_results(grid, out)
@@ -129,8 +133,9 @@ def run_grid(
     )
 
 
-def run_cell(cell: Cell, data: _DataCache, per_user_dir: Path) -> dict[str, Any]:
-    """Tune (on validation), refit, test one cell; errors become a failed record."""
+def run_cell(cell: Cell, data: _DataCache, out: Path) -> dict[str, Any]:
+    """Tune (on validation), refit, test one cell of the run directory ``out``; errors become
+    a failed record."""
     record: dict[str, Any] = {
         "cell_id": cell.cell_id,
         "dataset": cell.dataset.name,
@@ -145,7 +150,7 @@ def run_cell(cell: Cell, data: _DataCache, per_user_dir: Path) -> dict[str, Any]
     tracemalloc.start()
     try:
         split, train = data.get(cell.dataset, cell.noise, cell.seed)
-        record.update(_fit_and_evaluate(cell, split, train, per_user_dir))
+        record.update(_fit_and_evaluate(cell, split, train, out))
     except Exception as exc:  # a failing cell must not stop the grid
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -164,7 +169,7 @@ def write_results(grid: Grid, out: Path) -> Path:
     schema.update({"noise_ratio": pl.Float64, "seed": pl.Int64})
     schema.update({metric: pl.Float64 for metric in grid.metrics})
     schema.update({name: pl.Float64 for name in TAIL_COLUMNS})
-    schema.update({"n_train": pl.Int64, "n_test_users": pl.Int64})
+    schema.update({"n_train": pl.Int64, "n_test_users": pl.Int64, "trials": pl.Int64})
     schema.update({"params": pl.String, "tuned": pl.String, "config_hash": pl.String})
     rows = [{name: r.get(name) for name in schema} for r in records]
     frame = pl.DataFrame(rows, schema=schema, orient="row")
@@ -175,9 +180,7 @@ def write_results(grid: Grid, out: Path) -> Path:
 
 
 # ---------------------------------------------------------------------- one cell
-def _fit_and_evaluate(
-    cell: Cell, split: Split, train: Interactions, per_user_dir: Path
-) -> dict[str, Any]:
+def _fit_and_evaluate(cell: Cell, split: Split, train: Interactions, out: Path) -> dict[str, Any]:
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(cell.model.model)
@@ -190,21 +193,28 @@ def _fit_and_evaluate(
     chosen: dict[str, Any] = {}
     best_score: float | None = None
     model = None
-    tune_start = time.perf_counter()
-    if cell.model.search:
-        tune_train, tune_validation = _tuning_parts(cell, split, train)
-        tune_options = {"validation": tune_validation} if uses_validation else {}
-        final = tune_train is train and tune_options == fit_options
-        for candidate in cell.model.candidates():
-            fitted = model_cls(**base, **candidate).fit(tune_train, **tune_options)
-            score = _validation_score(cell, fitted, tune_validation, tune_train)
-            if best_score is None or score > best_score:
-                best_score, chosen, model = score, candidate, fitted if final else None
-    tune_seconds = time.perf_counter() - tune_start
+    trials = len(cell.model.candidates()) if cell.model.search else None
+    if cell.model.optuna is not None:
+        search = _optuna_search(cell, split, train, base, out)
+        model, chosen, best_score = search.model, search.drawn, search.best_value
+        trials, tune_seconds = search.trials, search.seconds
+    else:
+        tune_start = time.perf_counter()
+        if cell.model.search:
+            tune_train, tune_validation = _tuning_parts(cell, split, train)
+            tune_options = {"validation": tune_validation} if uses_validation else {}
+            final = tune_train is train and tune_options == fit_options
+            for candidate in cell.model.candidates():
+                fitted = model_cls(**base, **candidate).fit(tune_train, **tune_options)
+                score = _validation_score(cell, fitted, tune_validation, tune_train)
+                if best_score is None or score > best_score:
+                    best_score, chosen, model = score, candidate, fitted if final else None
+        tune_seconds = time.perf_counter() - tune_start
     if model is None:
         model = model_cls(**base, **chosen).fit(train, **fit_options)
     result = _test_result(cell, model, split)
     frame = result.per_user_frame(model.user_map_)
+    per_user_dir = out / "per_user"
     per_user_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(per_user_dir / f"{cell.cell_id}.parquet") as tmp:
         frame.write_parquet(tmp, statistics=False)
@@ -214,11 +224,86 @@ def _fit_and_evaluate(
         "fit_seconds": float(model.fit_seconds_),
         "eval_seconds": float(result.seconds),
         "tune_seconds": tune_seconds,
+        "trials": trials,
         "n_train": len(train),
         "n_test_users": result.n_users,
         "params": json.dumps(model.get_params(), sort_keys=True, default=str),
         "tuned": json.dumps(chosen, sort_keys=True, default=str),
     }
+
+
+@dataclass
+class _OptunaOutcome:
+    """The cell's final model (the best trial refitted), the parameters its trial drew, its
+    validation value, the trials with an outcome, and their seconds (earlier runs included)."""
+
+    model: Any
+    drawn: dict[str, Any]
+    best_value: float
+    trials: int
+    seconds: float
+
+
+def _optuna_search(
+    cell: Cell, split: Split, train: Interactions, fixed: dict[str, Any], out: Path
+) -> _OptunaOutcome:
+    """Seeded TPE (:func:`siftrec.tune.tune`, seed = the cell seed) on the cell's validation
+    part only; the study lives in :func:`study_dir`, so an interrupted cell resumes its trials.
+
+    The best trial is refitted on train with the validation part as in its trial, or after a
+    carve on all of train for the trial's best epoch count; that is the cell's model.
+    """
+    import polars as pl
+
+    from siftrec.search_space import declared_space
+    from siftrec.tune import tune
+
+    spec = cell.model.optuna
+    ratio = _carve_ratio(cell, split)
+    result = tune(
+        cell.model.model,
+        train,
+        split.validation if ratio is None else None,
+        trials=spec.trials,
+        out=study_dir(out, cell),
+        seed=cell.seed,
+        metric=spec.metric or cell.tune_metric,
+        params=fixed,
+        timeout=spec.timeout,
+        choices=cell.model.search,
+        **({} if ratio is None else {"validation_ratio": ratio}),
+    )
+    space = declared_space(type(result.model))
+    drawn = {
+        key: value
+        for key, value in result.best_params.items()
+        if key in space and (key not in fixed or str(fixed[key]) != str(value))
+    }
+    counted = result.trials.filter(pl.col("error").fill_null("") != "interrupted")
+    seconds = float(result.trials["duration"].fill_null(0.0).sum())
+    return _OptunaOutcome(result.model, drawn, result.best_value, counted.height, seconds)
+
+
+def study_dir(out: Path, cell: Cell) -> Path:
+    """``RUN_DIR/studies/<cell_id>/<key>``: where a cell's Optuna study lives.
+
+    ``key`` hashes the cell's configuration without the trial budget (``trials``,
+    ``timeout``), so asking for more trials continues the study and any other change starts
+    a fresh one; studies of the cell's earlier configurations are removed.
+    """
+    import shutil
+
+    from siftrec.tune import STUDY_FILE
+
+    budget = dataclasses.replace(cell.model.optuna, trials=1, timeout=None)
+    key = dataclasses.replace(cell, model=dataclasses.replace(cell.model, optuna=budget))
+    root = out / "studies" / cell.cell_id
+    target = root / key.config_hash()
+    if root.is_dir():
+        for stale in root.iterdir():
+            if stale != target and (stale / STUDY_FILE).is_file():
+                shutil.rmtree(stale)
+    return target
 
 
 def _validation_score(
@@ -255,21 +340,27 @@ def _tuning_parts(
     """
     from siftrec.data.splits import split_interactions
 
-    ratio = cell.dataset.tune_validation_ratio
+    ratio = _carve_ratio(cell, split)
     if ratio is not None:
-        if split.validation is not None:
-            raise SiftrecError(
-                f"dataset {cell.dataset.name} already has a validation part; "
-                "drop tune_validation_ratio"
-            )
         inner = split_interactions(train, "random", test_ratio=ratio, seed=cell.seed)
         return inner.train, inner.test
-    if split.validation is None:
+    return train, split.validation
+
+
+def _carve_ratio(cell: Cell, split: Split) -> float | None:
+    """The dataset's ``tune_validation_ratio`` (None: the split's validation part is used);
+    refuses a search with both or neither."""
+    ratio = cell.dataset.tune_validation_ratio
+    if ratio is not None and split.validation is not None:
+        raise SiftrecError(
+            f"dataset {cell.dataset.name} already has a validation part; drop tune_validation_ratio"
+        )
+    if ratio is None and split.validation is None:
         raise SiftrecError(
             f"model {cell.model.label} has a search space but dataset {cell.dataset.name} "
             "has no validation part (give one, or set tune_validation_ratio)"
         )
-    return train, split.validation
+    return ratio
 
 
 class _DataCache:
