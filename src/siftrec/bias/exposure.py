@@ -1,4 +1,4 @@
-"""Exposure propensities from a model of exposure fit on the click log (ExpoMF, methods.md §5).
+"""Exposure propensities from a model of exposure fit on the click log (Liang et al., WWW 2016).
 
 The popularity power law ``(n_i / max n)^eta`` calls every item-level difference in clicks
 exposure and ignores the user. An exposure model separates the two causes of a missing click

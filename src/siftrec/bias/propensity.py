@@ -1,7 +1,7 @@
 """Exposure propensities θ = P(item shown to user): estimation, user-supplied values, diagnostics.
 
 A click needs exposure and relevance; inverse-propensity weights ``1/θ`` undo the exposure bias
-of a missing-not-at-random log (methods.md §5). Propensities come either from the log itself,
+of a missing-not-at-random log. Propensities come either from the log itself,
 as a per-interaction ``propensity`` column supplied by the user (impression logs, Coat's shipped
 propensities: :func:`with_propensity`), or are estimated on the training log
 (:func:`estimate_propensities`): by the item-popularity power law of Saito et al. (WSDM 2020,
