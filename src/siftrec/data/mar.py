@@ -27,7 +27,7 @@ import numpy as np
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.data.preprocess import rating_threshold
-from siftrec.data.readers import _read_bytes, read_interactions
+from siftrec.data.readers import read_bytes, read_interactions
 from siftrec.data.splits import Split
 from siftrec.errors import SiftrecError
 
@@ -167,7 +167,7 @@ def _find(directory: Path, name: str) -> Path:
 
 def _dense_matrix(path: Path) -> np.ndarray:
     """A whitespace-separated dense numeric matrix, one row per line."""
-    text = _read_bytes(path).decode("ascii", errors="replace")
+    text = read_bytes(path).decode("ascii", errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise SiftrecError(f"{path.name} is empty")

@@ -144,7 +144,7 @@ def write_scored_log(
     """
     import polars as pl
 
-    from siftrec.data.readers import _read_parquet, _read_table, _resolve_sep, infer_format
+    from siftrec.data.readers import infer_format, read_frame, table_separator
     from siftrec.data.writers import interactions_frame, output_format
 
     source, out = Path(source), Path(out)
@@ -153,10 +153,10 @@ def write_scored_log(
     fmt = infer_format(source) if format is None else format.lower()
     header = columns is None
     if fmt in ("csv", "tsv"):
-        sep = _resolve_sep(source, fmt, sep)
-        frame = _read_table(source, fmt, sep, header, columns)
+        sep = table_separator(source, fmt, sep)
+        frame = read_frame(source, fmt, sep=sep, header=header, columns=columns)
     elif fmt == "parquet":
-        frame = _read_parquet(source)
+        frame = read_frame(source, fmt)
     else:
         frame, fmt, header = interactions_frame(data), output_format(out), True
         sep = "," if fmt == "csv" else "\t"

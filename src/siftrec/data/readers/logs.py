@@ -1,0 +1,69 @@
+"""``read_interactions``: any log file, by format, into :class:`Interactions`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from siftrec.data.ids import IdMap
+from siftrec.data.interactions import Interactions
+from siftrec.data.readers.arrays import read_npy
+from siftrec.data.readers.columns import frame_to_interactions
+from siftrec.data.readers.formats import open_log
+from siftrec.data.readers.frames import table_frame
+from siftrec.data.readers.lists import read_userlists
+from siftrec.data.readers.text import read_lightgcn
+from siftrec.errors import SiftrecError
+
+#: The formats that hold (user, item) pairs in a fixed layout, and their readers.
+_PAIR_READERS = {"lightgcn": read_lightgcn, "npy": read_npy, "userlists": read_userlists}
+
+
+def read_interactions(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    sep: str | None = None,
+    header: bool | None = None,
+    columns: Sequence[str] | None = None,
+    user_col: str = "user",
+    item_col: str = "item",
+    weight_col: str | None = None,
+    user_map: IdMap | None = None,
+    item_map: IdMap | None = None,
+) -> Interactions:
+    """Read an interaction log (any of :data:`FORMATS`, optionally gzipped).
+
+    Args:
+        path: the file.
+        format: one of :data:`FORMATS`; inferred from the name by :func:`infer_format` if None.
+        sep: csv/tsv field separator (default ``,`` / tab, sniffed from the first line when the
+            default does not occur); multi-character separators such as ``::`` work too.
+        header: csv/tsv only; whether the first line names the columns. Default: True unless
+            ``columns`` is given.
+        columns: column names for header-less csv/tsv (one per field, e.g.
+            ``["user", "item", "rating", "timestamp"]``), or for the fields of a denoisingrec
+            file (``["user", "item", "rating"]`` or ``["user", "item", "flag"]``).
+        user_col, item_col, weight_col: see the package docstring (``weight_col="rating"``
+            turns MovieLens/DeCA ratings into weights).
+        user_map, item_map: index the log on these maps, extending them with unknown ids.
+
+    Format notes:
+        movielens: ``u.data`` (tab) or ``ratings.dat`` (``::``), fields ``user item rating
+        timestamp``; weights 1, rating and timestamp kept as side columns.
+        lightgcn / npy / userlists: see :func:`~siftrec.data.readers.text.read_lightgcn`,
+        :func:`~siftrec.data.readers.arrays.read_npy` and
+        :func:`~siftrec.data.readers.lists.read_userlists`.
+        denoisingrec: see :func:`~siftrec.data.readers.text.read_denoisingrec`.
+    """
+    path = Path(path)
+    fmt = open_log(path, format, sep, header, columns)
+    maps = {"user_map": user_map, "item_map": item_map}
+    if fmt in _PAIR_READERS:
+        if (user_col, item_col, weight_col) != ("user", "item", None):
+            raise SiftrecError(
+                f"{fmt} files have fixed (user, item) fields; drop the column options"
+            )
+        return _PAIR_READERS[fmt](path, **maps)
+    frame = table_frame(path, fmt, sep, header, columns)
+    return frame_to_interactions(frame, path.name, user_col, item_col, weight_col, **maps)
