@@ -7,13 +7,20 @@ import errno
 import os
 import zipfile
 from pathlib import Path
+from typing import Annotated
 
 import polars as pl
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from siftrec.cli.common import guard_outputs, handle_errors
+from siftrec.cli.common import (
+    DEFAULT_LOG_OPTIONS,
+    LogOptions,
+    guard_outputs,
+    handle_errors,
+    with_log_options,
+)
 from siftrec.cli.main import app
 from siftrec.errors import SiftrecError
 
@@ -127,6 +134,52 @@ def test_every_command_reads_interactions_and_models_through_common():
                 names = {alias.name for alias in node.names}
                 direct += [f"{path.name}: {n}" for n in names & {"read_interactions", "load_model"}]
     assert direct == []
+
+
+def test_the_read_options_reach_a_command_as_one_object():
+    seen = []
+
+    @with_log_options
+    def command(
+        path: Annotated[Path, typer.Argument()],
+        read: LogOptions = DEFAULT_LOG_OPTIONS,
+        k: Annotated[int, typer.Option("--k")] = 1,
+    ) -> None:
+        seen.append((path, read, k))
+
+    single = typer.Typer()
+    single.command()(command)
+    args = ["x.csv", "--sep", "tab", "--columns", " user, item ,", "--k", "2", "--format", "tsv"]
+    result = CliRunner().invoke(single, args)
+    assert result.exit_code == 0, result.output
+    read = LogOptions("tsv", "tab", ["user", "item"])
+    assert seen == [(Path("x.csv"), read, 2)]
+    assert read.reader_kwargs() == {
+        "format": "tsv",
+        "sep": "tab",
+        "columns": ["user", "item"],
+        "header": False,
+    }
+    assert CliRunner().invoke(single, ["y.csv"]).exit_code == 0
+    assert seen[-1] == (Path("y.csv"), LogOptions(), 1)
+    assert LogOptions().reader_kwargs() == {"format": None}
+
+
+LOG_COMMANDS = (("fit",), ("split",), ("evaluate",), ("score",), ("clean",), ("tune",))
+
+
+def test_every_command_that_reads_a_log_has_the_one_option_block():
+    root = typer.main.get_command(app)
+    commands = [root.commands[name] for (name,) in LOG_COMMANDS]
+    commands.append(root.commands["data"].commands["inspect"])
+    blocks = set()
+    for command in commands:
+        options = {flag: param for param in command.params for flag in param.opts}
+        blocks.add(
+            tuple((options[f].name, options[f].help) for f in ("--format", "--sep", "--columns"))
+        )
+    assert len(blocks) == 1
+    assert [name for name, _ in blocks.pop()] == ["log_format", "log_sep", "log_columns"]
 
 
 def test_a_damaged_model_file_is_named(tmp_path):

@@ -10,17 +10,16 @@ import numpy as np
 import typer
 
 from siftrec.cli.common import (
-    ColumnsOption,
-    FormatOption,
-    SepOption,
+    DEFAULT_LOG_OPTIONS,
+    LogOptions,
     guard_outputs,
     handle_errors,
     load_model_dir,
     parse_params,
     read_input,
-    read_options,
     status,
     stderr,
+    with_log_options,
 )
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
@@ -29,6 +28,7 @@ RULES = ("dwell", "burst")
 
 
 @handle_errors
+@with_log_options
 def clean_command(
     log: Annotated[Path, typer.Argument(help="Interaction log to score (any readable format).")],
     out: Annotated[
@@ -86,9 +86,7 @@ def clean_command(
         float | None,
         typer.Option("--burst-window", help="--rule burst: ...within this many seconds."),
     ] = None,
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Write LOG with a noise_score column (higher = more likely noise), rows and ids unchanged.
 
@@ -132,8 +130,7 @@ def clean_command(
     elif model_dir is not None:
         model = load_model_dir(model_dir)
         score = score or "loss"
-    options = read_options(fmt, sep, columns)
-    data = read_input(log, "log", options)
+    data = read_input(log, "log", read)
     flagged = None
     if model is None:
         scores, flagged, what = _rule_scores(
@@ -149,7 +146,7 @@ def clean_command(
             scores = noise_scores(model, data, score)
     drop = flagged if drop_flagged else drop_mask(scores, threshold, drop_top)
     write_scored_log(
-        log, data, scores, out, drop=drop, format=fmt, sep=sep, columns=options.get("columns")
+        log, data, scores, out, drop=drop, format=read.format, sep=read.sep, columns=read.columns
     )
     n_drop = int(drop.sum())
     dropped = f"; dropped {n_drop:,} ({n_drop / len(data):.1%})" if n_drop else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import os
 import re
 import sys
@@ -11,6 +12,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -28,22 +30,107 @@ F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True)
 stdout = Console()
 
-FormatOption = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, "
-        "userlists (inferred from the file name when omitted).",
+
+@dataclass(frozen=True)
+class LogOptions:
+    """How a command reads its interaction logs: ``--format``, ``--sep`` and ``--columns``.
+
+    ``columns`` holds the names ``--columns`` lists; giving them means the file has no header.
+    """
+
+    format: str | None = None
+    sep: str | None = None
+    columns: list[str] | None = None
+
+    @classmethod
+    def from_flags(cls, fmt: str | None, sep: str | None, columns: str | None) -> LogOptions:
+        """The options as the three flags give them (``--columns`` comma-separated)."""
+        names = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+        return cls(fmt, sep, names)
+
+    def reader_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`siftrec.data.readers.read_interactions`."""
+        kwargs: dict[str, Any] = {"format": self.format}
+        if self.sep is not None:
+            kwargs["sep"] = self.sep
+        if self.columns is not None:
+            kwargs["columns"] = self.columns
+            kwargs["header"] = False
+        return kwargs
+
+
+#: No read option given: the format from the file name, the default separator, a header line.
+DEFAULT_LOG_OPTIONS = LogOptions()
+
+#: The option block that :func:`with_log_options` puts in a command's signature.
+_LOG_FLAGS = (
+    inspect.Parameter(
+        "log_format",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--format",
+                help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, "
+                "userlists (inferred from the file name when omitted).",
+            ),
+        ],
     ),
-]
-SepOption = Annotated[str | None, typer.Option("--sep", help="Field separator for CSV/TSV input.")]
-ColumnsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--columns",
-        help="Comma-separated column names for header-less CSV/TSV input, e.g. user,item,rating.",
+    inspect.Parameter(
+        "log_sep",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None, typer.Option("--sep", help="Field separator for CSV/TSV input.")
+        ],
     ),
-]
+    inspect.Parameter(
+        "log_columns",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--columns",
+                help="Comma-separated column names for header-less CSV/TSV input, "
+                "e.g. user,item,rating.",
+            ),
+        ],
+    ),
+)
+
+
+def with_log_options(func: F) -> F:
+    """Give a command the read-a-log options in place of its ``LogOptions`` parameter.
+
+    ``--format``, ``--sep`` and ``--columns`` take that parameter's place in the command's
+    signature (and so in its ``--help``); the command receives them as one :class:`LogOptions`.
+    Every command that reads a log declares the block this one way.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    target = next(p.name for p in signature.parameters.values() if p.annotation is LogOptions)
+    parameters = []
+    for parameter in signature.parameters.values():
+        if parameter.name == target:
+            parameters.extend(_LOG_FLAGS)
+        else:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        log_format: str | None = None,
+        log_sep: str | None = None,
+        log_columns: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs[target] = LogOptions.from_flags(log_format, log_sep, log_columns)
+        return func(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper  # type: ignore[return-value]
 
 
 def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
@@ -148,17 +235,6 @@ def _file_ancestor(path: Path) -> Path | None:
     return None
 
 
-def read_options(fmt: str | None, sep: str | None, columns: str | None) -> dict[str, Any]:
-    """Keyword arguments for ``read_interactions`` from the common CLI options."""
-    options: dict[str, Any] = {"format": fmt}
-    if sep is not None:
-        options["sep"] = sep
-    if columns is not None:
-        options["columns"] = [c.strip() for c in columns.split(",") if c.strip()]
-        options["header"] = False
-    return options
-
-
 def require_file(path: Path, what: str = "input") -> Path:
     """``path`` itself, or a one-line error when it does not exist."""
     if not path.exists():
@@ -166,8 +242,8 @@ def require_file(path: Path, what: str = "input") -> Path:
     return path
 
 
-def read_input(path: Path, what: str, options: Mapping[str, Any], **kwargs: Any) -> Interactions:
-    """Read an interactions file for a command.
+def read_input(path: Path, what: str, options: LogOptions, **kwargs: Any) -> Interactions:
+    """Read an interactions file for a command, as its ``--format/--sep/--columns`` ask.
 
     Every command reads its interaction files here, so the library's checks (``read_interactions``)
     apply to all of them alike. ``what`` names the file in errors ("training", "test", ...).
@@ -176,7 +252,7 @@ def read_input(path: Path, what: str, options: Mapping[str, Any], **kwargs: Any)
 
     require_file(path, what)
     with status(f"Reading {path.name}"):
-        return read_interactions(path, **options, **kwargs)
+        return read_interactions(path, **options.reader_kwargs(), **kwargs)
 
 
 def load_model_dir(path: Path) -> Recommender:

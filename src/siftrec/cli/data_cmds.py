@@ -11,16 +11,15 @@ import typer
 
 from siftrec.atomic import check_directory_target
 from siftrec.cli.common import (
-    ColumnsOption,
-    FormatOption,
-    SepOption,
+    DEFAULT_LOG_OPTIONS,
+    LogOptions,
     guard_outputs,
     handle_errors,
     read_input,
-    read_options,
     status,
     stderr,
     stdout,
+    with_log_options,
 )
 from siftrec.errors import SiftrecError
 
@@ -32,17 +31,16 @@ data_app = typer.Typer(help="Inspect interaction logs.", no_args_is_help=True)
 
 @data_app.command("inspect")
 @handle_errors
+@with_log_options
 def inspect_command(
     path: Annotated[Path, typer.Argument(help="Interaction file to describe.")],
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ) -> None:
     """Counts, density, duplicates and per-user / per-item quantiles of a log."""
     from siftrec.data.inspect import describe, format_description
 
-    data = read_input(path, "input", read_options(fmt, sep, columns))
+    data = read_input(path, "input", read)
     stats = describe(data)
     if as_json:
         typer.echo(json.dumps(stats, indent=2, default=str))
@@ -50,12 +48,11 @@ def inspect_command(
         stdout.print(format_description(stats), highlight=False)
 
 
+@with_log_options
 def split_command(
     path: Annotated[Path, typer.Argument(help="Interaction file to split.")],
     out: Annotated[Path, typer.Option("--out", help="Output directory.")],
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
     scheme: Annotated[
         str, typer.Option(help="random | leave-last | temporal | strong | given.")
     ] = "random",
@@ -115,8 +112,7 @@ def split_command(
         directories={"--out": out},
     )
     check_directory_target(out, SPLIT_FOLDER)  # refuse a foreign directory before splitting
-    options = read_options(fmt, sep, columns)
-    data = read_input(path, "input", options)
+    data = read_input(path, "input", read)
     notes = {}
     if dedupe:
         data, removed = deduplicate(data)
@@ -134,14 +130,14 @@ def split_command(
             if test_file is None:
                 raise SiftrecError("scheme 'given' needs --test-file")
             test = read_input(
-                test_file, "test", options, user_map=data.user_map, item_map=data.item_map
+                test_file, "test", read, user_map=data.user_map, item_map=data.item_map
             )
             validation = None
             if validation_file is not None:
                 validation = read_input(
                     validation_file,
                     "validation",
-                    options,
+                    read,
                     user_map=test.user_map,
                     item_map=test.item_map,
                 )

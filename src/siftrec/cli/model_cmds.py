@@ -13,24 +13,24 @@ import typer
 
 from siftrec.atomic import atomic_path, check_directory_target
 from siftrec.cli.common import (
-    ColumnsOption,
-    FormatOption,
-    SepOption,
+    DEFAULT_LOG_OPTIONS,
+    LogOptions,
     guard_outputs,
     handle_errors,
     load_model_dir,
     parse_params,
     read_input,
-    read_options,
     require_file,
     status,
     stderr,
     stdout,
+    with_log_options,
 )
 from siftrec.errors import SiftrecError
 
 
 @handle_errors
+@with_log_options
 def fit_command(
     train: Annotated[Path, typer.Option("--train", help="Training interactions file.")],
     model: Annotated[str, typer.Option("--model", help="Model name, e.g. popularity, itemknn.")],
@@ -42,9 +42,7 @@ def fit_command(
         Path | None,
         typer.Option("--validation", help="Validation file (models that early-stop on it)."),
     ] = None,
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Fit a model on a training file and save it to a model directory.
 
@@ -59,12 +57,11 @@ def fit_command(
     check_directory_target(out)  # refuse a non-model directory now, not after the fit
     if validation is not None and "validation" not in inspect.signature(estimator._fit).parameters:
         raise SiftrecError(f"model {model_cls.name} does not use a validation set")
-    options = read_options(fmt, sep, columns)
-    data = read_input(train, "training", options)
+    data = read_input(train, "training", read)
     fit_options = {}
     if validation is not None:
         valid = read_input(
-            validation, "validation", options, user_map=data.user_map, item_map=data.item_map
+            validation, "validation", read, user_map=data.user_map, item_map=data.item_map
         )
         fit_options["validation"], dropped = valid.remap(data.user_map, data.item_map)
         if dropped:
@@ -185,6 +182,7 @@ def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
 
 
 @handle_errors
+@with_log_options
 def evaluate_command(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
     test: Annotated[Path, typer.Option("--test", help="Held-out interactions file.")],
@@ -207,9 +205,7 @@ def evaluate_command(
             "--strict", help="Refuse a test file that shares pairs with the training data."
         ),
     ] = False,
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Full-ranking evaluation over all items, training items masked.
 
@@ -220,9 +216,8 @@ def evaluate_command(
 
     excludes = {f"--exclude {p}": p for p in exclude or []}
     guard_outputs({"--per-user": per_user}, {"--test": test, **excludes}, {"MODEL_DIR": model_dir})
-    options = read_options(fmt, sep, columns)
-    test_data = read_input(test, "test", options)
-    extra = [read_input(p, "exclude", options) for p in exclude or []]
+    test_data = read_input(test, "test", read)
+    extra = [read_input(p, "exclude", read) for p in exclude or []]
     model = load_model_dir(model_dir)
     _check_training_overlap(model, test_data, strict)
     result = evaluate(model, test_data, metrics, exclude=extra or None, progress=True)
@@ -275,20 +270,19 @@ def _check_training_overlap(model, test, strict: bool) -> None:
 
 
 @handle_errors
+@with_log_options
 def score_command(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
     pairs: Annotated[Path, typer.Option("--pairs", help="CSV/Parquet with user,item columns.")],
     out: Annotated[Path, typer.Option("--out", help="Output CSV: the input rows + score.")],
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
     batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
 ) -> None:
     """Score given (user, item) pairs; unknown users or items get an empty score."""
     import polars as pl
 
     guard_outputs({"--out": out}, {"--pairs": pairs}, {"MODEL_DIR": model_dir})
-    data = read_input(pairs, "pairs", read_options(fmt, sep, columns))
+    data = read_input(pairs, "pairs", read)
     model = load_model_dir(model_dir)
     users = model.user_map_.to_index(data.raw_users())
     items = model.item_map_.to_index(data.raw_items())

@@ -8,19 +8,19 @@ from typing import Annotated
 import typer
 
 from siftrec.cli.common import (
-    ColumnsOption,
-    FormatOption,
-    SepOption,
+    DEFAULT_LOG_OPTIONS,
+    LogOptions,
     guard_outputs,
     handle_errors,
     parse_params,
     read_input,
-    read_options,
     stderr,
+    with_log_options,
 )
 
 
 @handle_errors
+@with_log_options
 def tune_command(
     train: Annotated[Path, typer.Option("--train", help="Training interactions file.")],
     model: Annotated[str, typer.Option("--model", help="Model name, e.g. mf, lightgcn, ials.")],
@@ -53,9 +53,7 @@ def tune_command(
         float,
         typer.Option("--validation-ratio", help="Share of each user's interactions carved out."),
     ] = 0.2,
-    fmt: FormatOption = None,
-    sep: SepOption = None,
-    columns: ColumnsOption = None,
+    read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Search a model's hyperparameters with seeded TPE on validation; never on test.
 
@@ -69,12 +67,11 @@ def tune_command(
     get_model_class(model)  # a misspelt model fails before the training file is read
     fixed = parse_params(param)
     guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
-    options = read_options(fmt, sep, columns)
-    data = read_input(train, "training", options)
+    data = read_input(train, "training", read)
     valid = None
     if validation is not None:
         raw = read_input(
-            validation, "validation", options, user_map=data.user_map, item_map=data.item_map
+            validation, "validation", read, user_map=data.user_map, item_map=data.item_map
         )
         valid, dropped = raw.remap(data.user_map, data.item_map)
         if dropped:
