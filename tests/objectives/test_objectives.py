@@ -1,3 +1,7 @@
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 import torch
 
@@ -5,7 +9,9 @@ from siftrec import SiftrecError
 from siftrec.objectives import (
     BCE,
     BPR,
+    Batch,
     Multinomial,
+    ObjectiveKind,
     SampledObjective,
     available_objectives,
     get_objective,
@@ -17,52 +23,13 @@ def scores(seed: int = 0, batch: int = 6, n_neg: int = 3):
     pos = torch.randn(batch, generator=g, dtype=torch.float64)
     neg = torch.randn(batch, n_neg, generator=g, dtype=torch.float64)
     weights = torch.rand(batch, generator=g, dtype=torch.float64) + 0.5
-    return pos, neg, weights
+    theta = torch.ones(batch, dtype=torch.float64)
+    return pos, neg, weights, theta
 
 
-@pytest.mark.parametrize("name", ["bpr", "bce"])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_sampled_gradient_matches_finite_differences(name, weighted):
-    objective = get_objective(name)
-    pos, neg, weights = scores()
-    w = weights if weighted else None
-
-    def loss(p, n):
-        return objective(p, n, weights=w).loss
-
-    assert torch.autograd.gradcheck(loss, (pos.requires_grad_(), neg.requires_grad_()))
-
-
-@pytest.mark.parametrize("name", ["bpr", "bce"])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_closed_form_score_gradients_equal_autograd(name, weighted):
-    objective = get_objective(name)
-    pos, neg, weights = scores(seed=1)
-    w = weights if weighted else None
-    out, dpos, dneg = objective.score_gradients(pos, neg, weights=w)
-    ref_out, ref_dpos, ref_dneg = SampledObjective.score_gradients(objective, pos, neg, weights=w)
-    torch.testing.assert_close(dpos, ref_dpos)
-    torch.testing.assert_close(dneg, ref_dneg)
-    torch.testing.assert_close(out.loss, ref_out.loss)
-    torch.testing.assert_close(out.per_interaction, ref_out.per_interaction)
-
-
-def test_multinomial_gradient_matches_finite_differences():
-    g = torch.Generator().manual_seed(2)
-    logits = torch.randn(4, 7, generator=g, dtype=torch.float64, requires_grad=True)
-    targets = (torch.rand(4, 7, generator=g) < 0.4).double()
-    weights = torch.rand(4, generator=g, dtype=torch.float64)
-
-    def loss(x):
-        return Multinomial()(x, targets, weights=weights).loss
-
-    assert torch.autograd.gradcheck(loss, (logits,))
-
-
-def test_bpr_values_and_per_interaction():
+def test_bpr_values():
     pos = torch.tensor([2.0, 0.0])
     neg = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
-    out = BPR()(pos, neg)
     softplus = torch.nn.functional.softplus
     expected = torch.stack(
         [
@@ -70,34 +37,69 @@ def test_bpr_values_and_per_interaction():
             softplus(torch.tensor(0.0)),
         ]
     )
-    torch.testing.assert_close(out.per_interaction, expected)
-    torch.testing.assert_close(out.loss, expected.mean())
-    assert not out.per_interaction.requires_grad
+    torch.testing.assert_close(BPR()(Batch.from_scores(pos, neg)), expected.mean())
 
 
 def test_bce_is_mean_over_all_labelled_samples():
     pos = torch.tensor([1.0, -1.0])
     neg = torch.tensor([[0.5], [2.0]])
-    out = BCE()(pos, neg, weights=torch.tensor([2.0, 1.0]))
+    loss = BCE()(Batch.from_scores(pos, neg, weights=torch.tensor([2.0, 1.0])))
     labels = torch.tensor([1.0, 1.0, 0.0, 0.0])
     logits = torch.tensor([1.0, -1.0, 0.5, 2.0])
     each = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-    torch.testing.assert_close(out.loss, (2 * each[0] + each[1] + each[2] + each[3]) / 4)
-    torch.testing.assert_close(out.per_interaction, each[:2])
+    torch.testing.assert_close(loss, (2 * each[0] + each[1] + each[2] + each[3]) / 4)
 
 
-def test_stable_at_extreme_scores():
-    pos = torch.tensor([-1000.0, 1000.0], requires_grad=True)
-    neg = torch.tensor([[1000.0], [-1000.0]], requires_grad=True)
-    for objective in (BPR(), BCE()):
-        out = objective(pos, neg)
-        out.loss.backward()
-        assert torch.isfinite(out.loss) and torch.isfinite(pos.grad).all()
-        _, dpos, dneg = objective.score_gradients(pos, neg)
-        assert torch.isfinite(dpos).all() and torch.isfinite(dneg).all()
-        pos.grad = neg.grad = None
-    logits = torch.tensor([[1000.0, -1000.0]], requires_grad=True)
-    assert torch.isfinite(Multinomial()(logits, torch.tensor([[0.0, 1.0]])).loss)
+def test_multinomial_reads_logits_and_targets():
+    logits = torch.tensor([[0.0, 1.0, 2.0]])
+    targets = torch.tensor([[0.0, 1.0, 1.0]])
+    loss = Multinomial()(Batch(None, torch.tensor([0]), scores=logits, targets=targets))
+    log_p = torch.log_softmax(logits, dim=1)
+    torch.testing.assert_close(loss, -(log_p[0, 1] + log_p[0, 2]))
+
+
+@pytest.mark.parametrize(
+    "spec", ["bce", "tce(num_gradual=100)", "rce(beta=0)", "relmf(loss=log, clip=0)"]
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pointwise_family_reduces_to_bce(spec, weighted):
+    # T-CE before its first drop, R-CE with β = 0 and Rel-MF at full exposure are BCE
+    pos, neg, weights, theta = scores(seed=2)
+    batch = Batch.from_scores(pos, neg, weights=weights if weighted else None, propensities=theta)
+    objective, bce = get_objective(spec), BCE()
+    torch.testing.assert_close(objective(batch), bce(batch))
+    for got, ref in zip(objective.score_gradients(batch), bce.score_gradients(batch), strict=True):
+        torch.testing.assert_close(got, ref)
+
+
+def test_batch_views_and_frozen():
+    pos, neg, _, _ = scores(batch=2, n_neg=3)
+    items = torch.tensor([[5, 1, 2, 3], [6, 4, 2, 0]])
+    batch = Batch.from_scores(pos, neg, items=items, step=3)
+    torch.testing.assert_close(batch.pos_scores, pos)
+    torch.testing.assert_close(batch.neg_scores, neg)
+    assert batch.pos.tolist() == [5, 6] and batch.neg.tolist() == [[1, 2, 3], [4, 2, 0]]
+    assert len(batch) == 2 and batch.users.tolist() == [0, 1] and batch.step == 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        batch.step = 4
+
+
+def test_an_objective_with_the_old_keyword_signature_is_refused():
+    with pytest.raises(SiftrecError, match=r"receive one Batch: def __call__\(self, batch\)"):
+
+        @dataclass
+        class Old(SampledObjective):
+            kind: ClassVar[ObjectiveKind] = "pairwise"
+
+            def __call__(self, pos, neg, *, weights=None, step=0, epoch=0):
+                return (neg - pos.unsqueeze(1)).mean()
+
+    with pytest.raises(SiftrecError, match="score_gradients"):
+
+        @dataclass
+        class OldGradients(BPR):
+            def score_gradients(self, pos, neg, **kw):
+                return super().score_gradients(Batch.from_scores(pos, neg))
 
 
 def test_registry_names_aliases_and_specs():

@@ -8,7 +8,7 @@ from siftrec.bias import popularity_propensities
 from siftrec.data.ids import IdMap
 from siftrec.data.synthetic import generate
 from siftrec.models import MF, get_model_class
-from siftrec.objectives import BCE, RelMF, SampledObjective, get_objective
+from siftrec.objectives import Batch, RelMF, get_objective
 from siftrec.objectives.base import objectives
 
 
@@ -21,64 +21,26 @@ def batch(seed: int = 0, size: int = 5, n_neg: int = 2):
     return pos, neg, weights, theta
 
 
-@pytest.mark.parametrize("loss", ["log", "squared"])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_gradient_matches_finite_differences(loss, weighted):
-    objective = RelMF(loss=loss, clip=0.1)
-    pos, neg, weights, theta = batch()
-    w = weights if weighted else None
-
-    def value(p, n):
-        return objective(p, n, weights=w, propensities=theta).loss
-
-    assert torch.autograd.gradcheck(value, (pos.requires_grad_(), neg.requires_grad_()))
-
-
-@pytest.mark.parametrize("loss", ["log", "squared"])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_closed_form_score_gradients_equal_autograd(loss, weighted):
-    objective = RelMF(loss=loss, clip=0.2)
-    pos, neg, weights, theta = batch(seed=1)
-    w = weights if weighted else None
-    out, dpos, dneg = objective.score_gradients(pos, neg, weights=w, propensities=theta)
-    ref, ref_dpos, ref_dneg = SampledObjective.score_gradients(
-        objective, pos, neg, weights=w, propensities=theta
-    )
-    torch.testing.assert_close(dpos, ref_dpos)
-    torch.testing.assert_close(dneg, ref_dneg)
-    torch.testing.assert_close(out.loss, ref.loss)
-    torch.testing.assert_close(out.per_interaction, ref.per_interaction)
-
-
 def test_clicked_and_unclicked_terms_by_hand():
     pos = torch.tensor([0.5, -1.0], dtype=torch.float64)
     neg = torch.tensor([[2.0], [0.0]], dtype=torch.float64)
     theta = torch.tensor([0.25, 0.01], dtype=torch.float64)
-    out = RelMF(loss="log", clip=0.05)(pos, neg, propensities=theta)
+    batch = Batch.from_scores(pos, neg, propensities=theta)
+    loss = RelMF(loss="log", clip=0.05)(batch)
     inv = torch.tensor([4.0, 20.0], dtype=torch.float64)  # 1/θ, the second clipped at 0.05
     clicked = inv * F.softplus(-pos) + (1 - inv) * F.softplus(pos)
-    torch.testing.assert_close(out.per_interaction, clicked)
-    torch.testing.assert_close(out.loss, (clicked.sum() + F.softplus(neg).sum()) / 4)
+    torch.testing.assert_close(loss, (clicked.sum() + F.softplus(neg).sum()) / 4)
     # squared form: (1/θ)(1 − σ)² + (1 − 1/θ)σ² for clicks, σ² for unclicked pairs
-    out = RelMF(loss="squared", clip=0.05)(pos, neg, propensities=theta)
+    loss = RelMF(loss="squared", clip=0.05)(batch)
     p, q = torch.sigmoid(pos), torch.sigmoid(neg)
     clicked = inv * (1 - p) ** 2 + (1 - inv) * p**2
-    torch.testing.assert_close(out.loss, (clicked.sum() + (q**2).sum()) / 4)
-
-
-def test_full_exposure_log_loss_is_bce():
-    pos, neg, weights, _ = batch(seed=2)
-    ones = torch.ones_like(pos)
-    relmf = RelMF(loss="log")(pos, neg, weights=weights, propensities=ones)
-    bce = BCE()(pos, neg, weights=weights)
-    torch.testing.assert_close(relmf.loss, bce.loss)
-    torch.testing.assert_close(relmf.per_interaction, bce.per_interaction)
+    torch.testing.assert_close(loss, (clicked.sum() + (q**2).sum()) / 4)
 
 
 def test_needs_propensities_and_valid_parameters():
     pos, neg, _, _ = batch()
     with pytest.raises(SiftrecError, match="propensit"):
-        RelMF()(pos, neg)
+        RelMF()(Batch.from_scores(pos, neg))
     with pytest.raises(SiftrecError, match="loss"):
         get_objective("relmf(loss=hinge)")
     with pytest.raises(SiftrecError, match="clip"):
@@ -125,9 +87,9 @@ def test_setup_uses_and_checks_a_propensity_column():
 def recording():
     @objectives.register("test_recording_relmf")
     class Recording(RelMF):
-        def __call__(self, pos, neg, **kw):
-            Recording.seen.append(kw["propensities"].clone())
-            return super().__call__(pos, neg, **kw)
+        def __call__(self, batch):
+            Recording.seen.append(batch.propensities.clone())
+            return super().__call__(batch)
 
     Recording.seen = []
     yield Recording

@@ -5,8 +5,8 @@ from torch.nn.functional import softplus
 
 from siftrec import SiftrecError
 from siftrec.models import MF, load_model
-from siftrec.objectives import BCE, SampledObjective, TruncatedBCE, get_objective
-from tests.contract import contract_data
+from siftrec.objectives import Batch, TruncatedBCE, get_objective
+from siftrec.testing.models import contract_log
 
 POS = torch.tensor([3.0, -1.0, 0.5, -2.0], dtype=torch.float64)
 NEG = torch.tensor([[0.0], [1.0], [-1.0], [2.0]], dtype=torch.float64)
@@ -14,27 +14,27 @@ NEG = torch.tensor([[0.0], [1.0], [-1.0], [2.0]], dtype=torch.float64)
 
 def test_official_variant_drops_a_fraction_of_the_whole_batch_from_the_positives():
     tce = TruncatedBCE(drop_rate=0.25, num_gradual=10)
-    out = tce(POS, NEG, step=10)
+    loss = tce(Batch.from_scores(POS, NEG, step=10))
     # 8 labelled samples, keep int(0.75·8) = 6: the two largest-loss positives (−2, −1) go
     kept = softplus(torch.tensor(-3.0)) + softplus(torch.tensor(-0.5))
     negatives = softplus(NEG).sum()
-    torch.testing.assert_close(out.loss, ((kept + negatives) / 6).double())
-    torch.testing.assert_close(out.per_interaction, softplus(-POS))
-    assert not out.per_interaction.requires_grad
+    torch.testing.assert_close(loss, ((kept + negatives) / 6).double())
 
 
 def test_fraction_of_positives_variant():
-    out = TruncatedBCE(drop_rate=0.25, num_gradual=10, drop_of="positives")(POS, NEG, step=10)
+    tce = TruncatedBCE(drop_rate=0.25, num_gradual=10, drop_of="positives")
+    loss = tce(Batch.from_scores(POS, NEG, step=10))
     # 4 positives, keep int(0.75·4) = 3: only −2 goes
     kept = softplus(-POS[:3]).sum()
-    torch.testing.assert_close(out.loss, (kept + softplus(NEG).sum()) / 7)
+    torch.testing.assert_close(loss, (kept + softplus(NEG).sum()) / 7)
 
 
 def test_weights_scale_kept_positives_but_do_not_change_which_are_dropped():
     weights = torch.tensor([2.0, 100.0, 1.0, 1.0], dtype=torch.float64)
-    out = TruncatedBCE(drop_rate=0.25, num_gradual=1)(POS, NEG, weights=weights, step=5)
+    tce = TruncatedBCE(drop_rate=0.25, num_gradual=1)
+    loss = tce(Batch.from_scores(POS, NEG, weights=weights, step=5))
     kept = 2 * softplus(torch.tensor(-3.0)) + softplus(torch.tensor(-0.5))
-    torch.testing.assert_close(out.loss, ((kept + softplus(NEG).sum()) / 6).double())
+    torch.testing.assert_close(loss, ((kept + softplus(NEG).sum()) / 6).double())
 
 
 def test_schedule_is_linear_in_the_global_step_then_constant():
@@ -58,33 +58,13 @@ def test_epoch_ramp_grows_per_epoch_whatever_the_step():
         [0.0, 0.05, 0.1, 0.15, 0.2, 0.2]
     )
     pos, neg = torch.randn(7, dtype=torch.float64), torch.randn(7, 1, dtype=torch.float64)
-    torch.testing.assert_close(tce(pos, neg, step=10**6, epoch=0).loss, BCE()(pos, neg).loss)
+    assert tce.n_dropped(7, 7, 10**6, epoch=0) == 0
     # epoch 2: ε = 0.1 of 14 labelled samples drops 14 − int(0.9·14) = 2 positives
     assert tce.n_dropped(7, 7, 0, epoch=2) == 2
-    _, dpos, _ = tce.score_gradients(pos, neg, step=0, epoch=2)
-    assert (dpos == 0).sum() == 2
+    _, dpos, _ = tce.score_gradients(Batch.from_scores(pos, neg, step=0, epoch=2))
+    assert (dpos == 0).sum() == 2  # dropped positives get no gradient
     with pytest.raises(SiftrecError, match="ramp_epochs"):
         get_objective("tce(ramp_epochs=-1)")
-
-
-def test_first_step_is_plain_bce():
-    pos, neg = torch.randn(7, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)
-    torch.testing.assert_close(TruncatedBCE()(pos, neg, step=0).loss, BCE()(pos, neg).loss)
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_closed_form_gradients_equal_autograd(weighted):
-    g = torch.Generator().manual_seed(3)
-    pos = torch.randn(9, generator=g, dtype=torch.float64)
-    neg = torch.randn(9, 2, generator=g, dtype=torch.float64)
-    w = torch.rand(9, generator=g, dtype=torch.float64) + 0.5 if weighted else None
-    tce = get_objective("tce(drop_rate=0.3, num_gradual=5)")
-    out, dpos, dneg = tce.score_gradients(pos, neg, weights=w, step=7)
-    ref, ref_dpos, ref_dneg = SampledObjective.score_gradients(tce, pos, neg, weights=w, step=7)
-    torch.testing.assert_close(out.loss, ref.loss)
-    torch.testing.assert_close(dpos, ref_dpos)
-    torch.testing.assert_close(dneg, ref_dneg)
-    assert (dpos == 0).sum() == tce.n_dropped(9, 18, 7) > 0  # dropped positives get no gradient
 
 
 def test_bad_parameters():
@@ -95,7 +75,7 @@ def test_bad_parameters():
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_mf_trains_and_round_trips(tmp_path, optimizer):
-    data = contract_data()
+    data = contract_log()
     lr = 0.01 if optimizer == "adam" else 0.05
     model = MF(
         epochs=6,

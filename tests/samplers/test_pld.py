@@ -9,7 +9,7 @@ from siftrec.models import GMF, MF, LightGCN, NeuMF, load_model
 from siftrec.models.lightgcn import LightGCNScorer
 from siftrec.models.mf import MFScorer
 from siftrec.samplers import PLDSampler, get_sampler
-from tests.contract import contract_data
+from siftrec.testing.models import contract_log
 
 
 def log(degrees, n_items=40, seed=0):
@@ -206,7 +206,7 @@ def test_errors():
 
 @pytest.mark.parametrize("losses", ["batch", "epoch"])
 def test_mf_trains_with_pld_and_round_trips(tmp_path, losses):
-    data = contract_data()
+    data = contract_log()
     model = MF(
         epochs=6,
         dim=8,
@@ -224,7 +224,7 @@ def test_mf_trains_with_pld_and_round_trips(tmp_path, losses):
 
 
 def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
-    data = contract_data()
+    data = contract_log()
     prepares = []
     original = LightGCNScorer.prepare
     monkeypatch.setattr(LightGCNScorer, "prepare", lambda self: prepares.append(original(self)))
@@ -245,7 +245,7 @@ def test_epoch_losses_propagate_lightgcn_once_per_snapshot(monkeypatch):
     ("model_cls", "params"), [(MF, {"item_bias": True}), (MF, {}), (LightGCN, {}), (GMF, {})]
 )
 def test_factor_scores_equal_gathered_scores(model_cls, params, loss):
-    data = contract_data()
+    data = contract_log()
     model = model_cls(epochs=1, dim=8, batch_size=64, device="cpu", **params).fit(data)
     scorer = model.scorer_
     scorer.train()  # as during training (LightGCN: last layer computed per call)
@@ -276,13 +276,13 @@ def test_factor_scores_equal_gathered_scores(model_cls, params, loss):
 
 
 def test_scorers_without_a_dot_product_have_no_factors():
-    data = contract_data()
+    data = contract_log()
     neumf = NeuMF(epochs=1, dim=8, num_layers=1, batch_size=64, device="cpu").fit(data)
     assert neumf.scorer_.factors() is None  # PLD scores it through score_fn
 
 
 def test_trainer_gives_the_sampler_factors(monkeypatch):
-    data = contract_data()
+    data = contract_log()
     calls = []
     original = MFScorer.factors
     monkeypatch.setattr(MFScorer, "factors", lambda self: calls.append(1) or original(self))

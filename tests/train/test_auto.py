@@ -12,8 +12,8 @@ from siftrec.data.splits import split_interactions
 from siftrec.models import MF, get_model_class, load_model
 from siftrec.objectives.bpr import BPR
 from siftrec.objectives.truncated import TruncatedBCE
+from siftrec.testing.models import contract_log
 from siftrec.train.auto import AUTO_CANDIDATES, AUTO_PATIENCE, CARVE_RATIO, auto_candidates
-from tests.contract import contract_data
 
 TINY = {"epochs": 6, "dim": 8, "batch_size": 64, "device": "cpu"}
 
@@ -88,7 +88,7 @@ def test_never_worse_than_plain_on_validation(split):
 
 
 def test_carved_validation_is_recorded_and_the_choice_refit_on_all_of_train():
-    data = contract_data()
+    data = contract_log()
     model = MF(objective="auto", auto_candidates="bce", seed=3, **TINY).fit(data)
     record = model.auto_
     carve = split_interactions(data, "random", seed=3, test_ratio=CARVE_RATIO).test
@@ -115,7 +115,7 @@ def test_carved_validation_is_recorded_and_the_choice_refit_on_all_of_train():
 
 
 def test_same_seed_gives_the_same_choice_and_scores():
-    data = contract_data()
+    data = contract_log()
 
     def fit():
         return MF(objective="auto", auto_candidates="bce,rce,bpr+pld", **TINY).fit(data)
@@ -149,14 +149,14 @@ def test_saved_auto_model_loads_and_scores_the_same(tmp_path, split):
 
 def test_budget_caps_every_candidate():
     model = MF(objective="auto", auto_candidates="bce", auto_budget=6, **{**TINY, "epochs": 20})
-    model.fit(contract_data())
+    model.fit(contract_log())
     budget = model.auto_["budget"]
     assert budget["epochs_per_candidate"] == 3 and budget["max_epochs"] == 6
     assert all(c["epochs"] <= 3 for c in model.auto_["candidates"])
     assert budget["epochs_trained"] == sum(c["epochs"] for c in model.auto_["candidates"])
     assert budget["patience"] == AUTO_PATIENCE
     # early stopping: each candidate stops one epoch after its best (an explicit patience is kept)
-    stopped = MF(objective="auto", auto_candidates="bce", patience=1, **TINY).fit(contract_data())
+    stopped = MF(objective="auto", auto_candidates="bce", patience=1, **TINY).fit(contract_log())
     assert stopped.auto_["budget"]["patience"] == 1
     for candidate in stopped.auto_["candidates"]:
         assert candidate["epochs"] == min(TINY["epochs"], candidate["best_epoch"] + 1)
@@ -168,7 +168,7 @@ def test_a_failing_candidate_is_recorded_and_skipped(monkeypatch):
 
     monkeypatch.setattr(TruncatedBCE, "__call__", diverge)
     monkeypatch.setattr(TruncatedBCE, "score_gradients", diverge)
-    model = MF(objective="auto", auto_candidates="tce", **TINY).fit(contract_data())
+    model = MF(objective="auto", auto_candidates="tce", **TINY).fit(contract_log())
     failed = model.auto_["candidates"][1]
     assert failed["objective"] == "tce" and "diverged" in failed["error"]
     assert model.auto_["chosen"]["objective"] == "bpr"
@@ -177,7 +177,7 @@ def test_a_failing_candidate_is_recorded_and_skipped(monkeypatch):
     with pytest.raises(
         SiftrecError, match="every candidate failed; bpr\\+uniform: training diverged"
     ):
-        MF(objective="auto", auto_candidates="tce", **TINY).fit(contract_data())
+        MF(objective="auto", auto_candidates="tce", **TINY).fit(contract_log())
 
 
 @pytest.mark.parametrize(
@@ -192,7 +192,7 @@ def test_every_sampled_model_supports_auto(tmp_path, name, plain, params):
     model = get_model_class(name)(
         objective="auto", auto_candidates="bpr,tce", device="cpu", **params
     )
-    data = contract_data()
+    data = contract_log()
     model.fit(data)
     assert model.auto_["candidates"][0]["objective"] == plain
     assert len(model.auto_["candidates"]) == 3 - (plain == "bpr")

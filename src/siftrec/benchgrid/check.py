@@ -194,7 +194,7 @@ def _mar_problems(dataset: DatasetSpec) -> list[str]:
 
 # ---------------------------------------------------------------------- models
 def _model_problems(spec: ModelSpec) -> list[str]:
-    from siftrec.models import get_model_class
+    from siftrec.models import FitOptions, get_model_class
 
     model_cls = get_model_class(spec.model)
     entries = [(_param_key(k), k, v) for k, v in spec.params.items()]
@@ -203,7 +203,10 @@ def _model_problems(spec: ModelSpec) -> list[str]:
         for k, values in spec.search.items()
         for index, value in enumerate(values)
     ]
-    typed = _config_problems(model_cls.Config, entries, coerce=True)
+    run = [entry for entry in entries if entry[1] in model_cls.fit_options]
+    hyper = [entry for entry in entries if entry not in run]
+    typed = _config_problems(model_cls.Config, hyper, coerce=True)
+    typed += _config_problems(FitOptions, run, coerce=True)
     components = _component_problems(model_cls, entries)
     if typed:  # constructing would only repeat them
         return list(dict.fromkeys(typed + components))
@@ -252,7 +255,7 @@ def _component_problems(model_cls: type, entries: list[tuple[str, str, Any]]) ->
     from siftrec.samplers import get_sampler
     from siftrec.train.auto import AUTO
 
-    fields = {f.name for f in dataclasses.fields(model_cls.Config)}
+    fields = {f.name for f in dataclasses.fields(model_cls.Config)} | model_cls.fit_options
     kinds = _scorer_kinds(model_cls)
     problems = []
     for where, name, value in entries:

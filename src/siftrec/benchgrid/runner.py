@@ -25,7 +25,6 @@ tensors are not traced), reported in MiB.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import time
 import tracemalloc
@@ -188,7 +187,7 @@ def _fit_and_evaluate(cell: Cell, split: Split, train: Interactions, out: Path) 
     seeded = "seed" in {f.name for f in dataclasses.fields(model_cls.Config)}
     if seeded and "seed" not in base and "seed" not in cell.model.search:
         base["seed"] = cell.seed
-    uses_validation = "validation" in inspect.signature(model_cls._fit).parameters
+    uses_validation = model_cls.uses_validation
     fit_options = {"validation": split.validation} if uses_validation and split.validation else {}
     chosen: dict[str, Any] = {}
     best_score: float | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 from pathlib import Path
@@ -55,7 +54,7 @@ def fit_command(
     estimator = model_cls(**parse_params(param))
     guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
     check_directory_target(out)  # refuse a non-model directory now, not after the fit
-    if validation is not None and "validation" not in inspect.signature(estimator._fit).parameters:
+    if validation is not None and not model_cls.uses_validation:
         raise SiftrecError(f"model {model_cls.name} does not use a validation set")
     data = read_input(train, "training", read)
     fit_options = {}

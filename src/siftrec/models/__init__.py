@@ -1,6 +1,6 @@
 """Models (scorers). Importing this package registers every built-in model."""
 
-from siftrec.models.base import Recommender, load_model
+from siftrec.models.base import FitOptions, Recommender
 from siftrec.models.chance import RandomScores
 from siftrec.models.ease import EASE
 from siftrec.models.ials import IALS
@@ -9,7 +9,7 @@ from siftrec.models.lightgcn import LightGCN
 from siftrec.models.mf import MF
 from siftrec.models.neumf import GMF, NeuMF
 from siftrec.models.popularity import Popularity
-from siftrec.models.registry import available_models, get_model_class, register
+from siftrec.models.registry import available_models, get_model_class, load_model, register
 from siftrec.models.vae import MultDAE, MultVAE
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "GMF",
     "IALS",
     "MF",
+    "FitOptions",
     "ItemKNN",
     "LightGCN",
     "MultDAE",

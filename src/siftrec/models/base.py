@@ -6,7 +6,9 @@ live in a typed dataclass (``Config``); learned state is a dict of numpy arrays 
 writes to ``arrays.npz`` (no pickle) next to ``model.json``.
 
 Subclasses implement ``_fit``, ``_score`` and ``_get_state``/``_set_state``; everything else
-(validation, batching, masking, top-K, persistence) lives here once.
+(validation, batching, masking, top-K, persistence) lives here once. How a fit runs (device,
+progress bar) is a :class:`FitOptions`, not a hyperparameter: it is never saved. Loading by the
+name in ``model.json`` is the registry's (``siftrec.models.registry.load_model``).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy
 import scipy.sparse as sp
 import torch
 
+import siftrec
 from siftrec.atomic import atomic_directory
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
@@ -39,6 +43,20 @@ MODEL_FORMAT_VERSION = 1
 @dataclasses.dataclass
 class NoConfig:
     """Config of a model without hyperparameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """How a fit runs, not what it learns: never part of the saved hyperparameters.
+
+    Attributes:
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where the
+            model trains and scores.
+        progress: show a progress bar on stderr while fitting.
+    """
+
+    device: str = "auto"
+    progress: bool = False
 
 
 def coerce_param(config_cls: type, key: str, value: Any) -> Any:
@@ -86,13 +104,24 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type] = NoConfig
+    #: Whether ``fit`` takes a ``validation`` log (torch models early-stop on it).
+    uses_validation: ClassVar[bool] = False
+    #: The :class:`FitOptions` the model reads (others it has no use for are refused).
+    fit_options: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, config: Any | None = None, **params: Any) -> None:
+    def __init__(
+        self, config: Any | None = None, *, options: FitOptions | None = None, **params: Any
+    ) -> None:
+        """``params`` override fields of ``config``; a :class:`FitOptions` field among them
+        (``device="cpu"``, as ``siftrec fit --param device=cpu`` and model.json files from
+        before fit options pass it) sets the default ``options`` of this model's fits."""
         cfg = config if config is not None else self.Config()
         if not isinstance(cfg, self.Config):
             raise SiftrecError(f"{self.name}: config must be a {self.Config.__name__}")
-        updates = {k: coerce_param(self.Config, k, v) for k, v in params.items()}
-        self.config = dataclasses.replace(cfg, **updates)
+        values = {k: self.parse_param(k, v) for k, v in params.items()}
+        run = {k: values.pop(k) for k in self._run_options() if k in values}
+        self.config = dataclasses.replace(cfg, **values)
+        self.options = dataclasses.replace(options or FitOptions(), **run)
         self.fit_seconds_: float | None = None
         self.history_: list[dict[str, Any]] = []
         self.train_fingerprint_: str | None = None
@@ -101,6 +130,20 @@ class Recommender(ABC):
         self.item_map_: IdMap | None = None
 
     # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _run_options(cls) -> frozenset[str]:
+        """The fit options the constructor takes as parameters (a hyperparameter of the same
+        name wins)."""
+        return cls.fit_options - {f.name for f in dataclasses.fields(cls.Config)}
+
+    @classmethod
+    def parse_param(cls, key: str, value: Any) -> Any:
+        """``value`` (often a CLI string) as the declared type of the hyperparameter or fit
+        option ``key`` of this model (an unknown name is a ``SiftrecError``)."""
+        if key in cls._run_options():
+            return coerce_param(FitOptions, key, value)
+        return coerce_param(cls.Config, key, value)
+
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as a plain dict (JSON-serialisable)."""
         return dataclasses.asdict(self.config)
@@ -110,12 +153,32 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, train: Interactions, **fit_options: Any) -> Recommender:
-        """Learn from ``train``; returns ``self``. ``fit_options`` go to the subclass hook."""
+    def fit(
+        self,
+        train: Interactions,
+        validation: Interactions | None = None,
+        *,
+        options: FitOptions | None = None,
+        **fit_options: Any,
+    ) -> Recommender:
+        """Learn from ``train``; returns ``self``.
+
+        ``validation`` (models with ``uses_validation``) is a log on the same id maps to select
+        on; ``options`` replace the model's :class:`FitOptions` (kept for later scoring);
+        further ``fit_options`` (e.g. a torch model's ``evaluator``) go to the subclass hook.
+        """
         if not isinstance(train, Interactions):
             raise SiftrecError(f"fit expects Interactions, got {type(train).__name__}")
         if len(train) == 0:
             raise SiftrecError("cannot fit on an empty interaction log")
+        if validation is not None:
+            if not self.uses_validation:
+                raise SiftrecError(f"model {self.name} does not use a validation set")
+            fit_options["validation"] = validation
+        if options is not None:
+            if not isinstance(options, FitOptions):
+                raise SiftrecError(f"options must be FitOptions, got {type(options).__name__}")
+            self.options = options
         self.user_map_, self.item_map_ = train.user_map, train.item_map
         self.seen_ = train.binary
         self.train_fingerprint_ = train.fingerprint()
@@ -273,10 +336,6 @@ class Recommender(ABC):
 
     def metadata(self) -> dict[str, Any]:
         """The content of ``model.json``."""
-        import scipy
-
-        import siftrec
-
         return {
             "format_version": MODEL_FORMAT_VERSION,
             "model": self.name,
@@ -314,41 +373,31 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
-        """Load a model saved by :meth:`save` (dispatches on ``model.json``'s model name)."""
-        from siftrec.models.registry import get_model_class
+        """Load a model saved by :meth:`save`: the registry's ``load_model``, checking that the
+        saved model is a ``cls`` (any model for ``Recommender.load``)."""
+        # the registry sits above this module (it imports every model to populate itself)
+        from siftrec.models.registry import load_model
 
-        directory = Path(directory)
-        meta_path = directory / "model.json"
-        if not meta_path.is_file():
-            raise SiftrecError(f"{directory} is not a model directory (no model.json)")
-        try:
-            meta = json.loads(meta_path.read_text())
-            model_cls = get_model_class(meta["model"])
-            if cls is not Recommender and not issubclass(model_cls, cls):
-                raise SiftrecError(f"{directory} holds a {meta['model']} model, not {cls.name}")
-            model = model_cls(**meta["params"])
-            n_users, n_items = meta["n_users"], meta["n_items"]
-            if not all(isinstance(n, int) and not isinstance(n, bool) for n in (n_users, n_items)):
-                raise ValueError(f"n_users/n_items are not integers: {n_users!r}, {n_items!r}")
-        except SiftrecError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise SiftrecError(f"corrupt model directory {directory}: {exc}") from None
+        return load_model(directory, None if cls is Recommender else cls)
+
+    def restore(self, directory: Path, meta: Mapping[str, Any]) -> None:
+        """Fill this model, built from ``meta["params"]``, from a directory written by
+        :meth:`save` (``meta``: its ``model.json``); called by the registry's ``load_model``."""
+        n_users, n_items = meta["n_users"], meta["n_items"]
         # Each archive is checked against the zip directory, the file size and model.json's
         # shapes before any array is allocated (see siftrec.models.storage).
         ids = read_npz(directory / "ids.npz", {"users": (n_users,), "items": (n_items,)})
-        model.user_map_, model.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
-        model.seen_ = read_sparse(directory / "seen.npz", (n_users, n_items))
+        self.user_map_, self.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
+        self.seen_ = read_sparse(directory / "seen.npz", (n_users, n_items))
         state = read_npz(directory / "arrays.npz")
-        model.fit_seconds_ = meta.get("fit_seconds")
-        model.history_ = meta.get("history", [])
-        model.train_fingerprint_ = meta.get("train_fingerprint")
+        self.fit_seconds_ = meta.get("fit_seconds")
+        self.history_ = meta.get("history", [])
+        self.train_fingerprint_ = meta.get("train_fingerprint")
         try:
-            model._set_state(state)
+            self._set_state(state)
         except (KeyError, ValueError) as exc:
             what = f"member {exc} is missing" if isinstance(exc, KeyError) else str(exc)
             raise SiftrecError(f"corrupt model file {directory / 'arrays.npz'}: {what}") from None
-        return model
 
 
 def _rank_batches(
@@ -390,8 +439,3 @@ def _json(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def load_model(directory: str | Path) -> Recommender:
-    """Load any saved siftrec model."""
-    return Recommender.load(directory)

@@ -16,10 +16,10 @@ from torch import nn
 from siftrec.errors import SiftrecError
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
-from siftrec.models.torch_base import Scorer, TorchRecommender
-from siftrec.samplers.base import Factors
+from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
-from siftrec.train import Optimizer, RowGrad, TrainConfig
+from siftrec.train import Optimizer, TrainConfig
+from siftrec.train.engine import Factors, RowGrad, Scorer
 
 
 @dataclass

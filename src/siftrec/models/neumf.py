@@ -23,10 +23,10 @@ from torch import nn
 
 from siftrec.errors import SiftrecError
 from siftrec.models.registry import register
-from siftrec.models.torch_base import Scorer, TorchRecommender
-from siftrec.samplers.base import Factors
+from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
 from siftrec.train import Optimizer, TrainConfig
+from siftrec.train.engine import Factors, Scorer
 
 #: Upper bound on the elements of the [users, items, hidden] block ``score_all`` materialises.
 SCORE_BLOCK_ELEMENTS = 1 << 24

@@ -1,99 +1,46 @@
-"""Base classes of torch models: the ``Scorer`` module contract and ``TorchRecommender``.
+"""Base class of torch models: ``TorchRecommender`` builds its trainer.
 
-A ``TorchRecommender`` owns a ``Scorer`` (an ``nn.Module``) built by ``build_scorer``; training
-is the shared ``siftrec.train.Trainer`` (objective and sampler chosen by name in the config),
-scoring runs the module on the model's device, and the learned state is the module's
-``state_dict`` as numpy arrays. The hook table is in ``docs/engine.md``. With
-``objective="auto"`` the model first chooses its objective and sampler on validation
-(``siftrec.train.auto``).
+A ``TorchRecommender`` owns a ``Scorer`` (an ``nn.Module``, the engine contract of
+``siftrec.train.engine``, re-exported here) built by ``build_scorer``. For a fit it builds the
+objective and sampler named in its config and hands them, with the scorer, to
+``siftrec.train.Trainer`` together with two callables (its ``invalidate`` and a validation
+evaluation): the loop never sees the model. Scoring runs the module on the model's device, and
+the learned state is the module's ``state_dict`` as numpy arrays. The hook table is in
+``docs/engine.md``. With ``objective="auto"`` the model first chooses its objective and sampler
+on validation (``siftrec.train.auto``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
-from siftrec.models.base import Recommender
-from siftrec.objectives import SAMPLED_KINDS, get_objective
-from siftrec.samplers.base import Factors
-from siftrec.train import SPARSE_OPTIMIZERS, Evaluator, RowGrad, TrainConfig, Trainer
-from siftrec.train.auto import is_auto, select_candidate
-from siftrec.train.trainer import OBJECTIVE_MODULE
+from siftrec.models.base import FitOptions, Recommender
+from siftrec.train import SPARSE_OPTIMIZERS, TrainConfig, Trainer
+from siftrec.train.auto import check_auto, is_auto, select_candidate
+from siftrec.train.engine import (
+    OBJECTIVE_MODULE,
+    SAMPLED_KINDS,
+    BatchSampler,
+    Scorer,
+    get_objective,
+    get_sampler,
+)
+from siftrec.train.trainer import Evaluate
 
+__all__ = ["Evaluator", "Scorer", "TorchRecommender"]
 
-class Scorer(nn.Module, ABC):
-    """A trainable scoring module over ``n_users`` × ``n_items`` (see ``docs/engine.md``)."""
-
-    #: Objective kinds the scorer can be trained with.
-    supported_kinds: ClassVar[frozenset[str]] = SAMPLED_KINDS
-    #: Whether ``sparse_forward``/``sparse_backward`` (the fused path) are implemented.
-    supports_fused: ClassVar[bool] = False
-
-    def __init__(self, n_users: int, n_items: int) -> None:
-        super().__init__()
-        self.n_users, self.n_items = n_users, n_items
-
-    def prepare(self) -> None:
-        """Recompute what derives from the parameters (e.g. graph propagation).
-
-        Called before every training forward and once before scoring in evaluation mode.
-        """
-
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Logits [B, k] of candidate ``items`` [B, k] for ``users`` [B] (sampled kinds)."""
-        raise SiftrecError(f"{type(self).__name__} cannot score sampled candidates")
-
-    def score_pairs(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Logits [B] of the pairs (``users[b]``, ``items[b]``)."""
-        return self.score_candidates(users, items.unsqueeze(1)).squeeze(1)
-
-    @abstractmethod
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        """Logits [B, n_items] of every item for ``users`` [B]."""
-
-    def factors(self) -> Factors | None:
-        """``(P, Q, b)`` with logits ``P_u · Q_i + b_i`` (``b`` None: no bias) for a dot-product
-        scorer, as scored now (training or evaluation mode), without autograd; None otherwise.
-
-        Lets samplers score many pairs in a compiled loop (PLD's per-epoch pass).
-        """
-        return None
-
-    def regularization(
-        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-    ) -> torch.Tensor:
-        """Explicit L2 of the batch's layer-0 embeddings, ``½ Σ‖row‖² / B`` (default: none)."""
-        return torch.zeros((), device=users.device)
-
-    def forward_rows(
-        self, users: torch.Tensor, rows: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Listwise training forward: logits [B, n_items] from the users' training ``rows``
-        and an extra scalar loss (e.g. β·KL; zero if none)."""
-        raise SiftrecError(f"{type(self).__name__} has no listwise forward")
-
-    def sparse_forward(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        """Fused path: scores [B, k] without autograd, and a cache for ``sparse_backward``."""
-        raise SiftrecError(f"{type(self).__name__} has no fused training path")
-
-    def sparse_backward(self, cache: Any, dscores: torch.Tensor, l2: float) -> list[RowGrad]:
-        """Row-sparse gradient of ``Σ dscores · scores + l2 · regularization``.
-
-        With ``dscores = d loss / d scores`` this is the gradient of the training loss. It is
-        linear in (``dscores``, ``l2``): the trainer may pass both pre-scaled (SGD folds its
-        step in). At most one ``RowGrad`` per parameter; must equal what autograd computes.
-        """
-        raise SiftrecError(f"{type(self).__name__} has no fused training path")
+#: ``evaluator(model) -> {metric: value}``; higher is better for the selection metric.
+Evaluator = Callable[[Recommender], dict[str, float]]
 
 
 class TorchRecommender(Recommender):
@@ -108,9 +55,14 @@ class TorchRecommender(Recommender):
     """
 
     Config: ClassVar[type] = TrainConfig
+    uses_validation: ClassVar[bool] = True
+    fit_options: ClassVar[frozenset[str]] = frozenset({"device", "progress"})
 
-    def __init__(self, config: Any | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def __init__(
+        self, config: Any | None = None, *, options: FitOptions | None = None, **params: Any
+    ) -> None:
+        super().__init__(config, options=options, **params)
+        check_auto(self.config)
         self.scorer_: Scorer | None = None
         self.device_: torch.device | None = None
         self.best_epoch_: int | None = None
@@ -125,7 +77,7 @@ class TorchRecommender(Recommender):
     def _new_scorer(self, n_users: int, n_items: int, objective: str | None = None) -> Scorer:
         """A scorer with the module of ``objective`` (default: the configured one), if it owns
         one."""
-        self.device_ = select_device(self.config.device)
+        self.device_ = select_device(self.options.device)
         generator = torch.Generator().manual_seed(self.config.seed)
         scorer = self.build_scorer(n_users, n_items, generator)
         if not isinstance(scorer, Scorer):
@@ -149,7 +101,16 @@ class TorchRecommender(Recommender):
         if not is_auto(self.config):
             self._train(self.config, train, validation, evaluator)
             return
-        selection = select_candidate(self, train, validation, evaluator)
+
+        def fit_candidate(
+            config: TrainConfig, part: Interactions, valid: Interactions | None
+        ) -> TorchRecommender:
+            trial = type(self)(config=config, options=self.options)
+            return trial.fit(part, validation=valid, evaluator=evaluator)
+
+        selection = select_candidate(
+            self.config, train, fit_candidate, validation, evaluator is not None
+        )
         chosen = dataclasses.replace(
             self.config,
             objective=selection.candidate.objective,
@@ -184,10 +145,53 @@ class TorchRecommender(Recommender):
         torch.manual_seed(config.seed)  # modules drawing from the global RNG (dropout)
         self.scorer_ = self._new_scorer(train.n_users, train.n_items, config.objective)
         self.invalidate()
-        result = Trainer(config).fit(self, train, validation=validation, evaluator=evaluator)
+        objective = get_objective(config.objective)
+        sampler = self._sampler(config) if objective.kind in SAMPLED_KINDS else None
+        trainer = Trainer(
+            self.scorer_,
+            objective,
+            sampler,
+            config,
+            changed=self.invalidate,
+            evaluate=self._evaluation(config, validation, evaluator),
+            progress=self.options.progress,
+        )
+        result = trainer.fit(train)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.best_score_ = result.best_score
+
+    @staticmethod
+    def _sampler(config: TrainConfig) -> BatchSampler:
+        """The configured sampler with the config's negatives and epoch mode."""
+        return get_sampler(
+            config.sampler,
+            n_negatives=config.n_negatives,
+            exclude_positives=config.exclude_positives,
+            epoch_mode=config.epoch_mode,
+        )
+
+    def _evaluation(
+        self,
+        config: TrainConfig,
+        validation: Interactions | None,
+        evaluator: Evaluator | None,
+    ) -> Evaluate | None:
+        """The trainer's ``evaluate``: ``evaluator(self)``, or ``config.metric`` on
+        ``validation`` by the full-ranking protocol; None without either."""
+        if evaluator is not None:
+            return lambda: evaluator(self)
+        if validation is None:
+            return None
+        if not isinstance(validation, Interactions):
+            raise SiftrecError(f"validation must be Interactions, got {type(validation).__name__}")
+        # siftrec.evaluate sits above the models (its protocol takes a Recommender): scoring
+        # validation during a fit is the one place a model calls it
+        from siftrec.evaluate import evaluate, parse_metrics
+
+        metric = config.metric
+        parse_metrics(metric)  # an unknown metric fails now, not after the first epoch
+        return lambda: evaluate(self, validation, metric).metrics
 
     def metadata(self) -> dict[str, Any]:
         """``model.json``; after ``objective="auto"`` its params hold the chosen objective and

@@ -42,9 +42,10 @@ from torch import nn
 from siftrec.errors import SiftrecError
 from siftrec.models.lightgcn import csr_tensor
 from siftrec.models.registry import register
-from siftrec.models.torch_base import Scorer, TorchRecommender
+from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import Float, Int, SearchSpace
 from siftrec.train import Optimizer, TrainConfig
+from siftrec.train.engine import Scorer
 
 
 @dataclass

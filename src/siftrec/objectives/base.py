@@ -1,155 +1,53 @@
-"""The objective contract: what a torch model minimises, independent of scorer and sampler.
+"""The objective contract and the formula the pointwise (BCE) family shares.
 
-An objective turns scores into a scalar loss plus the loss of every positive interaction (for
-loss-aware denoisers and samplers). Three kinds exist: ``pairwise`` (scores of a positive vs its
-sampled negatives), ``pointwise`` (positives labelled 1, sampled negatives 0) and ``listwise``
-(logits over the whole catalog vs the user's row). See ``docs/engine.md``.
+The contract — :class:`Objective`, the one :class:`Batch` every objective receives, the
+:class:`Gradients` of the fused path and the registry — is the engine's
+(``siftrec.train.engine``) and is re-exported here. Three kinds exist: ``pairwise`` (scores of a
+positive vs its sampled negatives), ``pointwise`` (positives labelled 1, sampled negatives 0) and
+``listwise`` (logits over the whole catalog vs the user's row). See ``docs/engine.md``.
+
+:class:`PointwiseObjective` is the loss and closed-form gradient of BCE, T-CE, R-CE and Rel-MF:
+they differ only in the per-sample losses and the weights and normaliser of the batch.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, NamedTuple
 
 import torch
-from torch import nn
+import torch.nn.functional as F
 
-from siftrec.components import ComponentRegistry
+from siftrec.train.engine import (
+    SAMPLED_KINDS,
+    Batch,
+    Gradients,
+    ListwiseObjective,
+    Objective,
+    ObjectiveKind,
+    SampledObjective,
+    available_objectives,
+    get_objective,
+    objectives,
+    register_objective,
+)
 
-if TYPE_CHECKING:
-    import numpy as np
-
-    from siftrec.data.interactions import Interactions
-
-ObjectiveKind = Literal["pairwise", "pointwise", "listwise"]
-SAMPLED_KINDS: frozenset[str] = frozenset({"pairwise", "pointwise"})
-
-
-@dataclass
-class ObjectiveOutput:
-    """``loss``: scalar to minimise; ``per_interaction``: [B] detached loss per positive/row."""
-
-    loss: torch.Tensor
-    per_interaction: torch.Tensor
-
-
-@dataclass
-class Objective(ABC):
-    """Base of every objective; dataclass fields are its hyperparameters."""
-
-    name: ClassVar[str] = "objective"
-    kind: ClassVar[ObjectiveKind]
-    #: Set by objectives that need the batch's ``users``, ``pos_items`` [B] and ``neg_items``
-    #: [B, n_neg] as keyword arguments (e.g. NBPO's flip model scores the same pairs).
-    needs_indices: ClassVar[bool] = False
-
-    def setup(self, train: Interactions) -> None:  # noqa: B027  (optional hook)
-        """Called once per fit before the first step (e.g. to estimate propensities)."""
-
-    def build(
-        self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool
-    ) -> nn.Module | None:
-        """Learnable parameters the objective owns (default: none).
-
-        The model registers the returned module as its scorer's submodule ``objective`` (so it
-        is optimised, moved and saved with the scorer) and the trainer hands it back through
-        :meth:`bind`. Random initialisation must use ``generator``; ``sparse`` asks for
-        sparse embedding gradients (the model's optimiser needs them).
-        """
-        return None
-
-    def bind(self, module: nn.Module) -> None:
-        """Receive the module built by :meth:`build` (the model's trained copy)."""
-        self.module = module
-
-    def interaction_propensities(self, train: Interactions) -> np.ndarray | None:
-        """Per-interaction propensities to pass as ``propensities`` (default: none).
-
-        Called after :meth:`setup` when the training log has no ``propensity`` column (a
-        column always wins); Rel-MF returns the item propensities it estimated there.
-        """
-        return None
-
-
-@dataclass
-class SampledObjective(Objective):
-    """Pairwise or pointwise objective over a positive's score and its negatives' scores."""
-
-    @abstractmethod
-    def __call__(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        """Loss of positives ``pos`` [B] against negatives ``neg`` [B, n_neg].
-
-        ``weights`` [B] multiply each positive's term; ``propensities`` [B] are per positive
-        interaction; ``step``/``epoch`` are the 0-based mini-batch and epoch counters.
-        """
-
-    def score_gradients(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> tuple[ObjectiveOutput, torch.Tensor, torch.Tensor]:
-        """The output and ``d loss / d pos`` [B], ``d loss / d neg`` [B, n_neg].
-
-        Used by the trainer's fused path. This default differentiates ``__call__`` with autograd
-        on the score tensors alone (cheap: no model parameters involved); objectives with a
-        closed form override it.
-        """
-        pos = pos.detach().requires_grad_(True)
-        neg = neg.detach().requires_grad_(True)
-        with torch.enable_grad():
-            out = self(pos, neg, weights=weights, propensities=propensities, step=step, epoch=epoch)
-            dpos, dneg = torch.autograd.grad(out.loss, (pos, neg), allow_unused=True)
-        dpos = torch.zeros_like(pos) if dpos is None else dpos
-        dneg = torch.zeros_like(neg) if dneg is None else dneg
-        return ObjectiveOutput(out.loss.detach(), out.per_interaction), dpos, dneg
-
-
-@dataclass
-class ListwiseObjective(Objective):
-    """Objective over full-catalog logits and the users' training rows."""
-
-    kind: ClassVar[ObjectiveKind] = "listwise"
-
-    @abstractmethod
-    def __call__(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        """Loss of ``logits`` [B, n_items] against ``targets`` [B, n_items]; ``weights`` [B]."""
-
-
-objectives: ComponentRegistry[Objective] = ComponentRegistry("objective", "siftrec.objectives")
-register_objective = objectives.register
-
-
-def get_objective(spec: str, **params: object) -> Objective:
-    """Build an objective from ``"name"`` / ``"name(k=v,...)"`` plus keyword parameters."""
-    return objectives.create(spec, **params)
-
-
-def available_objectives() -> list[str]:
-    """Registered objective names (aliases included)."""
-    return objectives.available()
+__all__ = [
+    "SAMPLED_KINDS",
+    "Batch",
+    "Gradients",
+    "ListwiseObjective",
+    "Objective",
+    "ObjectiveKind",
+    "PointwiseObjective",
+    "PointwiseWeights",
+    "SampledObjective",
+    "available_objectives",
+    "get_objective",
+    "objectives",
+    "register_objective",
+    "weighted_mean",
+]
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -157,3 +55,80 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.T
     if weights is None:
         return values.mean()
     return (values * weights.to(values.dtype)).mean()
+
+
+class PointwiseWeights(NamedTuple):
+    """Weights of one batch in the pointwise loss: ``pos`` [B], the positives' weights with the
+    interaction weights folded in (None: the interaction weights alone), ``neg`` [B, n_neg]
+    (None: 1), and the normaliser ``n`` (the number of labelled samples counted)."""
+
+    pos: torch.Tensor | None
+    neg: torch.Tensor | None
+    n: int
+
+
+@dataclass
+class PointwiseObjective(SampledObjective):
+    """``loss = (Σ_b a_b ℓ⁺(s_b) + Σ_bj c_bj ℓ⁻(s_bj)) / n`` and its closed-form gradient
+    ``d/ds_b = a_b ℓ⁺'(s_b) / n``, ``d/ds_bj = c_bj ℓ⁻'(s_bj) / n``.
+
+    Subclasses choose the per-sample losses (default: BCE's ``ℓ⁺(s) = softplus(−s)``,
+    ``ℓ⁻(s) = softplus(s)``) and :meth:`weights` (default: ``a`` = the interaction weights,
+    ``c = 1``, ``n`` = every labelled sample). Weights are constants of the gradient (a
+    stop-gradient where they depend on the scores). Interaction weights alone multiply the
+    scaled gradient, an objective's own weights the unscaled one (the order of the two float
+    products is part of what a seed reproduces).
+    """
+
+    kind: ClassVar[ObjectiveKind] = "pointwise"
+
+    def weights(self, batch: Batch) -> PointwiseWeights:
+        """``a``, ``c`` and ``n`` of ``batch`` (default: interaction weights, 1, all samples)."""
+        return PointwiseWeights(None, None, batch.scores.numel())
+
+    def positive_loss(self, batch: Batch, pos: torch.Tensor) -> torch.Tensor:
+        """``ℓ⁺`` [B] of the positives' scores ``pos`` (default: BCE's ``softplus(−s)``)."""
+        return F.softplus(-pos)
+
+    def positive_grad(self, batch: Batch, pos: torch.Tensor) -> torch.Tensor:
+        """``ℓ⁺'`` [B], a fresh tensor (default: ``−σ(−s)``)."""
+        return torch.sigmoid(-pos).neg_()
+
+    def negative_loss(self, batch: Batch, neg: torch.Tensor) -> torch.Tensor:
+        """``ℓ⁻`` [B, n_neg] of the negatives' scores (default: BCE's ``softplus(s)``)."""
+        return F.softplus(neg)
+
+    def negative_grad(self, batch: Batch, neg: torch.Tensor) -> torch.Tensor:
+        """``ℓ⁻'`` [B, n_neg], a fresh tensor (default: ``σ(s)``)."""
+        return torch.sigmoid(neg)
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        return self._loss(batch, batch.pos_scores, batch.neg_scores, self.weights(batch))
+
+    def score_gradients(self, batch: Batch) -> Gradients:
+        pos, neg = batch.pos_scores.detach(), batch.neg_scores.detach()
+        w = self.weights(batch)
+        scale = 1.0 / w.n
+        dpos = self.positive_grad(batch, pos)
+        if w.pos is not None:
+            dpos.mul_(w.pos).mul_(scale)
+        else:
+            dpos.mul_(scale)
+            if batch.weights is not None:
+                dpos.mul_(batch.weights.to(dpos.dtype))
+        dneg = self.negative_grad(batch, neg)
+        if w.neg is not None:
+            dneg.mul_(w.neg)
+        return Gradients(self._loss(batch, pos, neg, w), dpos, dneg.mul_(scale))
+
+    def _loss(
+        self, batch: Batch, pos: torch.Tensor, neg: torch.Tensor, w: PointwiseWeights
+    ) -> torch.Tensor:
+        pos_term = self.positive_loss(batch, pos)
+        a = w.pos if w.pos is not None or batch.weights is None else batch.weights.to(pos.dtype)
+        if a is not None:
+            pos_term = pos_term * a
+        neg_term = self.negative_loss(batch, neg)
+        if w.neg is not None:
+            neg_term = neg_term * w.neg
+        return (pos_term.sum() + neg_term.sum()) / w.n

@@ -1,4 +1,5 @@
-"""Multinomial log-likelihood over the whole catalog (Mult-VAE / Mult-DAE, methods.md §6.2)."""
+"""Multinomial log-likelihood over the whole catalog (Mult-VAE / Mult-DAE; Liang et al.,
+WWW 2018)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,17 @@ from typing import ClassVar
 
 import torch
 
-from siftrec.objectives.base import (
-    ListwiseObjective,
-    ObjectiveOutput,
-    register_objective,
-    weighted_mean,
-)
+from siftrec.objectives.base import Batch, ListwiseObjective, register_objective, weighted_mean
 from siftrec.search_space import SearchSpace
 
 
 @register_objective("multinomial")
 @dataclass
 class Multinomial(ListwiseObjective):
-    """``−mean_b w_b Σ_i t_bi log softmax(logits_b)_i``; per row: ``−Σ_i t_bi log softmax_i``."""
+    """``−mean_b w_b Σ_i t_bi log softmax(logits_b)_i`` (``t``: ``batch.targets``)."""
 
     search_space: ClassVar[SearchSpace] = {}
 
-    def __call__(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        per = -(torch.log_softmax(logits, dim=1) * targets).sum(dim=1)
-        return ObjectiveOutput(weighted_mean(per, weights), per.detach())
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        per = -(torch.log_softmax(batch.scores, dim=1) * batch.targets).sum(dim=1)
+        return weighted_mean(per, batch.weights)

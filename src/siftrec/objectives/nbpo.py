@@ -26,8 +26,8 @@ from torch import nn
 
 from siftrec.errors import SiftrecError
 from siftrec.objectives.base import (
+    Batch,
     ObjectiveKind,
-    ObjectiveOutput,
     SampledObjective,
     register_objective,
 )
@@ -93,8 +93,8 @@ class NBPO(SampledObjective):
 
     The voted term counts once per (positive, negative) pair as in the official code, and the
     loss is a sum over pairs divided by B: with MF's per-sample SGD (a step of ``lr·B`` on
-    the mean) ``lr`` is the official ``η``. ``per_interaction[b] = −ln P(voted) =
-    softplus(−x_b) + softplus(γ_b)``, the negative marginal log-likelihood of the positive.
+    the mean) ``lr`` is the official ``η``. The flip model reads the batch's ``users`` and
+    ``items``; it does not fit the shared pointwise formula (its terms mix two models).
 
     The official L2 is a dense decay of all rows after every batch; here each row the batch
     touches decays once per batch (:meth:`FlipMF.regularization`), so with per-sample SGD
@@ -113,7 +113,6 @@ class NBPO(SampledObjective):
     """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
-    needs_indices: ClassVar[bool] = True
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(8, 64, log=True),
         "l2_flip": Float(0.05, 10.0, log=True),
@@ -136,34 +135,21 @@ class NBPO(SampledObjective):
         """The flip MF, initialised so that ``ρ`` starts near 0."""
         return FlipMF(n_users, n_items, self.dim, self.init_scale, sparse, generator)
 
-    def __call__(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-        users: torch.Tensor | None = None,
-        pos_items: torch.Tensor | None = None,
-        neg_items: torch.Tensor | None = None,
-    ) -> ObjectiveOutput:
+    def __call__(self, batch: Batch) -> torch.Tensor:
         if self.module is None:
             raise SiftrecError("nbpo has no flip model; train it through a model (MF)")
-        if users is None or pos_items is None or neg_items is None:
-            raise SiftrecError("nbpo needs the batch's users, pos_items and neg_items")
+        if batch.items is None:
+            raise SiftrecError("nbpo needs the batch's users and items")
+        pos, neg = batch.pos_scores, batch.neg_scores
         flip = self.module
-        gamma = flip(users, torch.cat([pos_items.unsqueeze(1), neg_items], dim=1))
+        gamma = flip(batch.users, batch.items)
         voted, unvoted = self.pair_losses(pos, gamma[:, 0], neg, gamma[:, 1:])
-        if weights is not None:
-            voted = voted * weights.to(voted.dtype)
+        if batch.weights is not None:
+            voted = voted * batch.weights.to(voted.dtype)
         loss = (neg.shape[1] * voted.sum() + unvoted.sum()) / len(pos)
         if self.l2_flip:
-            items = torch.cat([pos_items.unsqueeze(1), neg_items], dim=1)
-            loss = loss + self.l2_flip * flip.regularization(users, items)
-        per = F.softplus(-pos.detach()) + F.softplus(gamma[:, 0].detach())
-        return ObjectiveOutput(loss, per)
+            loss = loss + self.l2_flip * flip.regularization(batch.users, batch.items)
+        return loss
 
     @staticmethod
     def pair_losses(

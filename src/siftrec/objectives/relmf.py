@@ -10,7 +10,7 @@ defines the local losses ``δ``). Propensities are clipped from below, ``θ ← 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,36 +23,34 @@ from siftrec.bias.estimators import (
     relevant_grad,
     relevant_loss,
 )
-from siftrec.bias.propensity import check_propensities, popularity_propensities
-from siftrec.errors import SiftrecError
-from siftrec.objectives.base import (
-    ObjectiveKind,
-    ObjectiveOutput,
-    SampledObjective,
-    register_objective,
+from siftrec.bias.propensity import (
+    PROPENSITY_METHODS,
+    check_propensities,
+    estimate_propensities,
 )
+from siftrec.data.interactions import Interactions
+from siftrec.errors import SiftrecError
+from siftrec.objectives.base import Batch, PointwiseObjective, register_objective
 from siftrec.search_space import Float, SearchSpace
-
-if TYPE_CHECKING:
-    from siftrec.data.interactions import Interactions
 
 
 @register_objective("relmf", "rel-mf")
 @dataclass
-class RelMF(SampledObjective):
+class RelMF(PointwiseObjective):
     """Clipped-IPS pointwise loss over B positives and their B·n_neg sampled unclicked pairs.
 
     ``loss = (Σ_b w_b [(1/θ_b) δ⁽¹⁾(s_b) + (1 − 1/θ_b) δ⁽⁰⁾(s_b)] + Σ_bj δ⁽⁰⁾(s_bj))
-    / (B·(1 + n_neg))`` with ``θ_b = max(propensity_b, clip)``; ``per_interaction[b]`` is the
-    positive's own term. As in the authors' real-data code, every sample of the batch weighs the
-    same (they draw 2^14 positives and 2^14 unclicked pairs per step and divide by the batch size),
-    so the unclicked part is the all-pairs estimator's, down-weighted by a constant. Unlike their
-    code, unclicked pairs are the sampler's negatives of each positive's user (uniform items by
-    default) rather than uniform over all unclicked pairs.
+    / (B·(1 + n_neg))`` with ``θ_b = max(propensity_b, clip)``: the shared pointwise formula with
+    the IPS-mixed local loss on positives. As in the authors' real-data code, every sample of the
+    batch weighs the same (they draw 2^14 positives and 2^14 unclicked pairs per step and divide
+    by the batch size), so the unclicked part is the all-pairs estimator's, down-weighted by a
+    constant. Unlike their code, unclicked pairs are the sampler's negatives of each positive's
+    user (uniform items by default) rather than uniform over all unclicked pairs.
 
     Propensities: the training log's ``propensity`` column when it has one (user-supplied,
-    per interaction), else the item-popularity power law ``(n_i / max n)^eta`` estimated on the
-    training log in :meth:`setup`.
+    per interaction), else ``propensity``: the item-popularity power law ``(n_i / max n)^eta``
+    or the exposure model of :mod:`siftrec.bias.exposure`, estimated on the training log in
+    :meth:`setup`.
 
     Attributes:
         loss: ``"squared"`` (default: the authors' real-data loss; bounded, so the negative
@@ -62,9 +60,10 @@ class RelMF(SampledObjective):
         clip: the lower clip ``M`` of the propensities (0: unclipped Rel-MF; weights are then
             bounded only by the smallest propensity).
         eta: exponent of the popularity power law (used without a ``propensity`` column).
+        propensity: ``"power-law"`` or ``"exposure-model"``, used without a ``propensity``
+            column.
     """
 
-    kind: ClassVar[ObjectiveKind] = "pointwise"
     search_space: ClassVar[SearchSpace] = {
         "clip": Float(0.001, 0.3, log=True),
         "eta": Float(0.0, 1.0),
@@ -73,6 +72,7 @@ class RelMF(SampledObjective):
     loss: LocalLoss = "squared"
     clip: float = 0.01
     eta: float = 0.5
+    propensity: str = "power-law"
 
     def __post_init__(self) -> None:
         check_loss(self.loss)
@@ -80,7 +80,12 @@ class RelMF(SampledObjective):
             raise SiftrecError(f"relmf clip must be in [0, 1], got {self.clip}")
         if not np.isfinite(self.eta) or self.eta < 0:
             raise SiftrecError(f"relmf eta must be a non-negative number, got {self.eta}")
-        self.item_propensities_: np.ndarray | None = None
+        if self.propensity not in PROPENSITY_METHODS:
+            raise SiftrecError(
+                f"relmf propensity must be one of {', '.join(PROPENSITY_METHODS)}, "
+                f"got {self.propensity!r}"
+            )
+        self.estimated_: np.ndarray | None = None
 
     def setup(self, train: Interactions) -> None:
         """Check the log's ``propensity`` column, or estimate item propensities without one."""
@@ -91,58 +96,37 @@ class RelMF(SampledObjective):
                     f"{int((theta <= 0).sum())} training interactions have propensity 0; "
                     "set relmf clip > 0"
                 )
-            self.item_propensities_ = None
+            self.estimated_ = None
         else:
-            self.item_propensities_ = popularity_propensities(train, self.eta, floor=self.clip)
+            self.estimated_ = estimate_propensities(
+                train, self.propensity, eta=self.eta, floor=self.clip
+            )
 
     def interaction_propensities(self, train: Interactions) -> np.ndarray | None:
-        """The estimated item propensities of every training interaction (None: not estimated)."""
-        if self.item_propensities_ is None:
-            return None
-        return self.item_propensities_[train.items]
+        """The propensities estimated in :meth:`setup` (None: the log has a column)."""
+        return self.estimated_
 
-    def __call__(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        inv = self._inverse(pos, propensities)
-        per = inv * relevant_loss(pos, self.loss) + (1.0 - inv) * irrelevant_loss(pos, self.loss)
-        pos_term = per if weights is None else per * weights.to(per.dtype)
-        total = pos_term.sum() + irrelevant_loss(neg, self.loss).sum()
-        return ObjectiveOutput(total / (pos.numel() + neg.numel()), per.detach())
+    def positive_loss(self, batch: Batch, pos: torch.Tensor) -> torch.Tensor:
+        """``(1/θ)·δ⁽¹⁾(s) + (1 − 1/θ)·δ⁽⁰⁾(s)`` per positive."""
+        inv = self._inverse(pos, batch.propensities)
+        return inv * relevant_loss(pos, self.loss) + (1.0 - inv) * irrelevant_loss(pos, self.loss)
 
-    def score_gradients(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> tuple[ObjectiveOutput, torch.Tensor, torch.Tensor]:
-        pos, neg = pos.detach(), neg.detach()
-        out = self(pos, neg, weights=weights, propensities=propensities)
-        scale = 1.0 / (pos.numel() + neg.numel())
-        inv = self._inverse(pos, propensities)
-        dpos = inv * relevant_grad(pos, self.loss) + (1.0 - inv) * irrelevant_grad(pos, self.loss)
-        dpos.mul_(scale)
-        if weights is not None:
-            dpos.mul_(weights.to(dpos.dtype))
-        dneg = irrelevant_grad(neg, self.loss).mul_(scale)
-        return out, dpos, dneg
+    def positive_grad(self, batch: Batch, pos: torch.Tensor) -> torch.Tensor:
+        inv = self._inverse(pos, batch.propensities)
+        return inv * relevant_grad(pos, self.loss) + (1.0 - inv) * irrelevant_grad(pos, self.loss)
+
+    def negative_loss(self, batch: Batch, neg: torch.Tensor) -> torch.Tensor:
+        """``δ⁽⁰⁾(s)`` per unclicked pair."""
+        return irrelevant_loss(neg, self.loss)
+
+    def negative_grad(self, batch: Batch, neg: torch.Tensor) -> torch.Tensor:
+        return irrelevant_grad(neg, self.loss)
 
     def _inverse(self, pos: torch.Tensor, propensities: torch.Tensor | None) -> torch.Tensor:
         """``1 / max(θ, clip)`` per positive."""
         if propensities is None:
             raise SiftrecError(
                 "relmf needs the propensity of every positive: train it through a model (the "
-                "trainer passes them) or call it with propensities="
+                "trainer passes them) or give the Batch propensities"
             )
         return 1.0 / propensities.to(pos.dtype).clamp(min=self.clip)

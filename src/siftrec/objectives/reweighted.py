@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from siftrec.errors import SiftrecError
 from siftrec.objectives.base import (
-    ObjectiveKind,
-    ObjectiveOutput,
-    SampledObjective,
+    Batch,
+    PointwiseObjective,
+    PointwiseWeights,
     register_objective,
 )
 from siftrec.search_space import Float, SearchSpace
@@ -26,12 +26,12 @@ from siftrec.search_space import Float, SearchSpace
 
 @register_objective("rce", "r-ce")
 @dataclass
-class ReweightedBCE(SampledObjective):
+class ReweightedBCE(PointwiseObjective):
     """``loss = (Σ_b w_b ω_b softplus(−s_b) + Σ_bj ω_bj softplus(s_bj)) / (B·(1 + n_neg))``.
 
     ``ω_b = sg(σ(s_b))^β``, ``ω_bj = sg(σ(−s_bj))^β`` (1 without ``weight_negatives``); the
-    weights are not renormalised, as in the official code. ``per_interaction[b] =
-    softplus(−s_b)`` (the unweighted positive loss).
+    weights are not renormalised, as in the official code. The shared pointwise formula with
+    these weights.
 
     Attributes:
         beta: the weight exponent ``β`` (``alpha`` in the official code; its default 0.2;
@@ -39,7 +39,6 @@ class ReweightedBCE(SampledObjective):
         weight_negatives: weight negatives too (official code) or only positives.
     """
 
-    kind: ClassVar[ObjectiveKind] = "pointwise"
     search_space: ClassVar[SearchSpace] = {"beta": Float(0.01, 1.0, log=True)}
 
     beta: float = 0.2
@@ -49,48 +48,12 @@ class ReweightedBCE(SampledObjective):
         if not self.beta >= 0.0:
             raise SiftrecError(f"beta must be non-negative, got {self.beta}")
 
-    def _weights(self, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Detached ``σ(s)^β`` [B] and ``σ(−s)^β`` [B, n_neg] (exp of β·logsigmoid: stable)."""
-        w_pos = torch.exp(self.beta * F.logsigmoid(pos.detach()))
-        if not self.weight_negatives:
-            return w_pos, torch.ones_like(neg)
-        return w_pos, torch.exp(self.beta * F.logsigmoid(-neg.detach()))
-
-    def __call__(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        per = F.softplus(-pos)
-        w_pos, w_neg = self._weights(pos, neg)
-        if weights is not None:
-            w_pos = w_pos * weights.to(w_pos.dtype)
-        total = (per * w_pos).sum() + (F.softplus(neg) * w_neg).sum()
-        return ObjectiveOutput(total / (pos.numel() + neg.numel()), per.detach())
-
-    def score_gradients(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> tuple[ObjectiveOutput, torch.Tensor, torch.Tensor]:
-        # The weights are constants: BCE's gradients times the weights.
-        pos, neg = pos.detach(), neg.detach()
-        scale = 1.0 / (pos.numel() + neg.numel())
-        w_pos, w_neg = self._weights(pos, neg)
-        if weights is not None:
-            w_pos = w_pos * weights.to(w_pos.dtype)
-        per = F.softplus(-pos)
-        loss = ((per * w_pos).sum() + (F.softplus(neg) * w_neg).sum()) * scale
-        dpos = torch.sigmoid(-pos).mul_(w_pos).mul_(-scale)
-        dneg = torch.sigmoid(neg).mul_(w_neg).mul_(scale)
-        return ObjectiveOutput(loss, per), dpos, dneg
+    def weights(self, batch: Batch) -> PointwiseWeights:
+        """Detached ``σ(s)^β`` [B] (times the interaction weights) and ``σ(−s)^β`` [B, n_neg]
+        (None without ``weight_negatives``); exp of β·logsigmoid, stable at any score."""
+        pos, neg = batch.pos_scores.detach(), batch.neg_scores.detach()
+        w_pos = torch.exp(self.beta * F.logsigmoid(pos))
+        if batch.weights is not None:
+            w_pos = w_pos * batch.weights.to(w_pos.dtype)
+        w_neg = torch.exp(self.beta * F.logsigmoid(-neg)) if self.weight_negatives else None
+        return PointwiseWeights(w_pos, w_neg, batch.scores.numel())

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from siftrec.errors import SiftrecError
 from siftrec.objectives.base import (
-    ObjectiveKind,
-    ObjectiveOutput,
-    SampledObjective,
+    Batch,
+    PointwiseObjective,
+    PointwiseWeights,
     register_objective,
 )
 from siftrec.search_space import Float, Int, SearchSpace
@@ -28,12 +28,12 @@ from siftrec.search_space import Float, Int, SearchSpace
 
 @register_objective("tce", "t-ce")
 @dataclass
-class TruncatedBCE(SampledObjective):
+class TruncatedBCE(PointwiseObjective):
     """Mean BCE over the kept samples of a batch (the ``drop_rate(step)`` largest-loss
     positives removed).
 
-    ``loss = (Σ_kept w_b softplus(−s_b) + Σ_bj softplus(s_bj)) / n_kept``;
-    ``per_interaction[b] = softplus(−s_b)`` (every positive, dropped or not).
+    ``loss = (Σ_kept w_b softplus(−s_b) + Σ_bj softplus(s_bj)) / n_kept``: the shared
+    pointwise formula with the dropped positives weighted 0 (so they get no gradient).
 
     Attributes:
         drop_rate: final drop rate ``ε_max`` (authors' default 0.2).
@@ -49,7 +49,6 @@ class TruncatedBCE(SampledObjective):
             positives) or ``"positives"`` (``ε`` of the positives).
     """
 
-    kind: ClassVar[ObjectiveKind] = "pointwise"
     search_space: ClassVar[SearchSpace] = {
         "drop_rate": Float(0.05, 0.5),
         "num_gradual": Int(1_000, 100_000, log=True),
@@ -95,51 +94,15 @@ class TruncatedBCE(SampledObjective):
         total = n_pos + n_neg
         return min(n_pos, total - int((1.0 - rate) * total))
 
-    def _kept(
-        self, per: torch.Tensor, n_neg: int, step: int, epoch: int
-    ) -> tuple[torch.Tensor, int]:
-        """Float mask [B] of kept positives and the number of kept labelled samples."""
-        drop = self.n_dropped(len(per), n_neg, step, epoch)
+    def weights(self, batch: Batch) -> PointwiseWeights:
+        """The kept positives (the ``n_dropped`` largest ``softplus(−s_b)`` get weight 0, the
+        rest their interaction weight) and the number of kept labelled samples."""
+        per = F.softplus(-batch.pos_scores.detach())
+        n_neg = batch.neg_scores.numel()
+        drop = self.n_dropped(len(per), n_neg, batch.step, batch.epoch)
         keep = torch.ones_like(per)
         if drop:
             keep[torch.topk(per, drop, sorted=False).indices] = 0.0
-        return keep, len(per) - drop + n_neg
-
-    def __call__(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> ObjectiveOutput:
-        per = F.softplus(-pos)
-        keep, n_kept = self._kept(per.detach(), neg.numel(), step, epoch)
-        if weights is not None:
-            keep = keep * weights.to(keep.dtype)
-        total = (per * keep).sum() + F.softplus(neg).sum()
-        return ObjectiveOutput(total / n_kept, per.detach())
-
-    def score_gradients(
-        self,
-        pos: torch.Tensor,
-        neg: torch.Tensor,
-        *,
-        weights: torch.Tensor | None = None,
-        propensities: torch.Tensor | None = None,
-        step: int = 0,
-        epoch: int = 0,
-    ) -> tuple[ObjectiveOutput, torch.Tensor, torch.Tensor]:
-        # Same as BCE with the dropped positives' terms zeroed and the mean over the kept ones.
-        pos, neg = pos.detach(), neg.detach()
-        per = F.softplus(-pos)
-        keep, n_kept = self._kept(per, neg.numel(), step, epoch)
-        if weights is not None:
-            keep.mul_(weights.to(keep.dtype))
-        scale = 1.0 / n_kept
-        loss = ((per * keep).sum() + F.softplus(neg).sum()) * scale
-        dpos = torch.sigmoid(-pos).mul_(keep).mul_(-scale)
-        dneg = torch.sigmoid(neg).mul_(scale)
-        return ObjectiveOutput(loss, per), dpos, dneg
+        if batch.weights is not None:
+            keep = keep * batch.weights.to(keep.dtype)
+        return PointwiseWeights(keep, None, len(per) - drop + n_neg)

@@ -9,58 +9,49 @@ draw all, test membership, redraw only the rejected ones). See ``docs/engine.md`
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
-from siftrec.components import ComponentRegistry
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.samplers.membership import PositiveIndex
+from siftrec.train.engine import (
+    Batch,
+    BatchSampler,
+    Factors,
+    FactorsFn,
+    ScoreFn,
+    available_samplers,
+    get_sampler,
+    register_sampler,
+    samplers,
+)
+
+__all__ = [
+    "Batch",
+    "EpochMode",
+    "Factors",
+    "FactorsFn",
+    "Sampler",
+    "ScoreFn",
+    "available_samplers",
+    "get_sampler",
+    "register_sampler",
+    "samplers",
+]
 
 EpochMode = Literal["interactions", "users"]
 #: Rejection rounds before the still-rejected draws take the sampler's exact fallback.
 REJECTION_ROUNDS = 8
-#: Scores of candidate items: ``score_fn(users [B], items [B, k]) -> [B, k]`` (no grad).
-ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: A dot-product scorer's tables ``(P [n_users, d], Q [n_items, d], b [n_items] or None)``,
-#: ``score(u, i) = P_u · Q_i + b_i``.
-Factors = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
-#: The current ``Factors`` of the model (no grad), or None for a scorer that is no dot product.
-FactorsFn = Callable[[], Factors | None]
 
 
 @dataclass
-class Batch:
-    """One mini-batch of int64 CPU tensors.
-
-    ``ids`` (interaction ids), ``users`` [B]; ``items`` [B, 1 + n_neg] is the positive item
-    followed by the negatives (what scorers score in one call); ``pos`` [B] and ``neg``
-    [B, n_neg] are views of it.
-    """
-
-    ids: torch.Tensor
-    users: torch.Tensor
-    items: torch.Tensor
-
-    @property
-    def pos(self) -> torch.Tensor:
-        return self.items[:, 0]
-
-    @property
-    def neg(self) -> torch.Tensor:
-        return self.items[:, 1:]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-@dataclass
-class Sampler(ABC):
+class Sampler(BatchSampler):
     """Base sampler. Subclasses choose the negative item distribution (``draw_items``).
 
     Attributes:
@@ -71,11 +62,6 @@ class Sampler(ABC):
             uniform positive of that user (LightGCN / MyMediaLite convention).
     """
 
-    name: ClassVar[str] = "sampler"
-    #: Set by samplers that want ``update_losses`` after every batch (loss-aware resampling).
-    wants_losses: ClassVar[bool] = False
-    #: Set by samplers that score candidates with the current model (``score_fn``).
-    wants_scores: ClassVar[bool] = False
     #: Set by samplers that need ``csr_ids``/``row_ptr``/``active_users`` in every epoch mode.
     groups_by_user: ClassVar[bool] = False
 
@@ -90,9 +76,7 @@ class Sampler(ABC):
             raise SiftrecError(
                 f"epoch_mode must be 'interactions' or 'users', got {self.epoch_mode!r}"
             )
-        #: Set by the trainer before each epoch when ``wants_scores``.
         self.score_fn: ScoreFn | None = None
-        #: Set with ``score_fn``: the same model's factor tables (for compiled scoring passes).
         self.factors_fn: FactorsFn | None = None
 
     # ------------------------------------------------------------------ setup
@@ -115,7 +99,7 @@ class Sampler(ABC):
         if self.exclude_positives:
             self._check_negatives_exist()
 
-    def _setup_distribution(self, train: Interactions) -> None:  # noqa: B027  (optional hook)
+    def _setup_distribution(self, train: Interactions) -> None:
         """Prepare the negative item distribution (default: nothing to prepare)."""
 
     def _check_negatives_exist(self) -> None:
@@ -183,21 +167,3 @@ class Sampler(ABC):
             items[todo] = self.draw_items(users[todo])
             todo = todo[self.index.contains(users[todo], items[todo])]
         return items
-
-    # ------------------------------------------------------------------ feedback
-    def update_losses(self, ids: np.ndarray, losses: np.ndarray) -> None:  # noqa: B027
-        """Per-interaction losses of the last batch (called only when ``wants_losses``)."""
-
-
-samplers: ComponentRegistry[Sampler] = ComponentRegistry("sampler", "siftrec.samplers")
-register_sampler = samplers.register
-
-
-def get_sampler(spec: str, **params: object) -> Sampler:
-    """Build a sampler from ``"name"`` / ``"name(k=v,...)"`` plus keyword parameters."""
-    return samplers.create(spec, **params)
-
-
-def available_samplers() -> list[str]:
-    """Registered sampler names."""
-    return samplers.available()

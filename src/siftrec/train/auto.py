@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,21 +29,29 @@ from siftrec.components import parse_spec
 from siftrec.data.interactions import Interactions
 from siftrec.data.splits import split_interactions
 from siftrec.errors import SiftrecError
-from siftrec.objectives import SAMPLED_KINDS, get_objective
-from siftrec.objectives.base import objectives
-from siftrec.samplers import get_sampler
-from siftrec.samplers.base import samplers
+from siftrec.train.config import AUTO_CANDIDATES, TrainConfig
+from siftrec.train.engine import SAMPLED_KINDS, get_objective, get_sampler, objectives, samplers
 
-if TYPE_CHECKING:
-    from siftrec.models.torch_base import TorchRecommender
-    from siftrec.train.config import TrainConfig
-    from siftrec.train.trainer import Evaluator
+__all__ = [
+    "AUTO",
+    "AUTO_CANDIDATES",
+    "AUTO_PATIENCE",
+    "CARVE_RATIO",
+    "AutoSelection",
+    "Candidate",
+    "FitCandidate",
+    "Trial",
+    "auto_candidates",
+    "candidate_epochs",
+    "carve_validation",
+    "check_auto",
+    "is_auto",
+    "select_candidate",
+    "split_top_level",
+]
 
 #: The ``objective`` value that asks for automatic selection.
 AUTO = "auto"
-#: Default candidates, ``objective`` or ``objective+sampler`` (component defaults): the plain
-#: objectives, the denoising objectives T-CE, R-CE and NBPO, and PLD resampling over BPR.
-AUTO_CANDIDATES: tuple[str, ...] = ("bpr", "bce", "tce", "rce", "nbpo", "bpr+pld")
 #: Early-stopping patience (epochs) of every candidate when the model's ``patience`` is unset.
 AUTO_PATIENCE = 5
 #: Share of each user's interactions carved from train as validation when none is given
@@ -62,6 +71,20 @@ class Candidate:
         return f"{self.objective}+{self.sampler}"
 
 
+class Trial(Protocol):
+    """What ``auto`` reads from a trained candidate (a torch model is one)."""
+
+    best_score_: float | None
+    best_epoch_: int | None
+    history_: list[dict[str, Any]]
+    fit_seconds_: float | None
+
+
+#: ``fit(config, train, validation) -> Trial``: trains one candidate configuration with early
+#: stopping on ``validation`` (or on the caller's own evaluator when ``validation`` is None).
+FitCandidate = Callable[[TrainConfig, Interactions, Interactions | None], Trial]
+
+
 @dataclass
 class AutoSelection:
     """The outcome of :func:`select_candidate`.
@@ -76,7 +99,7 @@ class AutoSelection:
     """
 
     candidate: Candidate
-    model: TorchRecommender
+    model: Trial
     carved: bool
     record: dict[str, Any]
 
@@ -179,23 +202,24 @@ def carve_validation(train: Interactions, seed: int) -> tuple[Interactions, Inte
 
 
 def select_candidate(
-    model: TorchRecommender,
+    cfg: TrainConfig,
     train: Interactions,
+    fit: FitCandidate,
     validation: Interactions | None = None,
-    evaluator: Evaluator | None = None,
+    evaluator: bool = False,
 ) -> AutoSelection:
-    """Train every candidate of ``model.config`` and return the best on validation.
+    """Train every candidate of ``cfg`` with ``fit`` and return the best on validation.
 
-    Each candidate is a fresh model of the same class and hyperparameters (objective and sampler
-    replaced, ``epochs`` capped by the budget, ``patience`` the model's or
-    :data:`AUTO_PATIENCE`), trained on the same data with the same seed. A candidate whose
-    training fails (e.g. diverges) is recorded with its error and skipped.
+    Each candidate is ``cfg`` with its objective and sampler replaced, ``epochs`` capped by the
+    budget and ``patience`` the configured one or :data:`AUTO_PATIENCE`, trained by ``fit`` on
+    the same data with the same seed. ``evaluator``: the caller scores candidates with its own
+    evaluator (no validation part is carved). A candidate whose training fails (e.g. diverges)
+    is recorded with its error and skipped.
     """
-    cfg = model.config
     candidates = auto_candidates(cfg)
     epochs = candidate_epochs(cfg, len(candidates))
     patience = cfg.patience if cfg.patience is not None else AUTO_PATIENCE
-    carved = validation is None and evaluator is None
+    carved = validation is None and not evaluator
     if carved:
         fit_train, validation, source = carve_validation(train, cfg.seed)
     else:
@@ -203,7 +227,7 @@ def select_candidate(
         source = {"source": "given" if validation is not None else "evaluator"}
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
-    best: tuple[float, int, TorchRecommender] | None = None
+    best: tuple[float, int, Trial] | None = None
     for index, candidate in enumerate(candidates):
         config = dataclasses.replace(
             cfg,
@@ -214,9 +238,8 @@ def select_candidate(
             restore_best=True,
         )
         record: dict[str, Any] = {"objective": candidate.objective, "sampler": candidate.sampler}
-        trial = type(model)(config=config)
         try:
-            trial.fit(fit_train, validation=validation, evaluator=evaluator)
+            trial = fit(config, fit_train, validation)
         except SiftrecError as exc:
             record["error"] = str(exc)
             records.append(record)

@@ -2,7 +2,8 @@
 
 Model fields and training fields live flat in one dataclass, so ``Model(lr=0.01)`` and
 ``siftrec fit --model mf --param lr=0.01`` set training options exactly like model options,
-and ``model.json`` records everything needed to retrain.
+and ``model.json`` records everything needed to retrain. How a fit runs (device, progress bar)
+is not a hyperparameter: see ``siftrec.models.base.FitOptions``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from siftrec.errors import SiftrecError
-from siftrec.train.auto import AUTO_CANDIDATES, check_auto
 
+#: Default ``auto_candidates``, ``objective`` or ``objective+sampler`` (component defaults): the
+#: plain objectives, the denoising objectives T-CE, R-CE and NBPO, and PLD resampling over BPR.
+AUTO_CANDIDATES: tuple[str, ...] = ("bpr", "bce", "tce", "rce", "nbpo", "bpr+pld")
 Optimizer = Literal["adam", "sparse_adam", "adagrad", "sgd"]
 #: Optimizers with a row-sparse implementation (sparse embedding gradients, fused path).
 SPARSE_OPTIMIZERS = frozenset({"sparse_adam", "adagrad", "sgd"})
@@ -24,7 +27,8 @@ class TrainConfig:
 
     Attributes:
         objective: objective spec, ``"bpr"``, ``"bce"`` or ``"name(key=value,...)"``; ``"auto"``
-            chooses among ``auto_candidates`` on validation (``siftrec.train.auto``).
+            chooses among ``auto_candidates`` on validation (``siftrec.train.auto``; the model
+            checks the auto settings when it is built).
         sampler: sampler spec (sampled objectives), e.g. ``"popularity(beta=0.75)"``.
         n_negatives: sampled negatives per positive.
         exclude_positives: never sample one of the user's training items as a negative.
@@ -45,8 +49,6 @@ class TrainConfig:
         patience: stop after this many epochs without improvement (None: never).
         restore_best: restore the best evaluated parameters at the end.
         seed: seeds initialisation, sampling and torch's global RNG.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        progress: show a progress bar with the loss and the latest validation metric.
         auto_candidates: what ``objective="auto"`` tries besides the plain (default) objective:
             comma-separated ``objective`` or ``objective+sampler`` specs.
         auto_budget: total epochs of all ``auto`` candidates, split evenly (None: ``epochs``
@@ -71,8 +73,6 @@ class TrainConfig:
     patience: int | None = None
     restore_best: bool = True
     seed: int = 0
-    device: str = "auto"
-    progress: bool = False
     auto_candidates: str = ",".join(AUTO_CANDIDATES)
     auto_budget: int | None = None
 
@@ -94,4 +94,3 @@ class TrainConfig:
             )
         if self.optimizer == "sparse_adam" and self.weight_decay:
             raise SiftrecError("sparse_adam has no weight decay; use l2 (batch L2) instead")
-        check_auto(self)

@@ -12,23 +12,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import torch
 
 from siftrec.errors import SiftrecError
-
-
-@dataclass
-class RowGrad:
-    """Gradient rows ``grad`` [R, ...] of ``param`` at row indices ``rows`` [R] (may repeat).
-
-    Optimizers may overwrite ``grad`` in place (it is a temporary of the step).
-    """
-
-    param: torch.Tensor
-    rows: torch.Tensor
-    grad: torch.Tensor
+from siftrec.train.engine import RowGrad
 
 
 class RowSparseOptimizer(ABC):

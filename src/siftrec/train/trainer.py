@@ -1,44 +1,50 @@
 """The one training loop of every torch model: mini-batches, evaluation, early stopping.
 
-``Trainer(config).fit(model, train, validation)`` combines the model's scorer with the objective
-and sampler named in the config, runs seeded epochs, evaluates every ``eval_every`` epochs,
-stops after ``patience`` epochs without improvement and restores the best parameters. Two step
-implementations compute the same update: autograd (any scorer, any optimizer) and the fused
-row-sparse path (scorers with analytic gradients; ``sgd``/``adagrad``/``sparse_adam``).
+``Trainer(scorer, objective, sampler, config, changed=..., evaluate=...).fit(train)`` runs seeded
+epochs of the objective over the sampler's batches (or the users' rows, listwise), evaluates
+every ``eval_every`` epochs through ``evaluate``, stops after ``patience`` epochs without
+improvement and restores the best parameters. It knows the engine contract
+(``siftrec.train.engine``) only: the model builds the scorer, objective and sampler and hands
+them in with two callables (LensKit's "the model builds its trainer"). Two step implementations
+compute the same update: autograd (any scorer, any optimizer) and the fused row-sparse path
+(scorers with analytic gradients; ``sgd``/``adagrad``/``sparse_adam``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-from siftrec.objectives import (
-    SAMPLED_KINDS,
-    ListwiseObjective,
-    SampledObjective,
-    get_objective,
-)
-from siftrec.samplers import Batch, Sampler, get_sampler
-from siftrec.samplers.base import Factors, FactorsFn, ScoreFn
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
+from siftrec.train.engine import (
+    OBJECTIVE_MODULE,
+    SAMPLED_KINDS,
+    Batch,
+    BatchSampler,
+    Factors,
+    FactorsFn,
+    ListwiseObjective,
+    Objective,
+    SampledObjective,
+    ScoreFn,
+    Scorer,
+)
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
 
-if TYPE_CHECKING:
-    from siftrec.models.torch_base import Scorer, TorchRecommender
+__all__ = ["OBJECTIVE_MODULE", "Evaluate", "TrainResult", "Trainer"]
 
-#: Name of the scorer submodule holding an objective's own parameters (``Objective.build``).
-OBJECTIVE_MODULE = "objective"
-#: ``evaluator(model) -> {metric: value}``; higher is better for the selection metric.
-Evaluator = Callable[["TorchRecommender"], dict[str, float]]
+#: ``evaluate() -> {metric: value}`` on validation with the current parameters; higher is better
+#: for the selection metric.
+Evaluate = Callable[[], Mapping[str, float]]
 
 
 @dataclass
@@ -52,35 +58,49 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains a ``TorchRecommender``'s scorer according to a ``TrainConfig``."""
+    """Trains ``scorer`` with ``objective`` on ``sampler``'s batches according to ``config``.
 
-    def __init__(self, config: TrainConfig) -> None:
-        self.config = config
+    Args:
+        scorer: the module to train, on its device (its parameters are updated in place).
+        objective: what to minimise; its kind must be one the scorer supports.
+        sampler: the batches of a sampled objective (None for a listwise one).
+        config: the training hyperparameters (epochs, batch size, optimizer, ...).
+        changed: called whenever the parameters changed (before each epoch, after the
+            restore), so the owner drops whatever it derived from them.
+        evaluate: the validation metrics with the current parameters (None: no validation).
+        progress: show a progress bar on stderr.
+    """
 
-    # ------------------------------------------------------------------ public
-    def fit(
+    def __init__(
         self,
-        model: TorchRecommender,
-        train: Interactions,
-        validation: Interactions | None = None,
-        evaluator: Evaluator | None = None,
-    ) -> TrainResult:
-        """Train ``model.scorer_`` in place on ``train``; returns the history and best epoch.
-
-        ``validation`` is scored with ``siftrec.evaluate.evaluate(model, validation,
-        config.metric)``; a custom ``evaluator`` replaces that.
-        """
-        cfg = self.config
-        scorer = model.scorer_
-        self.device = next(iter(scorer.parameters())).device
-        objective = get_objective(cfg.objective)
+        scorer: Scorer,
+        objective: Objective,
+        sampler: BatchSampler | None,
+        config: TrainConfig,
+        *,
+        changed: Callable[[], None] | None = None,
+        evaluate: Evaluate | None = None,
+        progress: bool = False,
+    ) -> None:
         if objective.kind not in scorer.supported_kinds:
             kinds = ", ".join(sorted(scorer.supported_kinds))
             raise SiftrecError(
-                f"objective {cfg.objective!r} is {objective.kind}; {type(scorer).__name__} "
+                f"objective {objective.name!r} is {objective.kind}; {type(scorer).__name__} "
                 f"supports: {kinds}"
             )
-        evaluator = self._evaluator(validation, evaluator)
+        if (objective.kind in SAMPLED_KINDS) != (sampler is not None):
+            need = "needs a sampler" if sampler is None else "takes no sampler"
+            raise SiftrecError(f"the {objective.kind} objective {objective.name!r} {need}")
+        self.scorer, self.objective, self.sampler, self.config = scorer, objective, sampler, config
+        self.changed = changed or (lambda: None)
+        self.evaluate = evaluate
+        self.progress = progress
+
+    # ------------------------------------------------------------------ public
+    def fit(self, train: Interactions) -> TrainResult:
+        """Train the scorer in place on ``train``; returns the history and the best epoch."""
+        cfg, scorer, objective = self.config, self.scorer, self.objective
+        self.device = next(iter(scorer.parameters())).device
         module = dict(scorer.named_children()).get(OBJECTIVE_MODULE)
         if module is not None:
             objective.bind(module)
@@ -94,7 +114,8 @@ class Trainer:
             else objective.interaction_propensities(train)
         )
         self.propensities = None if propensity is None else self._column(propensity)
-        self.sampler = self._sampler(train) if objective.kind in SAMPLED_KINDS else None
+        if self.sampler is not None:
+            self.sampler.setup(train, self.rng)
         self.fused = None if module is not None else self._fused_optimizer(scorer, objective)
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
 
@@ -103,17 +124,17 @@ class Trainer:
         n_batches = math.ceil(
             (len(train) if self.sampler else np.count_nonzero(train.user_counts())) / cfg.batch_size
         )
-        with TrainProgress(cfg.progress, cfg.epochs, n_batches, cfg.metric) as progress:
+        with TrainProgress(self.progress, cfg.epochs, n_batches, cfg.metric) as progress:
             for epoch in range(cfg.epochs):
                 start = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch + 1}
-                record["loss"] = self._run_epoch(model, train, objective, epoch, progress, record)
+                record["loss"] = self._run_epoch(train, epoch, progress, record)
                 record["seconds"] = time.perf_counter() - start
                 last = epoch + 1 == cfg.epochs
                 # evaluate every eval_every epochs and after the last one
                 due = cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last)
-                if evaluator is not None and due:
-                    score = self._evaluate(model, evaluator, record)
+                if self.evaluate is not None and due:
+                    score = self._evaluate(record)
                     if result.best_score is None or score > result.best_score:
                         result.best_score, result.best_epoch = score, epoch + 1
                         if cfg.restore_best:
@@ -128,24 +149,18 @@ class Trainer:
                     break
         if best_state is not None and result.best_epoch != result.history[-1]["epoch"]:
             scorer.load_state_dict(best_state)
-        model.invalidate()
+        self.changed()
         scorer.eval()
         return result
 
     def _run_epoch(
-        self,
-        model: TorchRecommender,
-        train: Interactions,
-        objective: SampledObjective | ListwiseObjective,
-        epoch: int,
-        progress: TrainProgress,
-        record: dict[str, Any],
+        self, train: Interactions, epoch: int, progress: TrainProgress, record: dict[str, Any]
     ) -> float:
         """Train one epoch; returns the mean batch loss. Sampled objectives add to ``record``
         the seconds spent in the sampler (``sample_seconds``, part of the epoch's seconds)."""
-        scorer = model.scorer_
+        scorer, objective = self.scorer, self.objective
         scorer.train()
-        model.invalidate()
+        self.changed()
         if isinstance(objective, SampledObjective):
             if self.sampler.wants_scores:
                 self.sampler.score_fn, self.sampler.factors_fn = self._score_fns(scorer)
@@ -171,45 +186,47 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def _sampled_step(
-        self, scorer: Scorer, objective: SampledObjective, batch: Batch, epoch: int
+        self, scorer: Scorer, objective: SampledObjective, drawn: Batch, epoch: int
     ) -> torch.Tensor:
         dev = self.device
-        users = batch.users.to(dev, non_blocking=True)
-        items = batch.items.to(dev, non_blocking=True)
-        extra: dict[str, Any] = {"weights": None, "propensities": None}
+        users = drawn.users.to(dev, non_blocking=True)
+        items = drawn.items.to(dev, non_blocking=True)
+        weights = propensities = None
         if self.weights is not None or self.propensities is not None:
-            ids = batch.ids.to(dev, non_blocking=True)
+            ids = drawn.ids.to(dev, non_blocking=True)
             if self.weights is not None:
-                extra["weights"] = self.weights[ids]
+                weights = self.weights[ids]
             if self.propensities is not None:
-                extra["propensities"] = self.propensities[ids]
-        extra.update(step=self.step, epoch=epoch)
-        if objective.needs_indices:
-            extra.update(users=users, pos_items=items[:, 0], neg_items=items[:, 1:])
+                propensities = self.propensities[ids]
+        batch = Batch(
+            drawn.ids,
+            users,
+            items,
+            weights=weights,
+            propensities=propensities,
+            step=self.step,
+            epoch=epoch,
+        )
         fused, optimizer = self.fused, self.optimizer
         if fused is not None:
             scores, cache = scorer.sparse_forward(users, items)
-            out, dpos, dneg = objective.score_gradients(scores[:, 0], scores[:, 1:], **extra)
+            grads = objective.score_gradients(replace(batch, scores=scores))
             scale = fused.grad_scale(len(batch))
-            dscores = torch.cat([dpos.unsqueeze(1), dneg], dim=1).mul_(scale)
+            dscores = torch.cat([grads.pos.unsqueeze(1), grads.neg], dim=1).mul_(scale)
             fused.step(scorer.sparse_backward(cache, dscores, self.config.l2 * scale))
-        else:
-            scorer.prepare()
-            scores = scorer.score_candidates(users, items)
-            out = objective(scores[:, 0], scores[:, 1:], **extra)
-            loss = out.loss
-            if self.config.l2:
-                loss = loss + self.config.l2 * scorer.regularization(
-                    users, items[:, 0], items[:, 1:]
-                )
-            if self.config.optimizer == "sgd":  # per-sample rate: step the mean with lr·B
-                optimizer.param_groups[0]["lr"] = self.config.lr * len(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if self.sampler.wants_losses:
-            self.sampler.update_losses(batch.ids.numpy(), out.per_interaction.cpu().numpy())
-        return out.loss
+            return grads.loss
+        scorer.prepare()
+        scores = scorer.score_candidates(users, items)
+        loss = objective(replace(batch, scores=scores))
+        total = loss
+        if self.config.l2:
+            total = loss + self.config.l2 * scorer.regularization(users, items[:, 0], items[:, 1:])
+        if self.config.optimizer == "sgd":  # per-sample rate: step the mean with lr·B
+            optimizer.param_groups[0]["lr"] = self.config.lr * len(batch)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        return loss
 
     def _listwise_step(
         self,
@@ -221,11 +238,12 @@ class Trainer:
     ) -> torch.Tensor:
         scorer.prepare()
         logits, penalty = scorer.forward_rows(users, rows, self.step)
-        out = objective(logits, rows, step=self.step, epoch=epoch)
+        batch = Batch(None, users, scores=logits, targets=rows, step=self.step, epoch=epoch)
+        loss = objective(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        (out.loss + penalty).backward()
+        (loss + penalty).backward()
         self.optimizer.step()
-        return out.loss
+        return loss
 
     def _user_batches(
         self, train: Interactions, batch_size: int
@@ -240,27 +258,15 @@ class Trainer:
             yield torch.from_numpy(chunk).to(self.device), rows
 
     # ------------------------------------------------------------------ helpers
-    def _sampler(self, train: Interactions) -> Sampler:
-        cfg = self.config
-        sampler = get_sampler(
-            cfg.sampler,
-            n_negatives=cfg.n_negatives,
-            exclude_positives=cfg.exclude_positives,
-            epoch_mode=cfg.epoch_mode,
-        )
-        sampler.setup(train, self.rng)
-        return sampler
-
     def _column(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values, dtype=np.float32), device=self.device)
 
-    def _fused_optimizer(self, scorer: Scorer, objective: Any) -> RowSparseOptimizer | None:
+    def _fused_optimizer(self, scorer: Scorer, objective: Objective) -> RowSparseOptimizer | None:
         cfg = self.config
         usable = (
             cfg.fused
             and scorer.supports_fused
             and objective.kind in SAMPLED_KINDS
-            and not objective.needs_indices
             and cfg.optimizer in SPARSE_OPTIMIZERS
             and not cfg.weight_decay
         )
@@ -277,26 +283,9 @@ class Trainer:
             return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def _evaluator(
-        self, validation: Interactions | None, evaluator: Evaluator | None
-    ) -> Evaluator | None:
-        if evaluator is not None:
-            return evaluator
-        if validation is None:
-            return None
-        if not isinstance(validation, Interactions):
-            raise SiftrecError(f"validation must be Interactions, got {type(validation).__name__}")
-        from siftrec.evaluate import evaluate, parse_metrics  # lazy: imports the model layer
-
-        metric = self.config.metric
-        parse_metrics(metric)  # an unknown metric fails now, not after the first epoch
-        return lambda model: evaluate(model, validation, metric).metrics
-
-    def _evaluate(
-        self, model: TorchRecommender, evaluator: Evaluator, record: dict[str, Any]
-    ) -> float:
+    def _evaluate(self, record: dict[str, Any]) -> float:
         start = time.perf_counter()
-        values = {_metric_key(k): float(v) for k, v in evaluator(model).items()}
+        values = {_metric_key(k): float(v) for k, v in self.evaluate().items()}
         record.update(values)
         record["eval_seconds"] = time.perf_counter() - start
         key = _metric_key(self.config.metric)

@@ -27,16 +27,14 @@ from siftrec.atomic import atomic_path
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate, metric_names
-from siftrec.models import get_model_class
+from siftrec.models import Recommender, get_model_class
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SearchSpace, declared_space
 from siftrec.tune.space import fixed_params, restricted_space, sample_params
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported by the functions that need them: both are slow to import
     import optuna
     import polars as pl
-
-    from siftrec.models.base import Recommender
 
 STUDY_FILE = "study.db"
 TRIALS_FILE = "trials.parquet"

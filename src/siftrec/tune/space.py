@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from siftrec.components import ComponentRegistry, parse_spec
 from siftrec.errors import SiftrecError
+from siftrec.models import Recommender, available_models, get_model_class
 from siftrec.models.base import coerce_param
 from siftrec.search_space import (
     Categorical,
@@ -25,22 +26,15 @@ from siftrec.search_space import (
     declared_space,
 )
 from siftrec.train.auto import AUTO
+from siftrec.train.engine import objectives, samplers
 
 if TYPE_CHECKING:
-    import optuna
-
-    from siftrec.models.base import Recommender
+    import optuna  # imported by the functions that need it: optuna is slow to import
 
 
 def component_registry(kind: str) -> ComponentRegistry:
     """The registry of objectives or samplers."""
-    if kind == "objective":
-        from siftrec.objectives.base import objectives
-
-        return objectives
-    from siftrec.samplers.base import samplers
-
-    return samplers
+    return objectives if kind == "objective" else samplers
 
 
 def fixed_params(model_cls: type[Recommender], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def fixed_params(model_cls: type[Recommender], params: Mapping[str, Any]) -> dic
     A fixed component spec (``objective=tce``) is checked against its registry here, so a typo
     fails before the first trial.
     """
-    fixed = {key: coerce_param(model_cls.Config, key, value) for key, value in params.items()}
+    fixed = {key: model_cls.parse_param(key, value) for key, value in params.items()}
     for key, dim in declared_space(model_cls).items():
         if isinstance(dim, Components) and key in fixed:
             name = parse_spec(str(fixed[key]))[0]
@@ -199,8 +193,6 @@ def describe(dim: Dimension) -> str:
 
 def space_markdown() -> str:
     """Markdown tables of every registered model's, objective's and sampler's search space."""
-    from siftrec.models import available_models, get_model_class
-
     sections = ["### Models\n", _table([(n, get_model_class(n)) for n in available_models()])]
     for kind, title in (("objective", "Objectives"), ("sampler", "Samplers")):
         registry = component_registry(kind)
