@@ -130,13 +130,33 @@ def test_model_dir_round_trips_string_ids(string_csv, tmp_path):
     )
     assert fitted.exit_code == 0, fitted.stderr
     out = tmp_path / "scored.csv"
-    result = run(string_csv, "--model", model_dir, "--out", out)
+    result = run(model_dir, string_csv, "--out", out)
     assert result.exit_code == 0, result.stderr
     scores = assert_rows_kept(string_csv, out)
     assert scores.min() >= 0 and scores.max() <= 1  # normalised ranks
     assert "ROC-AUC" not in result.stderr  # no is_noise column, no report
-    percentile = run(string_csv, "--model", model_dir, "--score", "percentile", "--out", out)
+    percentile = run(model_dir, string_csv, "--score", "percentile", "--out", out)
     assert percentile.exit_code == 0, percentile.stderr
+
+
+def test_model_dir_is_positional_and_the_model_flag_still_works(string_csv, tmp_path):
+    model_dir = tmp_path / "pop"
+    runner.invoke(
+        app, ["fit", "--train", str(string_csv), "--model", "popularity", "--out", str(model_dir)]
+    )
+    positional, flagged = tmp_path / "positional.csv", tmp_path / "flagged.csv"
+    assert run(model_dir, string_csv, "--out", positional).exit_code == 0
+    with pytest.warns(FutureWarning, match="--model is deprecated"):
+        result = run(string_csv, "--model", model_dir, "--out", flagged)
+    assert result.exit_code == 0, result.stderr
+    assert flagged.read_bytes() == positional.read_bytes()
+    assert "--model" not in run("--help").stdout  # a hidden alias
+    twice = run(model_dir, string_csv, "--model", model_dir, "--out", flagged)
+    assert_clean_failure(twice, "model directory once")
+    extra = run(model_dir, model_dir, string_csv, "--out", flagged)
+    assert_clean_failure(extra, "one MODEL_DIR before LOG, got 3 paths")
+    with_method = run(model_dir, string_csv, "--method", "loss", "--out", flagged)
+    assert_clean_failure(with_method, "exactly one of MODEL_DIR, --method or --rule")
 
 
 def test_model_dir_integer_ids_parquet(tmp_path):
@@ -147,7 +167,7 @@ def test_model_dir_integer_ids_parquet(tmp_path):
     model_dir = tmp_path / "knn"
     ItemKNN().fit(read_interactions(source)).save(model_dir)
     out = tmp_path / "out.parquet"
-    result = run(source, "--model", model_dir, "--out", out)
+    result = run(model_dir, source, "--out", out)
     assert result.exit_code == 0, result.stderr
     scored = pl.read_parquet(out)
     assert scored.drop("noise_score").equals(frame)
@@ -157,7 +177,7 @@ def test_model_dir_integer_ids_parquet(tmp_path):
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (("--out", "o.csv"), ("exactly one of --model, --method or --rule",)),
+        (("--out", "o.csv"), ("exactly one of MODEL_DIR, --method or --rule",)),
         (("--rule", "dwell", "--method", "loss", "--out", "o.csv"), ("--method and --rule",)),
         (("--rule", "clicks", "--out", "o.csv"), ("unknown rule 'clicks'",)),
         (("--method", "magic", "--out", "o.csv"), ("unknown denoising method 'magic'",)),
@@ -195,7 +215,7 @@ def test_model_on_a_log_with_unknown_users(string_csv, synthetic_csv, tmp_path):
     runner.invoke(
         app, ["fit", "--train", str(string_csv), "--model", "popularity", "--out", str(model_dir)]
     )
-    result = run(synthetic_csv, "--model", model_dir, "--out", tmp_path / "o.csv")
+    result = run(model_dir, synthetic_csv, "--out", tmp_path / "o.csv")
     assert_clean_failure(result, "unknown to the model")
 
 

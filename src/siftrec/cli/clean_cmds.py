@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -30,13 +31,21 @@ RULES = ("dwell", "burst")
 @handle_errors
 @with_log_options
 def clean_command(
+    *,  # keyword-only: the optional MODEL_DIR comes before the required LOG
+    model_dir: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Model directory written by `siftrec fit`: score with that model (at most one).",
+            show_default=False,
+        ),
+    ] = None,
     log: Annotated[Path, typer.Argument(help="Interaction log to score (any readable format).")],
     out: Annotated[
         Path, typer.Option("--out", help="Output: the log's rows + a noise_score column.")
     ],
-    model_dir: Annotated[
+    model_flag: Annotated[
         Path | None,
-        typer.Option("--model", help="Score with a model fitted on this log (`siftrec fit`)."),
+        typer.Option("--model", hidden=True, help="Deprecated: give MODEL_DIR before LOG."),
     ] = None,
     method: Annotated[
         str | None,
@@ -51,7 +60,7 @@ def clean_command(
         str | None,
         typer.Option(
             "--score",
-            help="Noise score: loss, percentile, ... (default: the method's; loss for --model).",
+            help="Noise score: loss, percentile, ... (default: the method's; loss for a model).",
         ),
     ] = None,
     param: Annotated[
@@ -90,7 +99,7 @@ def clean_command(
 ) -> None:
     """Write LOG with a noise_score column (higher = more likely noise), rows and ids unchanged.
 
-    The score comes from a fitted model (--model), from a denoising method trained on LOG
+    The score comes from a fitted model (MODEL_DIR), from a denoising method trained on LOG
     itself (--method), or from a clickstream rule (--rule). CSV/TSV/Parquet logs keep their
     format and raw values; other formats are written as --out's extension asks. With an
     is_noise column in LOG, the detection quality (ROC-AUC, precision@ratio) goes to stderr.
@@ -104,6 +113,7 @@ def clean_command(
         write_scored_log,
     )
 
+    model_dir = _model_dir(model_dir, model_flag)
     _check_options(
         model_dir,
         method,
@@ -116,7 +126,7 @@ def clean_command(
         dwell=(min_dwell, dwell_quantile),
         burst=(burst_clicks, burst_window),
     )
-    guard_outputs({"--out": out}, {"the input log": log}, {"--model": model_dir})
+    guard_outputs({"--out": out}, {"the input log": log}, {"MODEL_DIR": model_dir})
     if score is not None and score.lower() not in available_noise_scores():
         raise SiftrecError(
             f"unknown noise score {score!r}; available: {', '.join(available_noise_scores())}"
@@ -159,6 +169,30 @@ def clean_command(
         _print_detection(scores, data.column("is_noise"), drop)
 
 
+def _model_dir(given: list[Path] | None, model_flag: Path | None) -> Path | None:
+    """The one model directory: the argument before LOG, or the deprecated ``--model``.
+
+    The argument takes every path before LOG (LOG is the last one), so more than one is refused.
+    """
+    if given and len(given) > 1:
+        raise SiftrecError(
+            f"give one MODEL_DIR before LOG, got {len(given) + 1} paths: "
+            f"{', '.join(str(path) for path in given)} before the log"
+        )
+    model_dir = given[0] if given else None
+    if model_flag is not None:
+        if model_dir is not None:
+            raise SiftrecError("give the model directory once: as MODEL_DIR or as --model")
+        warnings.warn(
+            "--model is deprecated; give the model directory before the log: "
+            "siftrec clean MODEL_DIR LOG",
+            FutureWarning,
+            stacklevel=1,
+        )
+        model_dir = model_flag
+    return model_dir
+
+
 def _check_options(
     model_dir: Path | None,
     method: str | None,
@@ -174,15 +208,15 @@ def _check_options(
     """One-line errors for option combinations that do not make sense."""
     from siftrec.denoise import check_drop
 
-    sources = (("--model", model_dir), ("--method", method), ("--rule", rule))
+    sources = (("MODEL_DIR", model_dir), ("--method", method), ("--rule", rule))
     given = [name for name, value in sources if value is not None]
     if len(given) != 1:
         got = f" (got {' and '.join(given)})" if given else ""
-        raise SiftrecError(f"give exactly one of --model, --method or --rule{got}")
+        raise SiftrecError(f"give exactly one of MODEL_DIR, --method or --rule{got}")
     if rule is not None and rule not in RULES:
         raise SiftrecError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     if rule is not None and score is not None:
-        raise SiftrecError("--score applies to --model/--method; a --rule is its own score")
+        raise SiftrecError("--score applies to MODEL_DIR/--method; a --rule is its own score")
     if param and method is None:
         raise SiftrecError("--param sets the hyperparameters of a --method model")
     if any(v is not None for v in dwell) and rule != "dwell":
