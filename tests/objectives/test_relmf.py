@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from siftrec import Interactions, SiftrecError
-from siftrec.bias import popularity_propensities
+from siftrec.bias import estimate_propensities, popularity_propensities
 from siftrec.data.ids import IdMap
 from siftrec.data.synthetic import generate
 from siftrec.models import MF, get_model_class
@@ -53,7 +53,10 @@ def test_spec_and_defaults():
     objective = get_objective("rel-mf(loss=log, clip=0.05, eta=1)")
     assert isinstance(objective, RelMF)
     assert (objective.loss, objective.clip, objective.eta) == ("log", 0.05, 1.0)
-    assert (RelMF().loss, RelMF().kind) == ("squared", "pointwise")
+    assert (RelMF().loss, RelMF().kind, RelMF().clip) == ("squared", "pointwise", 0.1)
+    assert RelMF().propensity == "power-law"
+    with pytest.raises(SiftrecError, match="relmf propensity must be one of"):
+        get_objective("relmf(propensity=popularity)")
 
 
 def tiny_log(**columns) -> Interactions:
@@ -71,6 +74,15 @@ def test_setup_estimates_aligned_item_propensities_without_a_column():
     np.testing.assert_allclose(
         objective.interaction_propensities(train), np.sqrt([1, 1 / 3, 1, 1, 2 / 3, 2 / 3])
     )
+
+
+def test_setup_can_estimate_propensities_with_the_exposure_model():
+    train = tiny_log()
+    objective = RelMF(clip=0.05, propensity="exposure-model")
+    objective.setup(train)
+    expected = estimate_propensities(train, "exposure-model", floor=0.05)
+    np.testing.assert_allclose(objective.interaction_propensities(train), expected)
+    assert objective.interaction_propensities(train)[0] != pytest.approx(1.0)  # not the power law
 
 
 def test_setup_uses_and_checks_a_propensity_column():

@@ -68,7 +68,7 @@ def test_component_parameters_are_drawn_only_for_the_chosen_component():
         assert set(spec_params) == {k.split(".")[-1] for k in sub}
         if name == "tce":
             assert 0.05 <= float(spec_params["drop_rate"]) <= 0.5
-    assert seen == {"bpr", "bce", "tce", "rce", "nbpo", "relmf"}
+    assert seen == {"bpr", "bce", "tce", "rce", "nbpo", "relmf", "ubpr"}
 
 
 def test_when_conditions_gate_parameters():

@@ -20,12 +20,14 @@ from siftrec.objectives.nbpo import NBPO
 from siftrec.objectives.relmf import RelMF
 from siftrec.objectives.reweighted import ReweightedBCE
 from siftrec.objectives.truncated import TruncatedBCE
+from siftrec.objectives.ubpr import UBPR
 
 __all__ = [
     "BCE",
     "BPR",
     "NBPO",
     "SAMPLED_KINDS",
+    "UBPR",
     "Batch",
     "Gradients",
     "ListwiseObjective",

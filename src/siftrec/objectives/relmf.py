@@ -58,7 +58,9 @@ class RelMF(PointwiseObjective):
             semi-synthetic loss; with ``θ < 1`` a clicked pair's term ``(1 − 1/θ)·softplus(s)``
             is unbounded below in ``s``, kept in check only by ``clip`` and regularisation).
         clip: the lower clip ``M`` of the propensities (0: unclipped Rel-MF; weights are then
-            bounded only by the smallest propensity).
+            bounded only by the smallest propensity). The default 0.1 is the best clip of
+            {0.01, 0.05, 0.1, 0.2} over Yahoo! R3, Coat and semi-synthetic data
+            (docs/benchmarks.md, "Debiasing defaults").
         eta: exponent of the popularity power law (used without a ``propensity`` column).
         propensity: ``"power-law"`` or ``"exposure-model"``, used without a ``propensity``
             column.
@@ -70,7 +72,7 @@ class RelMF(PointwiseObjective):
     }
 
     loss: LocalLoss = "squared"
-    clip: float = 0.01
+    clip: float = 0.1
     eta: float = 0.5
     propensity: str = "power-law"
 

@@ -78,6 +78,7 @@ OBJECTIVE_CASES: dict[str, ObjectiveCase] = {
     "rce": ObjectiveCase(("rce", "rce(beta=0.5, weight_negatives=false)"), gradcheck=False),
     "relmf": ObjectiveCase(("relmf", "relmf(loss=log, clip=0.1)")),
     "nbpo": ObjectiveCase(("nbpo(dim=4)",), gradcheck=False),
+    "ubpr": ObjectiveCase(("ubpr", "ubpr(beta=1.0)")),
 }
 
 
