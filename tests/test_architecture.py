@@ -198,17 +198,7 @@ LAYERS = read_layers(ARCHITECTURE.read_text(encoding="utf-8"))
 
 #: Upward imports still being removed, (file, imported module) → what has to change. The test
 #: fails on any upward import not listed here, and on an entry that no longer occurs: delete it.
-PENDING: dict[tuple[str, str], str] = {
-    ("src/siftrec/components.py", "siftrec.models.base"): (
-        "core imports models for coerce_param: move the type coercion of parameter values into "
-        "core (components.py), models/base.py re-exporting it"
-    ),
-    ("src/siftrec/models/torch_base.py", "siftrec.evaluate"): (
-        "a model scores its validation part with siftrec.evaluate during fit: the layer order "
-        "needs a decision (evaluate's protocol below the models, or the evaluator injected by "
-        "the caller of fit)"
-    ),
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def test_every_import_respects_the_layer_order():

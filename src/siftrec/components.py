@@ -8,8 +8,11 @@ to the declared field types exactly like model hyperparameters.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
+import types
+import typing
 from typing import Any, Generic, TypeVar
 
 from siftrec.errors import SiftrecError
@@ -32,6 +35,46 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
             raise SiftrecError(f"bad parameter {part!r} in spec {spec!r}; expected key=value")
         params[key.strip()] = value.strip()
     return name, params
+
+
+def coerce_param(config_cls: type, key: str, value: Any) -> Any:
+    """Convert ``value`` (often a CLI string) to the declared type of ``config_cls.key``."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if key not in fields:
+        known = ", ".join(sorted(fields)) or "none"
+        raise SiftrecError(f"unknown hyperparameter {key!r} (known: {known})")
+    hints = typing.get_type_hints(config_cls)
+    target = hints[key]
+    if not isinstance(value, str):
+        return value
+    options = typing.get_args(target) if isinstance(target, types.UnionType) else (target,)
+    if typing.get_origin(target) is typing.Literal:
+        allowed = typing.get_args(target)
+        if value not in allowed:
+            raise SiftrecError(f"hyperparameter {key}={value!r}; expected one of {allowed}")
+        return value
+    for option in options:
+        if option is type(None):
+            if value.lower() in ("none", "null", ""):
+                return None
+            continue
+        try:
+            if option is bool:
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if option is int:
+                return int(float(value)) if float(value).is_integer() else int(value)
+            if option is float:
+                return float(value)
+            if option is str:
+                return value
+        except ValueError:
+            continue
+    raise SiftrecError(f"hyperparameter {key}={value!r} is not a valid {target}")
 
 
 class ComponentRegistry(Generic[T]):
@@ -83,8 +126,6 @@ class ComponentRegistry(Generic[T]):
         A parameter given both in the spec string and in ``params`` is an error (two sources
         for one value are a configuration mistake, not something to resolve silently).
         """
-        from siftrec.models.base import coerce_param
-
         name, spec_params = parse_spec(spec)
         cls = self.get_class(name)
         twice = sorted(set(spec_params) & set(params))

@@ -32,7 +32,7 @@ from siftrec.evaluate.protocol import (
     evaluable_heldout,
     exclusion_matrix,
 )
-from siftrec.models.base import Recommender
+from siftrec.evaluate.ranker import Ranker
 
 
 def ips_ranking_metrics(
@@ -165,7 +165,7 @@ def _entry_propensities(
 
 
 def evaluate_ips(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     metrics: str | Metric | Sequence[str | Metric] = "ndcg@5",
     propensities: np.ndarray | None = None,

@@ -27,7 +27,7 @@ from siftrec.evaluate.metrics import (
     require_family,
 )
 from siftrec.evaluate.protocol import EvaluationResult, check_protocol_args, evaluate
-from siftrec.models.base import Recommender
+from siftrec.evaluate.ranker import Ranker
 
 
 def rated_metrics(
@@ -103,7 +103,7 @@ def rated_metrics(
 
 
 def evaluate_mar_all(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     metrics: str | Metric | Sequence[str | Metric] = "recall@5,ndcg@5",
     *,
@@ -126,7 +126,7 @@ def evaluate_mar_all(
 
 
 def evaluate_mar_rated(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     ks: Sequence[int] = (1, 3, 5),
     *,
@@ -187,7 +187,7 @@ def evaluate_mar_rated(
 
 
 def evaluate_mar(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     metrics: str | Metric | Sequence[str | Metric] = ("dcg@5", "recall@5", "map@5"),
     *,

@@ -20,7 +20,7 @@ from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate.metrics import Metric, metric_names, ranking_metrics, require_family
-from siftrec.models.base import Recommender
+from siftrec.evaluate.ranker import Ranker
 
 if TYPE_CHECKING:
     import polars
@@ -75,7 +75,7 @@ class EvaluationResult:
 
 
 def evaluate(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     metrics: str | Metric | Sequence[str | Metric] = "recall@20,ndcg@20",
     *,
@@ -163,7 +163,7 @@ def evaluate(
 
 
 def evaluable_heldout(
-    model: Recommender, held: Interactions, n_dropped: int, n_rows: int, drop_cold_items: bool
+    model: Ranker, held: Interactions, n_dropped: int, n_rows: int, drop_cold_items: bool
 ) -> tuple[Interactions, sp.csr_matrix, np.ndarray, np.ndarray, int]:
     """Drop cold items from a re-indexed held-out log and find the users left to evaluate.
 
@@ -187,15 +187,15 @@ def evaluable_heldout(
 
 
 def check_protocol_args(
-    model: Recommender,
+    model: Ranker,
     test: Interactions,
     exclude: Interactions | Sequence[Interactions] | None,
     fold_in: Interactions | None,
     batch_size: int,
 ) -> None:
     """Raise a one-line error for arguments no held-out protocol accepts."""
-    if not isinstance(model, Recommender):
-        raise SiftrecError(f"evaluate expects a Recommender, got {type(model).__name__}")
+    if not isinstance(model, Ranker):
+        raise SiftrecError(f"evaluate expects a siftrec model (see siftrec.evaluate.ranker), got {type(model).__name__}")
     if not model.is_fitted:
         raise SiftrecError(f"{model.name} model is not fitted; call fit(train) first")
     if not isinstance(test, Interactions):
@@ -219,7 +219,7 @@ def check_protocol_args(
 
 
 def exclusion_matrix(
-    model: Recommender, exclude: Interactions | Sequence[Interactions] | None
+    model: Ranker, exclude: Interactions | Sequence[Interactions] | None
 ) -> sp.csr_matrix | None:
     """The extra exclusions re-indexed onto the model (rows it does not know are irrelevant)."""
     if exclude is None:

@@ -17,8 +17,6 @@ import dataclasses
 import json
 import platform
 import time
-import types
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +29,7 @@ import torch
 
 import siftrec
 from siftrec.atomic import atomic_directory
+from siftrec.components import coerce_param
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
@@ -57,46 +56,6 @@ class FitOptions:
 
     device: str = "auto"
     progress: bool = False
-
-
-def coerce_param(config_cls: type, key: str, value: Any) -> Any:
-    """Convert ``value`` (often a CLI string) to the declared type of ``config_cls.key``."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    if key not in fields:
-        known = ", ".join(sorted(fields)) or "none"
-        raise SiftrecError(f"unknown hyperparameter {key!r} (known: {known})")
-    hints = typing.get_type_hints(config_cls)
-    target = hints[key]
-    if not isinstance(value, str):
-        return value
-    options = typing.get_args(target) if isinstance(target, types.UnionType) else (target,)
-    if typing.get_origin(target) is typing.Literal:
-        allowed = typing.get_args(target)
-        if value not in allowed:
-            raise SiftrecError(f"hyperparameter {key}={value!r}; expected one of {allowed}")
-        return value
-    for option in options:
-        if option is type(None):
-            if value.lower() in ("none", "null", ""):
-                return None
-            continue
-        try:
-            if option is bool:
-                low = value.lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if option is int:
-                return int(float(value)) if float(value).is_integer() else int(value)
-            if option is float:
-                return float(value)
-            if option is str:
-                return value
-        except ValueError:
-            continue
-    raise SiftrecError(f"hyperparameter {key}={value!r} is not a valid {target}")
 
 
 class Recommender(ABC):

@@ -24,6 +24,7 @@ import torch
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
+from siftrec.evaluate import evaluate, parse_metrics
 from siftrec.models.base import FitOptions, Recommender
 from siftrec.train import SPARSE_OPTIMIZERS, TrainConfig, Trainer
 from siftrec.train.auto import check_auto, is_auto, select_candidate
@@ -185,10 +186,6 @@ class TorchRecommender(Recommender):
             return None
         if not isinstance(validation, Interactions):
             raise SiftrecError(f"validation must be Interactions, got {type(validation).__name__}")
-        # siftrec.evaluate sits above the models (its protocol takes a Recommender): scoring
-        # validation during a fit is the one place a model calls it
-        from siftrec.evaluate import evaluate, parse_metrics
-
         metric = config.metric
         parse_metrics(metric)  # an unknown metric fails now, not after the first epoch
         return lambda: evaluate(self, validation, metric).metrics
