@@ -128,8 +128,8 @@ REFUSALS = [
     # clean
     (("clean", "log.csv", "--rule", "burst", "--out", "log-hard.csv"), ("same file as the input",)),
     (
-        ("clean", "log.csv", "--model", "model", "--out", "model/arrays.npz"),
-        ("inside the model directory --model",),
+        ("clean", "model", "log.csv", "--out", "model/arrays.npz"),
+        ("inside the model directory MODEL_DIR",),
     ),
     # split writes a directory too
     (("split", "log.csv", "--out", "."), ("contains the input log",)),
