@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import textwrap
@@ -172,3 +173,32 @@ def test_ml100k_beats_popularity(shared_data):
     popularity = recall_at(Popularity().fit(train), test)
     ease = recall_at(EASE(l2=500.0).fit(train), test)
     assert ease > 1.5 * popularity, (ease, popularity)
+
+
+def test_device_is_a_fit_option_not_a_hyperparameter(tmp_path):
+    model = EASE(l2=10.0, device=EASE.parse_param("device", "cpu"))
+    assert model.options.device == "cpu" and "device" not in model.get_params()
+    assert "device" not in EASE.search_space
+    model.fit(Interactions.from_csr(_random_log()))
+    assert model.B_.device == torch.device("cpu")
+    params = json.loads((model.save(tmp_path / "new") / "model.json").read_text())["params"]
+    assert params == {"l2": 10.0, "binary": True, "dtype": "float32", "force": False}
+
+
+def test_a_model_json_with_device_in_params_still_loads(tmp_path):
+    model = EASE(l2=10.0).fit(Interactions.from_csr(_random_log()))
+    saved = model.save(tmp_path / "old")
+    meta = json.loads((saved / "model.json").read_text())
+    # the params block as model.json recorded it while device was a hyperparameter
+    meta["params"] = {
+        "l2": 10.0,
+        "binary": True,
+        "dtype": "float32",
+        "device": "cpu",
+        "force": False,
+    }
+    (saved / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(saved)
+    assert loaded.options.device == "cpu" and "device" not in loaded.get_params()
+    assert loaded.B_.device == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))

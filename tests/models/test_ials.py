@@ -7,7 +7,7 @@ import torch
 
 from siftrec import Interactions, SiftrecError
 from siftrec.data.ids import IdMap
-from siftrec.models import IALS, Popularity
+from siftrec.models import IALS, Popularity, load_model
 from siftrec.testing import contract_log as contract_data
 from tests.models.test_knn import ml100k_split, recall_at
 
@@ -185,3 +185,44 @@ def test_ml100k_beats_popularity(shared_data):
     popularity = recall_at(Popularity().fit(train), test)
     ials = recall_at(IALS(factors=16, iterations=6).fit(train), test)
     assert ials > 1.5 * popularity, (ials, popularity)
+
+
+def test_device_and_progress_are_fit_options_not_hyperparameters(tmp_path, capsys):
+    model = IALS(factors=4, iterations=2, device="cpu", progress=IALS.parse_param("progress", "1"))
+    assert model.options.device == "cpu" and model.options.progress is True
+    assert not {"device", "progress"} & set(model.get_params())
+    assert not {"device", "progress"} & set(IALS.search_space)
+    model.fit(contract_data())
+    assert model.user_factors_.device == torch.device("cpu")
+    params = json.loads((model.save(tmp_path / "new") / "model.json").read_text())["params"]
+    assert not {"device", "progress"} & set(params)
+
+
+def test_a_model_json_with_device_and_progress_in_params_still_loads(tmp_path):
+    model = IALS(factors=4, iterations=2).fit(contract_data())
+    saved = model.save(tmp_path / "old")
+    meta = json.loads((saved / "model.json").read_text())
+    # the params block as model.json recorded it while these were hyperparameters
+    meta["params"] = {
+        "factors": 4,
+        "regularization": 0.01,
+        "alpha": 1.0,
+        "confidence": "linear",
+        "epsilon": 1.0,
+        "reg_scaling": "plain",
+        "reg_exponent": 1.0,
+        "iterations": 2,
+        "solver": "cg",
+        "cg_steps": 3,
+        "init_std": 0.1,
+        "binary": False,
+        "seed": 0,
+        "device": "cpu",
+        "dtype": "float32",
+        "progress": False,
+    }
+    (saved / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(saved)
+    assert loaded.options.device == "cpu" and loaded.options.progress is False
+    assert not {"device", "progress"} & set(loaded.get_params())
+    np.testing.assert_array_equal(loaded.score([0, 1]), model.score([0, 1]))

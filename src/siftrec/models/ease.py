@@ -41,13 +41,13 @@ class EASEConfig:
     data size (BARS used 80 on Gowalla), so tune it on a validation split.
     ``binary``: 1 per observed pair (default) instead of the interaction weights.
     ``dtype``: precision of the dense matrices (float32 halves memory; float64 is exact to
-    ~1e-12). ``device``: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    ``force``: skip the memory check before allocating the dense matrices."""
+    ~1e-12). ``force``: skip the memory check before allocating the dense matrices.
+    Where the matrices live is the fit option ``device``
+    (:class:`~siftrec.models.base.FitOptions`), not a hyperparameter."""
 
     l2: float = 500.0
     binary: bool = True
     dtype: Literal["float32", "float64"] = "float32"
-    device: str = "auto"
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -64,9 +64,10 @@ class EASE(Recommender):
     Config = EASEConfig
     search_space: ClassVar[SearchSpace] = {"l2": Float(1.0, 10_000.0, log=True)}
     supports_fold_in = True
+    fit_options: ClassVar[frozenset[str]] = frozenset({"device"})
 
     def _fit(self, train: Interactions) -> None:
-        device = select_device(self.config.device)
+        device = select_device(self.options.device)
         dtype = _DTYPES[self.config.dtype]
         self.user_matrix_ = self._weighted(train.matrix)
         n_items = train.n_items
@@ -126,7 +127,7 @@ class EASE(Recommender):
                 f"({self.n_items}, {self.n_items})"
             )
         weights = np.asarray(state["B"], dtype=_numpy_dtype(_DTYPES[self.config.dtype]))
-        self.B_ = torch.from_numpy(weights).to(select_device(self.config.device))
+        self.B_ = torch.from_numpy(weights).to(select_device(self.options.device))
         self.user_matrix_ = self._weighted(self.seen_)
         if not self.config.binary:
             data = state["user_weights"]

@@ -69,8 +69,9 @@ class IALSConfig:
     ``iterations``: full sweeps (items, then users). ``solver``/``cg_steps``: warm-started
     conjugate gradient with a fixed number of steps, or the exact Cholesky solve. ``init_std``:
     factors start at N(0, init_std²/factors) (row norms ≈ init_std). ``binary``: use r = 1 for
-    every observed pair instead of the summed weights. ``device``: "auto", "cpu", "cuda", ...
-    ``progress``: show a progress bar over iterations.
+    every observed pair instead of the summed weights. Where it trains (``device``) and whether
+    it shows a progress bar over iterations (``progress``) are fit options
+    (:class:`~siftrec.models.base.FitOptions`), not hyperparameters.
     """
 
     factors: int = 64
@@ -86,9 +87,7 @@ class IALSConfig:
     init_std: float = 0.1
     binary: bool = False
     seed: int = 0
-    device: str = "auto"
     dtype: Literal["float32", "float64"] = "float32"
-    progress: bool = False
 
 
 @register("ials")
@@ -106,11 +105,12 @@ class IALS(Recommender):
         "reg_exponent": Float(0.0, 1.5, when={"reg_scaling": "frequency"}),
     }
     supports_fold_in = True
+    fit_options: ClassVar[frozenset[str]] = frozenset({"device", "progress"})
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, train: Interactions) -> None:
         cfg = self._validated_config()
-        device, dtype = select_device(cfg.device), getattr(torch, cfg.dtype)
+        device, dtype = select_device(self.options.device), getattr(torch, cfg.dtype)
         conf = self._confidences(train.matrix)
         n_users, n_items = conf.shape
         users = _Rows.build(conf, self._row_reg(conf), device, dtype)
@@ -133,7 +133,7 @@ class IALS(Recommender):
         x[users.counts == 0] = 0
         y[items.counts == 0] = 0
 
-        with torch.no_grad(), Progress(transient=True, disable=not cfg.progress) as bar:
+        with torch.no_grad(), Progress(transient=True, disable=not self.options.progress) as bar:
             task = bar.add_task("iALS", total=cfg.iterations)
             # x_uᵀ y_i at the observed pairs (user-major order), kept current by the CG steps.
             s_users, gram_x = users.sample(x, y).clone(), x.T @ x
@@ -230,7 +230,7 @@ class IALS(Recommender):
         }
 
     def _set_state(self, state: Mapping[str, np.ndarray]) -> None:
-        device = select_device(self.config.device)
+        device = select_device(self.options.device)
         self.user_factors_ = torch.as_tensor(state["user_factors"]).to(device)
         self.item_factors_ = torch.as_tensor(state["item_factors"]).to(device)
 
