@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import errno
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from siftrec.cli.common import (
     DEFAULT_LOG_OPTIONS,
     LogOptions,
+    cli_terms,
     guard_outputs,
     handle_errors,
     with_log_options,
@@ -24,7 +26,8 @@ from siftrec.cli.common import (
 from siftrec.cli.main import app
 from siftrec.errors import SiftrecError
 
-CLI_DIR = Path(__file__).resolve().parents[2] / "src" / "siftrec" / "cli"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "siftrec"
+CLI_DIR = PACKAGE / "cli"
 
 
 def refusal(exc: BaseException, capsys) -> str:
@@ -180,6 +183,63 @@ def test_every_command_that_reads_a_log_has_the_one_option_block():
         )
     assert len(blocks) == 1
     assert [name for name, _ in blocks.pop()] == ["log_format", "log_sep", "log_columns"]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("the sep argument applies to csv/tsv", "--sep applies to csv/tsv"),
+        ("the header argument applies to csv/tsv", "the header argument applies to csv/tsv"),
+        (
+            "give the format argument, e.g. format='tsv', columns=['user', 'item', 'weight']",
+            "give --format, e.g. --format tsv --columns user,item,weight",
+        ),
+        ("the out argument a.csv is the input file", "--out a.csv is the input file"),
+        ("give lr='x', format='csv'", "give lr='x', format='csv'"),  # lr has no flag
+        ("sep=[not a literal]", "--sep [not a literal]"),
+    ],
+)
+def test_library_arguments_are_shown_as_flags(message, expected):
+    assert cli_terms(message) == expected
+
+
+def test_reader_errors_name_the_flags(tmp_path):
+    table = tmp_path / "test.txt"
+    table.write_text("7188 104 1\n7188 101 1\n")
+    u_data = tmp_path / "u.data"
+    u_data.write_text("196\t242\t3\t881250949\n")
+    headerless = tmp_path / "raw.csv"
+    headerless.write_text("1,2,3\n4,5,6\n")
+    runner = CliRunner()
+    for args, expected in (
+        ([table], "give --format (one of csv,"),
+        ([table], "e.g. --format tsv --columns user,item,weight"),
+        ([u_data, "--sep", ","], "--sep applies to csv/tsv files only, not to movielens"),
+        ([u_data, "--columns", "a"], "--columns applies to csv/tsv/denoisingrec files"),
+        ([headerless], "no header line: give --columns (e.g. --columns user,item,rating)"),
+    ):
+        result = runner.invoke(app, ["data", "inspect", *map(str, args)])
+        assert result.exit_code == 1
+        assert expected in " ".join(result.stderr.split())
+
+
+def test_library_errors_name_arguments_not_flags():
+    """Outside the CLI, no SiftrecError message names a command-line flag."""
+    flagged = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if CLI_DIR in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SiftrecError":
+                texts = [
+                    part.value
+                    for arg in node.args
+                    for part in ast.walk(arg)
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                ]
+                if any(re.search(r"(^|\s)--[a-z]", text) for text in texts):
+                    flagged.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert flagged == []
 
 
 def test_a_damaged_model_file_is_named(tmp_path):

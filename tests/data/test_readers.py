@@ -70,14 +70,15 @@ def test_infer_format_txt_by_content(tmp_path):
     pairs = write(tmp_path / "buy.txt.gz", "0 7\n0 1\n1 3\n", compress=True)
     assert infer_format(pairs) == "lightgcn"  # plain pairs parse identically
     table = write(tmp_path / "test.txt", "7188 104 1\n7188 101 1\n3039 204 1\n")
-    expect_error("not a LightGCN adjacency list.*--format", infer_format, table)
+    msg = expect_error("not a LightGCN adjacency list.*the format argument", infer_format, table)
+    assert "e.g. format='tsv', columns=['user', 'item', 'weight']" in msg and "--" not in msg
     tabbed = write(tmp_path / "data1.txt", "u\ti\n1\t2\n")
-    expect_error("--format", infer_format, tabbed)
+    expect_error("the format argument", infer_format, tabbed)
 
 
 def test_infer_format_unknown_name():
     msg = expect_error("cannot infer the format", infer_format, "interactions.json")
-    assert "--format" in msg and "lightgcn" in msg
+    assert "the format argument" in msg and "lightgcn" in msg
 
 
 # ---------------------------------------------------------------------------- csv / tsv
@@ -415,7 +416,11 @@ def test_missing_or_misnamed_columns(tmp_path):
     )
     assert "found columns: rating" in msg
     headerless = write(tmp_path / "raw.csv", "1,2,3\n4,5,6\n")
-    expect_error("seems to have no header.*--columns", read_interactions, headerless)
+    expect_error(
+        r"seems to have no header.*the columns argument \(e\.g\. columns=\[",
+        read_interactions,
+        headerless,
+    )
     expect_error(
         "2 column names given .* has 3 columns",
         read_interactions,
@@ -473,9 +478,13 @@ def test_npy_shape_and_dtype_errors(tmp_path):
 def test_format_specific_errors(tmp_path):
     u_data = write(tmp_path / "u.data", "1\t2\t3\n")
     expect_error("not a MovieLens ratings file", read_interactions, u_data)
-    expect_error("--sep applies to csv/tsv", read_interactions, u_data, sep="\t")
+    expect_error("the sep argument applies to csv/tsv", read_interactions, u_data, sep="\t")
+    expect_error("the header argument applies to csv/tsv", read_interactions, u_data, header=True)
     expect_error(
-        "--columns applies to csv/tsv/denoisingrec", read_interactions, u_data, columns=["a"]
+        "the columns argument applies to csv/tsv/denoisingrec",
+        read_interactions,
+        u_data,
+        columns=["a"],
     )
     adjacency = write(tmp_path / "train.txt", "0 1 x\n")
     expect_error("item id 'x' is not an integer", read_interactions, adjacency, format="lightgcn")

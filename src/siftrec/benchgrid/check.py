@@ -108,8 +108,8 @@ def _file_problems(key: str, text: str, fmt: str | None) -> list[str]:
     if fmt is None:
         try:
             infer_format(path)
-        except SiftrecError as exc:  # its hint names the CLI option; a grid sets read.format
-            reason = str(exc).partition("; pass --format")[0]
+        except SiftrecError as exc:  # its hint names the API argument; a grid sets read.format
+            reason = str(exc).partition("; give the format argument")[0]
             return [f"{where}: {reason}; set read.format (one of {', '.join(FORMATS)})"]
     return []
 

@@ -97,7 +97,9 @@ def run_grid(
     if only is not None:
         unknown = sorted(set(only) - {model.label for model in grid.models})
         if unknown:
-            raise SiftrecError(f"--only names models not in the grid: {', '.join(unknown)}")
+            raise SiftrecError(
+                f"the only argument names models not in the grid: {', '.join(unknown)}"
+            )
     cells = grid.cells()
     selected = [cell for cell in cells if only is None or cell.model.label in only]
     todo = [cell for cell in selected if not _is_done(out, cell, retry_failed)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import errno
 import functools
 import inspect
@@ -157,7 +158,7 @@ def handle_errors(func: F) -> F:
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except SiftrecError as exc:
-            fail(str(exc))
+            fail(cli_terms(str(exc)))
         except MemoryError:
             fail("out of memory; try a smaller batch size or a smaller model")
         except OSError as exc:
@@ -175,6 +176,51 @@ def handle_errors(func: F) -> F:
             )
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Library arguments that commands set through a flag: library messages name the argument
+#: ("the sep argument", "format='tsv'"), the CLI shows the flag ("--sep", "--format tsv").
+ARGUMENT_FLAGS: dict[str, str] = {
+    "format": "--format",
+    "sep": "--sep",
+    "columns": "--columns",
+    "out": "--out",
+    "only": "--only",
+}
+
+_NAMED_ARGUMENT = re.compile(r"\bthe ([a-z_]+) argument\b")
+_LITERAL = r"'[^']*'|\[[^\]]*\]"
+_KEYWORD = re.compile(rf"\b([a-z_]+)=({_LITERAL})")
+_KEYWORDS = re.compile(rf"\b[a-z_]+=(?:{_LITERAL})(?:, [a-z_]+=(?:{_LITERAL}))*")
+
+
+def cli_terms(message: str) -> str:
+    """A library message in the command line's terms: the arguments of :data:`ARGUMENT_FLAGS`
+    become their flags.
+
+    "the sep argument" → "--sep"; an example call such as "format='tsv', columns=['user',
+    'item']" → "--format tsv --columns user,item" (left as it is when it names another argument).
+    """
+
+    def named(match: re.Match[str]) -> str:
+        return ARGUMENT_FLAGS.get(match[1], match[0])
+
+    def example(match: re.Match[str]) -> str:
+        pairs = _KEYWORD.findall(match[0])
+        if any(name not in ARGUMENT_FLAGS for name, _ in pairs):
+            return match[0]
+        return " ".join(f"{ARGUMENT_FLAGS[name]} {_flag_value(value)}" for name, value in pairs)
+
+    return _KEYWORDS.sub(example, _NAMED_ARGUMENT.sub(named, message))
+
+
+def _flag_value(literal: str) -> str:
+    """A Python literal from an example call as a flag value: a list is comma-separated."""
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):  # not a literal after all: show it as written
+        return literal
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 #: Hidden names the atomic writers use beside a target: ``.NAME[.<pid>].<random>.tmp`` and

@@ -149,7 +149,9 @@ def write_scored_log(
 
     source, out = Path(source), Path(out)
     if source.resolve() == out.resolve():
-        raise SiftrecError(f"--out {out} is the input file; write the scored log elsewhere")
+        raise SiftrecError(
+            f"the out argument {out} is the input file; write the scored log elsewhere"
+        )
     fmt = infer_format(source) if format is None else format.lower()
     header = columns is None
     if fmt in ("csv", "tsv"):
@@ -181,9 +183,13 @@ def _check_out_format(out: Path, fmt: str) -> None:
     name = out.name.lower().removesuffix(".gz")
     named = next((f for f in WRITE_FORMATS if name.endswith(f".{f}")), None)
     if named is not None and named != fmt:
-        raise SiftrecError(f"--out {out.name} names {named} but the log is written as {fmt}")
+        raise SiftrecError(
+            f"the out argument {out.name} names {named} but the log is written as {fmt}"
+        )
     if fmt == "parquet" and out.name.lower().endswith(".gz"):
-        raise SiftrecError(f"--out {out.name}: parquet output is compressed already; drop .gz")
+        raise SiftrecError(
+            f"the out argument {out.name}: parquet output is compressed already; drop .gz"
+        )
 
 
 def _write_text(frame: Any, path: Path, sep: str, header: bool, gzipped: bool) -> None:

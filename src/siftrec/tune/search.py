@@ -344,7 +344,8 @@ def _open_study(out: str | Path | None, settings: dict[str, Any], pruner: Any) -
         key = next(k for k in {**previous, **settings} if previous.get(k) != settings.get(k))
         raise SiftrecError(
             f"{Path(out) / STUDY_FILE} holds a search with {key} {previous.get(key)!r}, not "
-            f"{settings.get(key)!r}; rerun with the same settings or another --out"
+            f"{settings.get(key)!r}; rerun with the same settings or give the out argument "
+            "another directory"
         )
     return study
 

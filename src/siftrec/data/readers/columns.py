@@ -49,7 +49,10 @@ def _id_column(frame: Any, source: str, name: str, given: str, aliases: tuple[st
     looked = repr(given) if given != name else f"(looked for {'/'.join(aliases)})"
     hint = ""
     if all(c.lstrip("-").replace(".", "", 1).isdigit() for c in frame.columns):
-        hint = "; the file seems to have no header line: pass --columns (e.g. user,item,rating)"
+        hint = (
+            "; the file seems to have no header line: give the columns argument "
+            "(e.g. columns=['user', 'item', 'rating'])"
+        )
     raise SiftrecError(f"{source}: no {name} column {looked}; found columns: {have}{hint}")
 
 

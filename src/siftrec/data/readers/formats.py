@@ -45,14 +45,15 @@ def infer_format(path: str | Path) -> str:
         return "movielens"
     if name.endswith(_DENOISINGREC_SUFFIXES):
         return "denoisingrec"
-    hint = f"pass --format (one of {', '.join(FORMATS)})"
+    hint = f"give the format argument (one of {', '.join(FORMATS)})"
     if name.endswith(".txt"):
         require_file(path)
         if _looks_like_adjacency(head_lines(path)):
             return "lightgcn"
         raise SiftrecError(
             f"{path.name} is not a LightGCN adjacency list (lines of equal length ≥ 3 look like "
-            f"a 'user item value' table); {hint}, e.g. --format tsv --columns user,item,weight"
+            f"a 'user item value' table); {hint}, "
+            "e.g. format='tsv', columns=['user', 'item', 'weight']"
         )
     raise SiftrecError(f"cannot infer the format of {path.name!r} from its name; {hint}")
 
@@ -93,9 +94,11 @@ def open_log(
         raise SiftrecError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if fmt not in ("csv", "tsv"):
         if sep is not None:
-            raise SiftrecError(f"--sep applies to csv/tsv files only, not to {fmt}")
+            raise SiftrecError(f"the sep argument applies to csv/tsv files only, not to {fmt}")
         if header:
-            raise SiftrecError(f"--header applies to csv/tsv files only, not to {fmt}")
+            raise SiftrecError(f"the header argument applies to csv/tsv files only, not to {fmt}")
         if columns is not None and fmt != "denoisingrec":
-            raise SiftrecError(f"--columns applies to csv/tsv/denoisingrec files, not to {fmt}")
+            raise SiftrecError(
+                f"the columns argument applies to csv/tsv/denoisingrec files, not to {fmt}"
+            )
     return fmt
