@@ -1,4 +1,4 @@
-"""Every registered objective passes the contract suite of ``siftrec.testing.objectives``."""
+"""Every registered objective passes the objective contract suite of ``siftrec.testing``."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ import torch
 
 from siftrec.objectives import BCE, Batch, ObjectiveKind, SampledObjective
 from siftrec.objectives.base import objectives
-from siftrec.testing.objectives import (
+from siftrec.testing import (
     OBJECTIVE_CASES,
     ObjectiveCase,
-    check_closed_form,
-    check_extreme_scores,
-    check_gradcheck,
     objective_checks,
     parametrize_objective_checks,
     uncovered_objectives,
 )
+from siftrec.testing.objectives import check_closed_form, check_extreme_scores, check_gradcheck
 
 
 @parametrize_objective_checks()
