@@ -13,12 +13,12 @@ from siftrec.denoise.scores import (
 )
 from siftrec.evaluate.detection import roc_auc
 from siftrec.models import MF, ItemKNN, MultDAE, Popularity
-from tests.contract import contract_data
+from siftrec.testing import contract_log
 
 
 @pytest.fixture(scope="module")
 def data() -> Interactions:
-    return contract_data(seed=4)
+    return contract_log(seed=4)
 
 
 @pytest.fixture(scope="module")

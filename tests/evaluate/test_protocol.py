@@ -8,7 +8,7 @@ from siftrec import Interactions, SiftrecError
 from siftrec.data.ids import IdMap
 from siftrec.evaluate import evaluate, parse_metrics, ranking_metrics
 from siftrec.models import Popularity, Recommender
-from tests.contract import contract_data
+from siftrec.testing import contract_log
 
 D2 = 1 / math.log2(3)  # NDCG discount of rank 2
 
@@ -168,7 +168,7 @@ def test_fold_in_errors(model: FixedScores) -> None:
 
 
 def test_popularity_matches_direct_computation() -> None:
-    data = contract_data(seed=3, n_users=80, n_items=50)
+    data = contract_log(seed=3, n_users=80, n_items=50)
     rng = np.random.default_rng(0)
     is_test = rng.random(len(data)) < 0.3
     train, test = data.subset(~is_test), data.subset(is_test)

@@ -15,8 +15,8 @@ from siftrec.models.torch_base import TorchRecommender
 from siftrec.objectives import get_objective
 from siftrec.samplers import get_sampler
 from siftrec.search_space import Categorical, declared_space
+from siftrec.testing import contract_log
 from siftrec.tune.space import fixed_params, restricted_space, sample_params, space_markdown
-from tests.contract import contract_data
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tuning.md"
@@ -50,7 +50,7 @@ def test_every_sampled_configuration_constructs(model):
 
 @pytest.mark.parametrize("model", available_models())
 def test_sampled_configurations_fit(model):
-    data = contract_data()
+    data = contract_log()
     torch = issubclass(get_model_class(model), TorchRecommender)
     fixed = {"epochs": 2, "device": "cpu"} if torch else {}
     for draw in draws(model, 2, fixed, seed=1):
