@@ -2,7 +2,6 @@
 
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-
-__version__ = "0.1.0"
+from siftrec.version import __version__
 
 __all__ = ["Interactions", "SiftrecError", "__version__"]

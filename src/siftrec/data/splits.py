@@ -60,6 +60,7 @@ from siftrec.data.manifest import (
 )
 from siftrec.data.writers import WRITE_FORMATS, write_interactions
 from siftrec.errors import SiftrecError
+from siftrec.version import __version__
 
 SCHEMES: tuple[str, ...] = ("random", "leave-last", "temporal", "strong", "given")
 
@@ -653,8 +654,6 @@ def _manifest(
     details: dict,
 ) -> dict:
     """Scheme, seed, parameters, resolved details and row/user/item counts per part."""
-    from siftrec import __version__  # late import: siftrec/__init__ may import this module
-
     train = parts["train"]
     counts = {
         name: _part_counts(parts[name], None if name == "train" else train)

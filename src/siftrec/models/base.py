@@ -27,7 +27,6 @@ import scipy
 import scipy.sparse as sp
 import torch
 
-import siftrec
 from siftrec.atomic import atomic_directory
 from siftrec.components import coerce_param
 from siftrec.data.ids import IdMap
@@ -35,6 +34,7 @@ from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.models.ranking import top_k
 from siftrec.models.storage import read_npz, read_sparse
+from siftrec.version import __version__
 
 MODEL_FORMAT_VERSION = 1
 
@@ -299,7 +299,7 @@ class Recommender(ABC):
             "format_version": MODEL_FORMAT_VERSION,
             "model": self.name,
             "params": self.get_params(),
-            "siftrec_version": siftrec.__version__,
+            "siftrec_version": __version__,
             "versions": {
                 "python": platform.python_version(),
                 "numpy": np.__version__,
