@@ -1,4 +1,4 @@
-"""The full-ranking evaluation protocol (methods.md §12.4).
+"""The full-ranking evaluation protocol: every user's held-out items ranked among all items.
 
 For every test user: score all candidate items, mask the training items (and any extra
 exclusion, e.g. the validation set at test time), take the top K and compare it with the user's
@@ -195,7 +195,10 @@ def check_protocol_args(
 ) -> None:
     """Raise a one-line error for arguments no held-out protocol accepts."""
     if not isinstance(model, Ranker):
-        raise SiftrecError(f"evaluate expects a siftrec model (see siftrec.evaluate.ranker), got {type(model).__name__}")
+        raise SiftrecError(
+            "evaluate expects a siftrec model (see siftrec.evaluate.ranker), "
+            f"got {type(model).__name__}"
+        )
     if not model.is_fitted:
         raise SiftrecError(f"{model.name} model is not fitted; call fit(train) first")
     if not isinstance(test, Interactions):
