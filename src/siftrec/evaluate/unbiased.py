@@ -1,6 +1,8 @@
-"""Earlier home of the IPS/SNIPS metrics and the MAR protocols, kept so that imports from it work.
+"""Compatibility re-exports of the IPS/SNIPS metrics and the MAR protocols.
 
-The code lives in :mod:`siftrec.evaluate.ips` and :mod:`siftrec.evaluate.mar`.
+``siftrec.evaluate.unbiased`` names the functions of :mod:`siftrec.evaluate.ips` and
+:mod:`siftrec.evaluate.mar` (and the estimator names of :mod:`siftrec.evaluate.metrics`), so code
+that imports them from here keeps working; new code imports them from those modules.
 """
 
 from siftrec.evaluate.ips import evaluate_ips, ips_ranking_metrics, validation_propensities

@@ -1,4 +1,4 @@
-"""LightGCN (He et al., SIGIR 2020; methods.md §12.3): linear propagation over the user–item graph.
+"""LightGCN (He et al., SIGIR 2020): linear propagation over the user–item graph.
 
 ``E⁽⁰⁾ = [P; Q]`` are free embeddings, ``E⁽ᵏ⁺¹⁾ = Â E⁽ᵏ⁾`` with the symmetrically normalised
 bipartite adjacency ``Â = D^{-1/2} A D^{-1/2}``, ``A = [[0, R], [Rᵀ, 0]]`` built from the binary
@@ -146,7 +146,7 @@ class _LastLayerRows(torch.autograd.Function):
     ``∂/∂E⁽⁰⁾ = Σ_k Âᵏ G / (K + 1)`` (``Â`` is symmetric) by Horner's rule, starting from the
     ``|S|``-row gradient ``G`` with ``Â[S]ᵀ G``. That is 2(K − 1) full sparse products per step
     instead of 2K, and no transpose of ``Â`` (autograd's generic sparse backward builds one per
-    call, ~8× the product's cost on CPU).
+    call, which on CPU costs several times the product itself).
     """
 
     @staticmethod

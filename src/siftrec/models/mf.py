@@ -1,8 +1,9 @@
 """Matrix factorisation: ``s_ui = ⟨p_u, q_i⟩ (+ b_i)``, trained by any sampled objective.
 
-With the default objective (``bpr``) this is BPR-MF (methods.md §1); with ``bce`` it is the
-pointwise "BPO" model. Training runs on the fused row-sparse path (analytic gradients, only the
-touched embedding rows updated) unless ``optimizer="adam"`` or ``fused=False``.
+With the default objective (``bpr``) this is BPR-MF (Rendle et al., UAI 2009); with ``bce`` it is
+the pointwise "BPO" model (Yu & Qin, SIGIR 2020). Training runs on the fused row-sparse path
+(analytic gradients, only the touched embedding rows updated) unless ``optimizer="adam"`` or
+``fused=False``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class MFConfig(TrainConfig):
     """MF fields plus every training field (``TrainConfig``).
 
     Training defaults: per-sample SGD (lr 0.05, L2 0.01 on the batch's rows, as in
-    MyMediaLite/implicit-style BPR) on the fused path, batches of 4096 — on ML-1M it matches
-    ``implicit``'s epoch cost within ~2× and beats its Recall@20 after 20 epochs
+    MyMediaLite/implicit-style BPR) on the fused path, batches of 4096 — on ML-1M its epoch cost
+    is of the order of ``implicit``'s and its Recall@20 after 20 epochs is higher
     (``docs/benchmarks.md``). ``optimizer="sparse_adam", lr=0.005`` is the lazy-Adam variant.
 
     Attributes:

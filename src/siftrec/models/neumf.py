@@ -1,4 +1,4 @@
-"""GMF and NeuMF (He et al., WWW 2017) as used by T-CE/R-CE (DenoisingRec; methods.md §3).
+"""GMF and NeuMF (He et al., WWW 2017) as Wang et al. (WSDM 2021) train them for T-CE and R-CE.
 
 GMF: ``s_ui = wᵀ (p_u ⊙ q_i) + b``. NeuMF ("NeuMF-end", no pre-training): a GMF branch with its
 own embeddings and an MLP tower over ``[p'_u; q'_i]`` (embeddings of size ``dim·2^(L−1)``, then
@@ -148,7 +148,7 @@ class NeuMFScorer(Scorer):
     def _score_candidates_split(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """``score_candidates`` without autograd or dropout, the first tower layer split as in
         ``score_all``: its user and item halves are computed once per distinct user and item of
-        the call, not once per pair (PLD's scoring pass: ~3× fewer operations on ML-1M)."""
+        the call, not once per pair (PLD's scoring pass repeats each user and item many times)."""
         unique_users, user_index = torch.unique(users, return_inverse=True)
         unique_items, item_index = torch.unique(items, return_inverse=True)
         user_part, item_part = self._first_layer_halves(

@@ -1,4 +1,4 @@
-"""Mult-VAE and Mult-DAE (Liang et al., WWW 2018; methods.md §6): autoencoders of a user's row.
+"""Mult-VAE and Mult-DAE (Liang et al., WWW 2018): autoencoders of a user's row.
 
 Both read a user's binary training row ``x_u``, L2-normalise it, apply input dropout (training
 only) and decode logits over the whole catalog, trained with the multinomial log-likelihood

@@ -1,4 +1,5 @@
-"""Pointwise binary cross-entropy ("BPO"): positives labelled 1, sampled negatives 0."""
+"""Pointwise binary cross-entropy ("BPO", Yu & Qin, SIGIR 2020): positives labelled 1, sampled
+negatives 0."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NBPO: noisy-label robust pointwise BCE (Yu & Qin, SIGIR 2020; methods.md §2).
+"""NBPO: noisy-label robust pointwise BCE with a learned label-flip model (Yu & Qin, SIGIR 2020).
 
 An unvoted pair may be a true positive the user never saw. NBPO learns, jointly with the
 recommender (logit ``x_ui``, the scorer's score), a second MF of flip logits

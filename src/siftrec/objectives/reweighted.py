@@ -1,4 +1,4 @@
-"""R-CE: reweighted BCE of Adaptive Denoising Training (Wang et al., WSDM 2021; methods.md §3.4).
+"""R-CE: the reweighted BCE loss of Adaptive Denoising Training (Wang et al., WSDM 2021).
 
 Positives the model finds implausible (small ``σ(s)``, large loss) are likely false positives,
 so each positive's BCE term is weighted by ``sg(σ(s))^β``. The official code

@@ -1,4 +1,4 @@
-"""T-CE: truncated BCE of Adaptive Denoising Training (Wang et al., WSDM 2021; methods.md §3.3).
+"""T-CE: the truncated BCE loss of Adaptive Denoising Training (Wang et al., WSDM 2021).
 
 Large-loss positives are likely false positives early in training, so each mini-batch drops
 the positives with the largest BCE loss. The dropped count follows the official code

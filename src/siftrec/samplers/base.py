@@ -83,7 +83,8 @@ class Sampler(BatchSampler):
     def setup(self, train: Interactions, rng: np.random.Generator) -> None:
         """Bind the training log and the (seeded) generator; called once per fit."""
         self.rng = rng
-        # torch's randperm is ~3× faster than numpy's permutation; seeded from ``rng``.
+        # epochs are shuffled with torch's randperm (faster than numpy's permutation), seeded
+        # from ``rng``.
         self.torch_generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         self.n_users, self.n_items = train.n_users, train.n_items
         self.users = train.users.astype(np.int64)

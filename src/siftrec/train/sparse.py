@@ -4,8 +4,8 @@ A scorer with an analytic gradient returns ``RowGrad``s: for each parameter, the
 touched and their gradient rows (duplicates allowed). These optimizers update only those rows and
 compute exactly what ``torch.optim.SGD`` / ``Adagrad`` / ``SparseAdam`` compute from the
 equivalent sparse ``nn.Embedding`` gradients, without autograd or dense gradient tables — the
-dense backward through whole embedding tables is what makes a plain PyTorch BPR loop ~8× slower
-than a hand-written one.
+dense backward through whole embedding tables is what makes a plain PyTorch BPR loop much slower
+than a hand-written one (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class RowSparseOptimizer(ABC):
 def coalesce(g: RowGrad) -> tuple[torch.Tensor, torch.Tensor]:
     """Unique rows (sorted) and their summed gradient rows.
 
-    A bincount over the table's rows is ~10× faster than ``torch.unique`` (a sort) when the
+    A bincount over the table's rows (linear time) beats ``torch.unique`` (a sort) when the
     table is not much larger than the batch; huge tables fall back to the sort.
     """
     n_rows = g.param.shape[0]
@@ -69,7 +69,8 @@ class RowSGD(RowSparseOptimizer):
     """Per-sample SGD: ``param[rows] -= lr · B · grad`` of the batch-mean loss.
 
     ``grad_scale`` makes the scorer return that update directly; duplicates accumulate
-    (no coalescing needed). ``index_add_`` without ``alpha`` is ~2× faster on CPU.
+    (no coalescing needed). ``index_add_`` is called without ``alpha`` (its CPU kernel is
+    slower with one).
     """
 
     def grad_scale(self, batch_size: int) -> float:
