@@ -287,14 +287,7 @@ def score_command(
     items = model.item_map_.to_index(data.raw_items())
     known = (users >= 0) & (items >= 0)
     scores = np.full(len(users), np.nan, dtype=np.float32)
-    known_rows = np.flatnonzero(known)
-    order = known_rows[np.argsort(users[known_rows], kind="stable")]
-    distinct = np.unique(users[order])
-    for start in range(0, len(distinct), batch_size):
-        batch = distinct[start : start + batch_size]
-        block = model.score(batch)
-        rows = order[(users[order] >= batch[0]) & (users[order] <= batch[-1])]
-        scores[rows] = block[np.searchsorted(batch, users[rows]), items[rows]]
+    scores[known] = model.score_pairs(users[known], items[known], batch_size=batch_size)
     frame = pl.DataFrame({"user": data.raw_users(), "item": data.raw_items()}).with_columns(
         pl.Series("score", scores).fill_nan(None)
     )

@@ -44,7 +44,6 @@ NoiseScoreFn = Callable[..., np.ndarray]
 
 _REGISTRY: dict[str, NoiseScoreFn] = {}
 #: Pairs scored per chunk on the logit path; score-matrix entries per block on the rank path.
-_PAIR_CHUNK = 1 << 20
 _BLOCK_ENTRIES = 1 << 24
 
 
@@ -157,23 +156,6 @@ def model_indices(model: Recommender, train: Interactions) -> tuple[np.ndarray, 
     return users, items
 
 
-def pair_logits(model: Recommender, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Logits of (user, item) pairs of a torch model, in chunks through ``score_pairs``."""
-    import torch
-
-    scorer = model.scorer_
-    out = np.empty(len(users), dtype=np.float64)
-    with torch.no_grad():
-        scorer.eval()
-        scorer.prepare()
-        for start in range(0, len(users), _PAIR_CHUNK):
-            stop = start + _PAIR_CHUNK
-            u = torch.as_tensor(users[start:stop], device=model.device_)
-            i = torch.as_tensor(items[start:stop], device=model.device_)
-            out[start:stop] = scorer.score_pairs(u, i).double().cpu().numpy()
-    return out
-
-
 def within_user_percentile(values: np.ndarray, users: np.ndarray) -> np.ndarray:
     """Mid-rank of each value among its user's values, scaled to [0, 1] (0.5 if alone)."""
     n = len(values)
@@ -196,7 +178,7 @@ def within_user_percentile(values: np.ndarray, users: np.ndarray) -> np.ndarray:
 
 def _loss(model: Recommender, users: np.ndarray, items: np.ndarray) -> np.ndarray:
     if _outputs_logits(model):
-        return np.logaddexp(0.0, -pair_logits(model, users, items))
+        return np.logaddexp(0.0, -model.score_pairs(users, items).astype(np.float64))
     return _normalised_ranks(model, users, items)
 
 

@@ -186,6 +186,46 @@ class Recommender(ABC):
         users = self._check_users(users)
         return _as_tensor(self._score(users)).float().cpu().numpy()
 
+    def score_pairs(
+        self,
+        users: np.ndarray | list[int],
+        items: np.ndarray | list[int],
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """Float32 scores of the pairs ``(users[b], items[b])`` (training-user and item indices).
+
+        The one pair-scoring path (``siftrec score``, the noise scores). By default each distinct
+        user's score row is computed once, ``batch_size`` users at a time; a model that can score
+        pairs directly (a torch scorer) overrides :meth:`_score_pairs`.
+        """
+        users = self._check_users(users)
+        items = np.atleast_1d(np.asarray(items))
+        if items.dtype.kind not in "iu":
+            raise SiftrecError(f"item indices must be integers, got dtype {items.dtype}")
+        if items.shape != users.shape:
+            raise SiftrecError(f"got {users.size} users but {items.size} items; pass one per pair")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items):
+            raise SiftrecError(
+                f"item index out of range [0, {self.n_items}); map raw ids with item_map_ first"
+            )
+        if batch_size < 1:
+            raise SiftrecError(f"batch_size must be at least 1, got {batch_size}")
+        return self._score_pairs(users, items.astype(np.int64), batch_size)
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray, batch_size: int) -> np.ndarray:
+        """Pair scores from blocks of full score rows (valid indices, same length)."""
+        out = np.empty(len(users), dtype=np.float32)
+        order = np.argsort(users, kind="stable")
+        sorted_users = users[order]
+        distinct, starts = np.unique(sorted_users, return_index=True)
+        bounds = np.r_[starts, len(users)]
+        for start in range(0, len(distinct), batch_size):
+            batch = distinct[start : start + batch_size]
+            rows = order[bounds[start] : bounds[start + len(batch)]]
+            block = self.score(batch)
+            out[rows] = block[np.searchsorted(batch, users[rows]), items[rows]]
+        return out
+
     @abstractmethod
     def _score(self, users: np.ndarray) -> np.ndarray | torch.Tensor:
         """Scores for a batch of valid user indices (numpy array or torch tensor).

@@ -38,6 +38,9 @@ from siftrec.train.engine import (
 )
 from siftrec.train.trainer import Evaluate
 
+#: Pairs scored per call of a scorer's ``score_pairs``.
+PAIR_CHUNK = 1 << 20
+
 __all__ = ["Evaluator", "Scorer", "TorchRecommender"]
 
 #: ``evaluator(model) -> {metric: value}``; higher is better for the selection metric.
@@ -213,6 +216,24 @@ class TorchRecommender(Recommender):
                 scorer.prepare()
                 self._ready = True
             return scorer.score_all(torch.as_tensor(users, device=self.device_))
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray, batch_size: int) -> np.ndarray:
+        """Pairs straight through the scorer's ``score_pairs`` (no full rows), in chunks of
+        ``PAIR_CHUNK``; scorers that only score full rows (listwise) use the base blocks."""
+        scorer = self.scorer_
+        if not scorer.supported_kinds & SAMPLED_KINDS:
+            return super()._score_pairs(users, items, batch_size)
+        out = np.empty(len(users), dtype=np.float32)
+        with torch.no_grad():
+            scorer.eval()
+            scorer.prepare()
+            self._ready = True
+            for start in range(0, len(users), PAIR_CHUNK):
+                stop = start + PAIR_CHUNK
+                u = torch.as_tensor(users[start:stop], device=self.device_)
+                i = torch.as_tensor(items[start:stop], device=self.device_)
+                out[start:stop] = scorer.score_pairs(u, i).float().cpu().numpy()
+        return out
 
     def _get_state(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.scorer_.state_dict().items()}

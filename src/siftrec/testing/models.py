@@ -250,6 +250,23 @@ def check_score_shape_and_dtype(subject: _Subject) -> None:
     assert np.all(np.isfinite(scores))
 
 
+def check_score_pairs_match_rows(subject: _Subject) -> None:
+    """``score_pairs`` gives each pair's entry of the full score rows, in the pairs' order."""
+    model, rng = subject.fitted, np.random.default_rng(0)
+    users = rng.integers(0, subject.data.n_users, size=200)
+    items = rng.integers(0, subject.data.n_items, size=200)
+    rows = model.score(np.arange(subject.data.n_users))
+    pairs = model.score_pairs(users, items, batch_size=7)
+    assert pairs.dtype == np.float32
+    np.testing.assert_allclose(pairs, rows[users, items], rtol=1e-5, atol=1e-5)
+    for bad_users, bad_items in (([0], [subject.data.n_items]), ([0, 1], [0]), ([-1], [0])):
+        try:
+            model.score_pairs(bad_users, bad_items)
+        except SiftrecError:
+            continue
+        raise AssertionError(f"score_pairs accepted users {bad_users}, items {bad_items}")
+
+
 def check_recommend_excludes_seen(subject: _Subject) -> None:
     users = np.arange(subject.data.n_users)
     items, _ = subject.fitted.recommend(users, k=5)
@@ -374,6 +391,7 @@ def check_learning_floor(subject: _Subject, floor: float) -> None:
 #: Checks run on every configuration of a model.
 CONFIGURATION_CHECKS: tuple[Callable[[_Subject], None], ...] = (
     check_score_shape_and_dtype,
+    check_score_pairs_match_rows,
     check_recommend_excludes_seen,
     check_recommend_extra_exclusion,
     check_recommend_leaves_scores_untouched,
