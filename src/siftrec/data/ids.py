@@ -102,6 +102,7 @@ def _missing_object(value: object) -> bool:
 
 
 def _missing_in_series(series: Any) -> np.ndarray:
+    # lazy: polars is slow to import; a polars Series was passed, so it is loaded already
     import polars as pl
 
     if series.dtype.is_integer() or series.dtype == pl.Boolean:

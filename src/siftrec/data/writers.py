@@ -32,7 +32,7 @@ def interactions_frame(data: Interactions, include_weight: bool | None = None):
 
     ``weight`` is written when asked, or (``None``) when any weight differs from 1.
     """
-    import polars as pl
+    import polars as pl  # lazy: polars is slow to import and only file output needs it
 
     frame = {"user": data.raw_users(), "item": data.raw_items()}
     if include_weight or (include_weight is None and np.any(data.weights != 1.0)):

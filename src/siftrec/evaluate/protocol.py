@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from rich.console import Console
+from rich.progress import Progress
 
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
@@ -23,7 +25,7 @@ from siftrec.evaluate.metrics import Metric, metric_names, ranking_metrics, requ
 from siftrec.evaluate.ranker import Ranker
 
 if TYPE_CHECKING:
-    import polars
+    import polars  # for annotations only: polars is slow to import, to_polars imports it lazily
 
 
 @dataclass
@@ -243,9 +245,6 @@ def _batches(n: int, batch_size: int, progress: bool) -> Iterator[tuple[int, int
     if not progress:
         yield from ranges
         return
-    from rich.console import Console
-    from rich.progress import Progress
-
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("evaluating", total=n)
         for lo, hi in ranges:

@@ -25,6 +25,7 @@ def validation_metrics(history: Sequence[dict[str, Any]]) -> list[str]:
 
 def plot_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write a PNG: training loss per epoch (left) and validation metrics (right), if any."""
+    # lazy: matplotlib takes about a second to import and only plotting needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
