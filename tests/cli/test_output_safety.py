@@ -213,8 +213,8 @@ def test_evaluate_strict_accepts_a_disjoint_test_file(work):
     [
         ("ghost1\nghost2\nghost3\n", "none of the 3 users in users.txt is known to the model"),
         ("user\nghost\n", "the one user in users.txt is not known to the model"),
-        ("", "users.txt lists no user ids"),
-        ("\n\n", "users.txt lists no user ids"),
+        ("", "users.txt is empty"),
+        ("\n\n", "users.txt is empty"),
         ("user\n", "users.txt lists no user ids"),
     ],
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +24,7 @@ from siftrec.cli.common import (
     stdout,
     with_log_options,
 )
+from siftrec.data.readers import read_id_list
 from siftrec.errors import SiftrecError
 
 
@@ -96,7 +96,7 @@ def recommend_command(
     """
     users_file = None if users == "all" else Path(users)
     guard_outputs({"--out": out}, {"--users": users_file}, {"MODEL_DIR": model_dir})
-    raw = None if users_file is None else _read_id_list(require_file(users_file, "users"))
+    raw = None if users_file is None else read_id_list(require_file(users_file, "users"), "user")
     model = load_model_dir(model_dir)
     if raw is None:
         user_index = np.arange(model.n_users)
@@ -148,20 +148,6 @@ def _write_recommendations(
         frame.write_csv(tmp)
 
 
-def _read_id_list(path: Path) -> np.ndarray:
-    """User ids from a file: a CSV with a ``user`` column, or one id per line."""
-    import polars as pl
-
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise SiftrecError(f"{path} is not UTF-8 text") from None
-    lines = text.splitlines()
-    if lines and "user" in [c.strip() for c in lines[0].split(",")]:
-        return pl.read_csv(io.StringIO(text), infer_schema_length=0)["user"].to_numpy()
-    return np.array([line.strip() for line in lines if line.strip()])
-
-
 def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
     """Model indices of the users in ``raw``; unknown ones are skipped with a warning.
 
@@ -169,7 +155,7 @@ def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
     """
     if raw.size == 0:
         raise SiftrecError(f"{path} lists no user ids")
-    index = model.user_map_.to_index(raw)
+    index = model.user_map_.to_index(raw, what="user")
     known = index >= 0
     if not known.any():
         if raw.size == 1:
