@@ -82,7 +82,8 @@ def cell(summary: pl.DataFrame, per_user: pl.DataFrame, model: str) -> str:
     diff = (joined["value"] - joined["value_base"]).to_numpy()
     diff = diff[~np.isnan(diff)]
     p = 1.0 if not np.any(diff) else float(wilcoxon(diff).pvalue)
-    return f"{text} ({diff.mean():+.4f}, p={p:.2g})"
+    shown = "p<1e-300" if p == 0 else f"p={p:.2g}"  # p underflows to 0 for huge effects
+    return f"{text} ({diff.mean():+.4f}, {shown})"
 
 
 def main() -> None:

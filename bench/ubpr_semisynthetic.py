@@ -9,7 +9,8 @@ makes the choice). Data: ``generate(noise_ratio=0, seed=s)`` (1,000 users × 800
 (the validation part is only excluded from ranking); the test set is every relevant pair the user
 did not click: can a model find relevant items it never saw clicked? Models: MF-BCE and Rel-MF /
 UBPR at clip {0.01, 0.05, 0.1, 0.2}, propensities from the power law (no ``propensity`` column:
-what a user without known exposure gets), nothing tuned. MF: dim 32, Adam lr 0.005, L2 1e-4,
+what a user without known exposure gets), and both at their default clip with propensities from
+the exposure model; nothing tuned. MF: dim 32, Adam lr 0.005, L2 1e-4,
 batch 1,024, 40 epochs (as ``bench/relmf_semisynthetic.py``). Writes ``DIR/results.csv`` (one row
 per model × seed) and ``DIR/per_user.parquet`` (per-user NDCG@10 and Recall@10) and prints
 mean ± sd and the Wilcoxon signed-rank test over users (all seeds pooled) against MF-BCE. A rerun
@@ -37,9 +38,14 @@ from siftrec.models import MF
 K = 10
 METRICS = (f"ndcg@{K}", f"recall@{K}")
 CLIPS = (0.01, 0.05, 0.1, 0.2)
-MODELS = {"mf-bce": "bce", "mf-bpr": "bpr"} | {
-    f"{name}-clip{clip}": f"{name}(clip={clip})" for name in ("relmf", "ubpr") for clip in CLIPS
-}
+MODELS = (
+    {"mf-bce": "bce", "mf-bpr": "bpr"}
+    | {f"{name}-clip{clip}": f"{name}(clip={clip})" for name in ("relmf", "ubpr") for clip in CLIPS}
+    | {
+        "relmf-exposure-model": "relmf(clip=0.1, propensity=exposure-model)",
+        "ubpr-exposure-model": "ubpr(clip=0.2, propensity=exposure-model)",
+    }
+)
 
 
 def prepare(seed: int) -> tuple[Interactions, Interactions, Interactions]:
