@@ -111,6 +111,11 @@ def test_mf_default_lr_stays_finite_with_a_popular_item():
     assert all(np.isfinite(h["loss"]) for h in model.history_)
 
 
+def test_default_flip_l2_is_the_leave_one_dataset_out_choice():
+    # λ_Φ 0.1 (the authors' MovieLens setting is 1): see docs/benchmarks.md
+    assert (NBPO().dim, NBPO().l2_flip, NBPO().init_scale) == (50, 0.1, 5.0)
+
+
 def test_initial_flip_rate_is_near_zero():
     flip = NBPO().build(500, 400, torch.Generator().manual_seed(0), sparse=False)
     with torch.no_grad():

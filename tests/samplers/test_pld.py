@@ -290,6 +290,17 @@ def test_trainer_gives_the_sampler_factors(monkeypatch):
     assert len(calls) == 2  # one pass per resampling epoch
 
 
+def test_defaults_resample_from_epoch_ten_at_temperature_0_3(monkeypatch):
+    # τ 0.3 and 10 warm-up epochs: the leave-one-dataset-out choice in docs/benchmarks.md
+    assert PLDSampler().temperature == 0.3
+    data = contract_log()
+    calls = []
+    original = MFScorer.factors
+    monkeypatch.setattr(MFScorer, "factors", lambda self: calls.append(1) or original(self))
+    MF(epochs=12, dim=8, batch_size=64, sampler="pld", device="cpu").fit(data)
+    assert len(calls) == 2  # epochs 11 and 12 resample
+
+
 def test_choose_draws_from_the_softmax_and_never_a_zero_weight_column():
     sampler = PLDSampler()
     sampler.setup(log([3, 3]), np.random.default_rng(0))
