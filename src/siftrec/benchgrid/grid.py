@@ -1,47 +1,10 @@
 """Declarative benchmark grids: a TOML file → typed specs → the ordered list of cells.
 
 A grid is datasets × models × noise settings × seeds; one :class:`Cell` is one
-(dataset, model, noise, seed). Layout of the TOML file::
-
-    name = "smoke"
-    baseline = "popularity"            # model label the paired tests compare against
-    metrics = ["recall@20", "ndcg@20"]
-    tune_metric = "ndcg@20"            # validation metric for search spaces (default: first)
-    seeds = [0, 1]
-
-    [[datasets]]                       # built-in generator; seed defaults to the cell seed
-    name = "synthetic"
-    synthetic = { n_users = 300, n_items = 200 }
-    split = { scheme = "random", test_ratio = 0.2, validation_ratio = 0.1 }
-
-    [[datasets]]                       # one file split by a scheme (see data/splits.py)
-    name = "ml-100k"
-    path = "${SIFTREC_DATA}/ml-100k/u.data"
-    read = { format = "movielens" }    # keyword arguments of read_interactions
-    split = { scheme = "leave-last", k = 1, validation_k = 1 }
-
-    [[datasets]]                       # pre-split files (split_given)
-    name = "gowalla"
-    train = "${SIFTREC_DATA}/gowalla-lightgcn/train.txt"
-    test = "${SIFTREC_DATA}/gowalla-lightgcn/test.txt"
-    tune_validation_ratio = 0.2        # no validation file: search on a per-user random
-                                       # share of train (cell seed), refit on all of train
-
-    [[datasets]]                       # a set with a missing-at-random test log (data/mar.py)
-    name = "yahoo-r3"
-    dir = "${SIFTREC_DATA}/yahoo-r3"
-    mar = { reader = "yahoo-r3", threshold = 4, validation_ratio = 0.1, split_seed = 12345 }
-
-    [[models]]
-    label = "mf-bpr"                   # default: the model name
-    model = "mf"
-    objective = "bpr"                  # shorthand for params.objective / params.sampler
-    params = { epochs = 10 }
-    search = { dim = [32, 64] }        # grid search on validation; the best is tested
-
-    [[noise]]                          # train-only injection; ratio 0 = no injection (label "none")
-    kind = "random"                    # random (add_random_noise) or popular
-    ratios = [0.0, 0.2]
+(dataset, model, noise, seed). ``docs/grids.md`` documents the TOML file: every table and key
+with its type, default and meaning, generated from :mod:`siftrec.benchgrid.schema`, which the
+parser checks each table against. A model's ``search`` table either lists values to try
+(exhaustive) or names ``method = "optuna"`` (:class:`OptunaSearch`).
 
 Paths may use ``${VAR}``; ``SIFTREC_DATA`` defaults to
 :func:`siftrec.data.location.default_data_dir` (a per-user cache directory). Parsing checks the
