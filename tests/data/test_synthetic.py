@@ -3,7 +3,13 @@ import pytest
 
 from siftrec import SiftrecError
 from siftrec.data.splits import split_interactions
-from siftrec.data.synthetic import SyntheticConfig, SyntheticData, generate
+from siftrec.data.synthetic import (
+    SyntheticConfig,
+    SyntheticData,
+    generate,
+    true_relevance_test,
+    with_exposure,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +118,36 @@ def test_overrides_and_validation():
         generate(n_users=10.5)
     with pytest.raises(SiftrecError, match="config"):
         generate({"n_users": 3})
+
+
+def test_true_relevance_test_is_every_relevant_pair_outside_the_known_clicks():
+    data = small(seed=1)
+    split = split_interactions(data.interactions, "random", test_ratio=0.2, seed=1)
+    test = true_relevance_test(data, [split.train])
+    assert test.user_map is data.interactions.user_map
+    assert np.all(data.preference[test.users, test.items] == 1)
+    pairs = set(zip(test.users.tolist(), test.items.tolist(), strict=True))
+    assert len(pairs) == len(test)
+    assert not pairs & set(zip(split.train.users.tolist(), split.train.items.tolist(), strict=True))
+    held_clean = split.test.subset(~split.test.column("is_noise"))
+    assert set(zip(held_clean.users.tolist(), held_clean.items.tolist(), strict=True)) <= pairs
+    train_relevant = data.preference[split.train.users, split.train.items].sum()
+    assert len(test) == data.preference.sum() - train_relevant
+    assert len(true_relevance_test(data)) == data.preference.sum()
+
+
+def test_with_exposure_adds_the_true_propensity_of_each_pair():
+    data = small(seed=2)
+    log = data.interactions.subset(np.arange(0, len(data.interactions), 3))
+    theta = with_exposure(data, log).column("propensity")
+    np.testing.assert_allclose(theta, data.exposure[log.users, log.items])
+    assert with_exposure(data, log).column("is_noise").tolist() == log.column("is_noise").tolist()
+
+
+def test_truth_helpers_refuse_a_log_of_other_data():
+    data = small()
+    other = generate(n_users=30, n_items=20).interactions
+    with pytest.raises(SiftrecError, match="not the synthetic data's 120 × 90"):
+        true_relevance_test(data, other)
+    with pytest.raises(SiftrecError, match="not the synthetic data's"):
+        with_exposure(data, other)
