@@ -288,29 +288,19 @@ def _bias_part(
     )
     test = with_exposure(data, split.test)
     truth = true_relevance_test(data, [split.train, split.validation])
-    columns = (
-        ("clicks", "plain"),
-        ("clicks", "ips"),
-        ("clicks", "snips"),
-        ("truth", "plain"),
-    )
     headers = ["held-out clicks", "clicks, IPS", "clicks, SNIPS", "true relevance"]
     values: list[list[float]] = []
     seconds: list[float] = []
     for entry in entries:
         progress.update(task, description=f"Training {entry.label} (exposure bias)")
         model, fit_seconds = _fit(entry, split.train, config.seed)
-        row = []
-        for target, estimator in columns:
-            held = test if target == "clicks" else truth
-            if estimator == "plain":
-                result = evaluate(model, held, key, exclude=split.validation)
-            else:
-                result = evaluate_ips(
-                    model, held, key, estimator=estimator, exclude=split.validation
-                )
-            row.append(next(iter(result.metrics.values())))
-        values.append(row)
+        results = (
+            evaluate(model, test, key, exclude=split.validation),
+            evaluate_ips(model, test, key, estimator="ips", exclude=split.validation),
+            evaluate_ips(model, test, key, estimator="snips", exclude=split.validation),
+            evaluate(model, truth, key, exclude=split.validation),
+        )
+        values.append([next(iter(result.metrics.values())) for result in results])
         seconds.append(fit_seconds)
         progress.advance(task)
 
