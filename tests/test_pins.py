@@ -24,13 +24,16 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         {"dim": 8, "epochs": 3, "objective": "bce", "optimizer": "adagrad", "lr": 0.1},
     ),
     "mf_tce": ("mf", {"dim": 8, "epochs": 3, "objective": "tce(num_gradual=4)", "n_negatives": 2}),
-    "mf_rce": ("mf", {"dim": 8, "epochs": 3, "objective": "rce", "use_weights": True}),
+    "mf_rce": ("mf", {"dim": 8, "epochs": 3, "objective": "rce(beta=0.2)", "use_weights": True}),
     "mf_relmf": ("mf", {"dim": 8, "epochs": 3, "objective": "relmf", "item_bias": True}),
-    "mf_nbpo": ("mf", {"dim": 8, "epochs": 3, "objective": "nbpo(dim=4)", "n_negatives": 2}),
-    "mf_pld": ("mf", {"dim": 8, "epochs": 3, "sampler": "pld(warmup_epochs=1)"}),
+    "mf_nbpo": (
+        "mf",
+        {"dim": 8, "epochs": 3, "objective": "nbpo(dim=4, l2_flip=1)", "n_negatives": 2},
+    ),
+    "mf_pld": ("mf", {"dim": 8, "epochs": 3, "sampler": "pld(warmup_epochs=1, temperature=0.1)"}),
     "mf_pld_batch": (
         "mf",
-        {"dim": 8, "epochs": 3, "sampler": "pld(warmup_epochs=1, losses=batch)"},
+        {"dim": 8, "epochs": 3, "sampler": "pld(warmup_epochs=1, temperature=0.1, losses=batch)"},
     ),
     "gmf": ("gmf", {"dim": 8, "epochs": 2, "batch_size": 256}),
     "neumf_tce": ("neumf", {"dim": 8, "epochs": 2, "objective": "tce(num_gradual=4)"}),
@@ -38,7 +41,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lightgcn": ("lightgcn", {"dim": 8, "epochs": 2, "layers": 2, "batch_size": 256}),
     "lightgcn_pld": (
         "lightgcn",
-        {"dim": 8, "epochs": 2, "layers": 2, "sampler": "pld(warmup_epochs=1)"},
+        {"dim": 8, "epochs": 2, "layers": 2, "sampler": "pld(warmup_epochs=1, temperature=0.1)"},
     ),
 }
 USERS = [0, 7, 42]
