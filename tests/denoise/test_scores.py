@@ -52,6 +52,15 @@ def test_loss_of_a_logit_model_is_the_bce_positive_loss(mf, data):
     np.testing.assert_allclose(scores, np.logaddexp(0, -gathered(mf, data)), rtol=1e-5)
 
 
+def test_loss_of_an_auto_model_uses_the_chosen_objective(data):
+    """objective="auto" is not an objective: the score reads the one the fit chose."""
+    model = MF(objective="auto", auto_candidates="bce", epochs=2, dim=8, batch_size=64)
+    model.fit(data)
+    assert model.trained_objective in ("bpr", "bce")
+    scores = noise_scores(model, data, "loss")
+    np.testing.assert_allclose(scores, np.logaddexp(0, -gathered(model, data)), rtol=1e-5)
+
+
 def test_loss_of_other_models_is_the_normalised_rank(data):
     model = Popularity().fit(data)  # many tied scores
     scores = noise_scores(model, data, "loss")

@@ -39,7 +39,7 @@ def nbpo_scores(model: Recommender, train: Interactions) -> np.ndarray:
     if not isinstance(flip, FlipMF):
         raise SiftrecError(
             f"the nbpo noise score needs a model trained with objective=nbpo, not "
-            f"{model.config.objective!r}"
+            f"{model.trained_objective!r}"
         )
     out = np.empty(len(users), dtype=np.float64)
     with torch.no_grad():

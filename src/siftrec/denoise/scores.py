@@ -189,7 +189,7 @@ def _outputs_logits(model: Recommender) -> bool:
 
     return (
         isinstance(model, TorchRecommender)
-        and get_objective(model.config.objective).kind in SAMPLED_KINDS
+        and get_objective(model.trained_objective).kind in SAMPLED_KINDS
     )
 
 

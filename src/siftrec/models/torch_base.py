@@ -137,6 +137,14 @@ class TorchRecommender(Recommender):
             self.invalidate()
         self.auto_ = record
 
+    @property
+    def trained_objective(self) -> str:
+        """The objective spec the scorer was trained with: the choice of ``objective="auto"``,
+        else ``config.objective``."""
+        if self.auto_ is not None:
+            return self.auto_["chosen"]["objective"]
+        return self.config.objective
+
     def _train(
         self,
         config: TrainConfig,
