@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from siftrec.benchgrid.grid import Cell, DatasetSpec, ModelSpec, expand_path
+from siftrec.data.readers import FORMATS, infer_format, read_interactions
+from siftrec.data.splits import SCHEME_CLASSES, split_scheme
+from siftrec.data.synthetic import SyntheticConfig
 from siftrec.errors import SiftrecError
 
 #: Files each MAR reader opens in its directory (each may also be gzipped as ``NAME.gz``).
@@ -77,8 +80,6 @@ def _dataset_problems(dataset: DatasetSpec) -> list[str]:
     if dataset.mar is not None:
         return _mar_problems(dataset)
     if dataset.synthetic is not None:
-        from siftrec.data.synthetic import SyntheticConfig
-
         entries = [(f"synthetic.{k}", k, v) for k, v in dataset.synthetic.items()]
         problems = _config_problems(SyntheticConfig, entries, coerce=False)
     else:
@@ -95,8 +96,6 @@ def _dataset_problems(dataset: DatasetSpec) -> list[str]:
 
 def _file_problems(key: str, text: str, fmt: str | None) -> list[str]:
     """Existence, readability and format resolution of one data file (its head at most)."""
-    from siftrec.data.readers import FORMATS, infer_format
-
     try:
         path = expand_path(text)
     except SiftrecError as exc:
@@ -131,8 +130,6 @@ def _readable(path: Path) -> str | None:
 
 
 def _read_problems(read: dict[str, Any]) -> list[str]:
-    from siftrec.data.readers import FORMATS, read_interactions
-
     allowed = set(inspect.signature(read_interactions).parameters) - {
         "path",
         "user_map",
@@ -150,8 +147,6 @@ def _read_problems(read: dict[str, Any]) -> list[str]:
 
 
 def _split_problems(split: dict[str, Any]) -> list[str]:
-    from siftrec.data.splits import SCHEME_CLASSES, split_scheme
-
     problems = []
     scheme = split.get("scheme")
     if scheme in SCHEME_CLASSES:
@@ -194,6 +189,7 @@ def _mar_problems(dataset: DatasetSpec) -> list[str]:
 
 # ---------------------------------------------------------------------- models
 def _model_problems(spec: ModelSpec) -> list[str]:
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.models import FitOptions, get_model_class
 
     model_cls = get_model_class(spec.model)
@@ -231,6 +227,7 @@ def _model_problems(spec: ModelSpec) -> list[str]:
 def _optuna_problems(model_cls: type, spec: ModelSpec) -> list[str]:
     """An Optuna search narrows only fields the model's declared space searches, to values
     among its choices, and its fixed parameters leave the search its fields (no ``auto``)."""
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.tune.space import fixed_params, restricted_space
 
     problems = []
@@ -250,6 +247,7 @@ def _param_key(name: str) -> str:
 def _component_problems(model_cls: type, entries: list[tuple[str, str, Any]]) -> list[str]:
     """Objective, sampler and device values as written: each builds, and the objective's kind
     is one the model trains with (``objective="auto"`` is checked by the model's constructor)."""
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.device import select_device
     from siftrec.objectives import get_objective
     from siftrec.samplers import get_sampler
@@ -280,6 +278,7 @@ def _component_problems(model_cls: type, entries: list[tuple[str, str, Any]]) ->
 
 def _sampler_problems(model: Any, key: str) -> list[str]:
     """The sampler of a constructed model, built as training builds it (sampled objectives)."""
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.objectives import SAMPLED_KINDS, get_objective
     from siftrec.samplers import get_sampler
     from siftrec.train.auto import is_auto
@@ -359,6 +358,7 @@ def _config_problems(
     ``coerce``: strings are converted as the model constructors convert them (``"0.1"`` is a
     number); without it a value must already have the declared type.
     """
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.models.base import coerce_param
 
     fields = {f.name for f in dataclasses.fields(config_cls)}

@@ -47,6 +47,8 @@ from siftrec.benchgrid import schema
 from siftrec.benchgrid.schema import check_table
 from siftrec.data.location import default_data_dir
 from siftrec.errors import SiftrecError
+from siftrec.evaluate.mar import mar_metric_names
+from siftrec.evaluate.metrics import parse_metric, parse_metrics
 
 
 @dataclass(frozen=True)
@@ -247,8 +249,7 @@ def load_grid(path: str | Path) -> Grid:
 
 def parse_grid(raw: dict[str, Any], default_name: str = "grid") -> Grid:
     """Validate a grid given as a dict (the parsed TOML)."""
-    from siftrec.evaluate.mar import mar_metric_names
-    from siftrec.evaluate.metrics import parse_metric, parse_metrics
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.models import available_models
 
     check_table(raw, schema.GRID, what="grid")

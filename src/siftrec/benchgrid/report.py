@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from siftrec.atomic import atomic_path, write_text
 from siftrec.errors import SiftrecError
@@ -20,8 +21,6 @@ from siftrec.errors import SiftrecError
 
 def load_run(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """The results frame and the grid metadata of a run directory."""
-    import polars as pl
-
     run = Path(run_dir)
     results, meta = run / "results.parquet", run / "grid.json"
     if not results.is_file() or not meta.is_file():
@@ -64,6 +63,7 @@ def write_summary(run_dir: str | Path) -> Path:
 def write_plots(run_dir: str | Path) -> list[Path]:
     """Per dataset: metrics vs noise ratio (all metrics, and one PNG per metric for docs), and
     the tuning metric vs fit time (PNG, Agg)."""
+    # lazy: matplotlib is slow to import and only the plots draw
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +105,7 @@ def noise_figure(data: Any, metrics: list[str], dataset: str) -> Any:
     Curves are nudged sideways by a small per-model offset so overlapping error bars stay
     readable; the legend sits right of the panels so it never hides a curve.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: slow to import; only the plots draw
 
     groups = _groups(data, ["model"])
     ratios = np.unique(data["noise_ratio"].to_numpy())
@@ -190,8 +190,6 @@ def _paired_values(
 ) -> dict[str, np.ndarray]:
     """Per per-user metric: model − baseline for each user with a value in both files (NaN:
     a user the metric's protocol skips, e.g. MAR all-item metrics without a relevant item)."""
-    import polars as pl
-
     model = pl.read_parquet(run / "per_user" / f"{cell_id}.parquet")
     base = pl.read_parquet(run / "per_user" / f"{base_id}.parquet")
     joined = model.join(base, on="user", how="inner", suffix="__base")
@@ -204,7 +202,7 @@ def _paired_values(
 
 
 def _wilcoxon_text(diffs: np.ndarray) -> str:
-    from scipy.stats import wilcoxon
+    from scipy.stats import wilcoxon  # lazy: scipy.stats takes about a second to import
 
     if diffs.size == 0:
         return "n/a"

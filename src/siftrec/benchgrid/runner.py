@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 import tracemalloc
 from collections.abc import Collection
@@ -33,12 +34,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from siftrec.atomic import atomic_path, write_text
 from siftrec.benchgrid.check import GridProblems, check_cells
 from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, MARSpec, NoiseSpec, expand_path
 from siftrec.data.interactions import Interactions
-from siftrec.data.splits import Split
+from siftrec.data.mar import MAR_READERS, MARDataset, mnar_split, without_propensity
+from siftrec.data.noise import add_popular_noise, add_random_noise
+from siftrec.data.readers import read_interactions
+from siftrec.data.splits import Split, split_given, split_interactions
+from siftrec.data.synthetic import generate
 from siftrec.errors import SiftrecError
+from siftrec.evaluate import evaluate
+from siftrec.evaluate.mar import evaluate_mar
+from siftrec.search_space import declared_space
 
 #: Exponent of the popularity power law weighing MAR validation clicks without a propensity
 #: column (Saito et al.'s choice, and Rel-MF's default ``eta``).
@@ -163,8 +182,6 @@ def run_cell(cell: Cell, data: _DataCache, out: Path) -> dict[str, Any]:
 
 def write_results(grid: Grid, out: Path) -> Path:
     """Rebuild results.parquet from the committed cell records, in grid order."""
-    import polars as pl
-
     records = [r for cell in grid.cells() if (r := _record(out, cell)) is not None]
     schema: dict[str, Any] = {name: pl.String for name in FIXED_COLUMNS}
     schema.update({"noise_ratio": pl.Float64, "seed": pl.Int64})
@@ -182,6 +199,7 @@ def write_results(grid: Grid, out: Path) -> Path:
 
 # ---------------------------------------------------------------------- one cell
 def _fit_and_evaluate(cell: Cell, split: Split, train: Interactions, out: Path) -> dict[str, Any]:
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(cell.model.model)
@@ -254,9 +272,7 @@ def _optuna_search(
     The best trial is refitted on train with the validation part as in its trial, or after a
     carve on all of train for the trial's best epoch count; that is the cell's model.
     """
-    import polars as pl
-
-    from siftrec.search_space import declared_space
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.tune import tune
 
     spec = cell.model.optuna
@@ -292,8 +308,7 @@ def study_dir(out: Path, cell: Cell) -> Path:
     ``timeout``), so asking for more trials continues the study and any other change starts
     a fresh one; studies of the cell's earlier configurations are removed.
     """
-    import shutil
-
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.tune import STUDY_FILE
 
     budget = dataclasses.replace(cell.model.optuna, trials=1, timeout=None)
@@ -311,7 +326,7 @@ def _validation_score(
     cell: Cell, model: Any, validation: Interactions, train: Interactions
 ) -> float:
     """The cell's ``tune_metric`` on ``validation`` (IPS/SNIPS for MAR datasets)."""
-    from siftrec.evaluate import evaluate
+    # lazy: loads torch, which `siftrec bench plot` does not need
     from siftrec.evaluate.ips import evaluate_ips, validation_propensities
 
     if cell.dataset.mar is None:
@@ -323,9 +338,6 @@ def _validation_score(
 
 def _test_result(cell: Cell, model: Any, split: Split) -> Any:
     """Full ranking (validation items masked), or the MAR protocols of ``evaluate_mar``."""
-    from siftrec.evaluate import evaluate
-    from siftrec.evaluate.mar import evaluate_mar
-
     if cell.dataset.mar is None:
         return evaluate(model, split.test, list(cell.metrics), exclude=split.validation)
     return evaluate_mar(model, split.test, cell.metrics, threshold=cell.dataset.mar.threshold)
@@ -339,8 +351,6 @@ def _tuning_parts(
     The split's own validation part, or, with the dataset's ``tune_validation_ratio``, a
     per-user random share of ``train`` (seeded by the cell seed) that the search alone sees.
     """
-    from siftrec.data.splits import split_interactions
-
     ratio = _carve_ratio(cell, split)
     if ratio is not None:
         inner = split_interactions(train, "random", test_ratio=ratio, seed=cell.seed)
@@ -387,9 +397,6 @@ class _DataCache:
 
 def load_split(dataset: DatasetSpec, seed: int) -> Split:
     """Build the dataset's train/validation/test parts for ``seed``."""
-    from siftrec.data.readers import read_interactions
-    from siftrec.data.splits import split_given, split_interactions
-
     if dataset.mar is not None:
         return load_mar_split(dataset.mar, _existing(dataset.dir))
     if dataset.train is not None:
@@ -404,8 +411,6 @@ def load_split(dataset: DatasetSpec, seed: int) -> Split:
         }
         return split_given(**parts)
     if dataset.synthetic is not None:
-        from siftrec.data.synthetic import generate
-
         data = generate(**{"seed": seed, **dataset.synthetic}).interactions
     else:
         data = read_interactions(_existing(dataset.path), **dataset.read)
@@ -416,8 +421,6 @@ def load_split(dataset: DatasetSpec, seed: int) -> Split:
 
 def load_mar_split(spec: MARSpec, directory: Path) -> Split:
     """Read a MAR set and split its MNAR log as :func:`siftrec.data.mar.mnar_split`."""
-    from siftrec.data.mar import MAR_READERS, MARDataset, mnar_split, without_propensity
-
     data = MAR_READERS[spec.reader](directory)
     if spec.propensities == "power-law":
         data = MARDataset(data.name, without_propensity(data.train), data.test)
@@ -431,8 +434,6 @@ def load_mar_split(spec: MARSpec, directory: Path) -> Split:
 
 def add_noise(train: Interactions, noise: NoiseSpec, seed: int) -> Interactions:
     """Inject ``noise`` into the training part only (the clean setting returns it unchanged)."""
-    from siftrec.data.noise import add_popular_noise, add_random_noise
-
     if noise.ratio == 0:
         return train
     inject = add_random_noise if noise.kind == "random" else add_popular_noise
@@ -460,16 +461,6 @@ def _is_done(out: Path, cell: Cell, retry_failed: bool) -> bool:
 
 
 def _progress(enabled: bool, total: int):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from siftrec.data.mar import MAR_READERS
 from siftrec.errors import SiftrecError
 
 NOISE_KINDS = ("random", "popular")
@@ -130,8 +131,6 @@ class Table:
 
 
 def _mar_readers() -> list[str]:
-    from siftrec.data.mar import MAR_READERS
-
     return sorted(MAR_READERS)
 
 
