@@ -13,16 +13,21 @@ import gzip
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import polars as pl
 
 from siftrec.atomic import atomic_path
 from siftrec.data.interactions import Interactions
+from siftrec.data.readers import infer_format, read_frame, table_separator
+from siftrec.data.writers import WRITE_FORMATS, interactions_frame, output_format
+from siftrec.denoise.scores import available_noise_scores
 from siftrec.errors import SiftrecError
-
-if TYPE_CHECKING:
-    from siftrec.models.base import Recommender
+from siftrec.models import get_model_class
+from siftrec.models.base import Recommender
+from siftrec.objectives import available_objectives
+from siftrec.samplers import available_samplers
 
 SCORE_COLUMN = "noise_score"
 
@@ -67,10 +72,6 @@ def clean_method(name: str) -> CleanMethod:
 
 def method_model(name: str, **params: Any) -> Recommender:
     """An unfitted MF configured for method ``name``; ``params`` set other MF fields."""
-    from siftrec.models import get_model_class
-    from siftrec.objectives import available_objectives
-    from siftrec.samplers import available_samplers
-
     method = clean_method(name)
     for part, spec, known in (
         ("objective", method.objective, available_objectives()),
@@ -89,8 +90,6 @@ def method_model(name: str, **params: Any) -> Recommender:
 
 def method_score(name: str) -> str:
     """The noise-score method used for denoising method ``name``."""
-    from siftrec.denoise.scores import available_noise_scores
-
     known = available_noise_scores()
     preferred = clean_method(name).scores
     for score in preferred:
@@ -142,11 +141,6 @@ def write_scored_log(
     raw values (``out`` ending in ``.gz`` gzips CSV/TSV); other formats are written from ``data``
     (raw ids and side columns) as the CSV/TSV/Parquet file ``out``'s name asks for.
     """
-    import polars as pl
-
-    from siftrec.data.readers import infer_format, read_frame, table_separator
-    from siftrec.data.writers import interactions_frame, output_format
-
     source, out = Path(source), Path(out)
     if source.resolve() == out.resolve():
         raise SiftrecError(
@@ -178,8 +172,6 @@ def write_scored_log(
 
 def _check_out_format(out: Path, fmt: str) -> None:
     """An ``out`` name that names another format than the one written is an error."""
-    from siftrec.data.writers import WRITE_FORMATS
-
     name = out.name.lower().removesuffix(".gz")
     named = next((f for f in WRITE_FORMATS if name.endswith(f".{f}")), None)
     if named is not None and named != fmt:

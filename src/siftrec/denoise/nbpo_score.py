@@ -10,8 +10,6 @@ under the fitted model. Computed as ``−expm1(logsigmoid(x) + logsigmoid(−γ)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,9 +17,9 @@ import torch.nn.functional as F
 from siftrec.data.interactions import Interactions
 from siftrec.denoise.scores import model_indices, register_noise_score
 from siftrec.errors import SiftrecError
-
-if TYPE_CHECKING:
-    from siftrec.models.base import Recommender
+from siftrec.models.base import Recommender
+from siftrec.objectives.nbpo import FlipMF
+from siftrec.train.trainer import OBJECTIVE_MODULE
 
 #: Pairs scored per chunk.
 _CHUNK = 1 << 20
@@ -31,8 +29,6 @@ _CHUNK = 1 << 20
 def nbpo_scores(model: Recommender, train: Interactions) -> np.ndarray:
     """``P(r̃_ui = 0) = 1 − σ(x_ui)·σ(−γ_ui)`` under a model trained with ``objective=nbpo``."""
     users, items = model_indices(model, train)
-    from siftrec.objectives.nbpo import FlipMF
-    from siftrec.train.trainer import OBJECTIVE_MODULE
 
     scorer = model.scorer_
     flip = dict(scorer.named_children()).get(OBJECTIVE_MODULE)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -36,9 +36,9 @@ from scipy.stats import rankdata
 from siftrec.data.filters import DEFAULT_BURST_WINDOW, burst_filter, dwell_filter
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-
-if TYPE_CHECKING:
-    from siftrec.models.base import Recommender
+from siftrec.models.base import Recommender
+from siftrec.models.torch_base import TorchRecommender
+from siftrec.objectives import SAMPLED_KINDS, get_objective
 
 NoiseScoreFn = Callable[..., np.ndarray]
 
@@ -63,7 +63,6 @@ def register_noise_score(name: str) -> Callable[[NoiseScoreFn], NoiseScoreFn]:
 
 def available_noise_scores() -> list[str]:
     """Names of the registered noise-score methods."""
-    _load_plugins()
     return sorted(_REGISTRY)
 
 
@@ -79,10 +78,8 @@ def noise_scores(
         raise SiftrecError(f"noise scores need Interactions, got {type(train).__name__}")
     fn = _REGISTRY.get(method.lower())
     if fn is None:
-        known = available_noise_scores()  # imports the packages that may register more
-        fn = _REGISTRY.get(method.lower())
-        if fn is None:
-            raise SiftrecError(f"unknown noise score {method!r}; available: {', '.join(known)}")
+        known = ", ".join(available_noise_scores())
+        raise SiftrecError(f"unknown noise score {method!r}; available: {known}")
     try:
         inspect.signature(fn).bind(model, train, **options)
     except TypeError:
@@ -137,8 +134,6 @@ def burst_scores(
 # ---------------------------------------------------------------------------- helpers
 def model_indices(model: Recommender, train: Interactions) -> tuple[np.ndarray, np.ndarray]:
     """The rows' user and item indices in the model's id maps (int64)."""
-    from siftrec.models.base import Recommender
-
     if not isinstance(model, Recommender):
         raise SiftrecError(f"this noise score needs a fitted model, got {type(model).__name__}")
     if not model.is_fitted:
@@ -184,9 +179,6 @@ def _loss(model: Recommender, users: np.ndarray, items: np.ndarray) -> np.ndarra
 
 def _outputs_logits(model: Recommender) -> bool:
     """Whether the model's scores are logits: a torch model with a sampled objective."""
-    from siftrec.models.torch_base import TorchRecommender
-    from siftrec.objectives import SAMPLED_KINDS, get_objective
-
     return (
         isinstance(model, TorchRecommender)
         and get_objective(model.trained_objective).kind in SAMPLED_KINDS
@@ -208,10 +200,3 @@ def _normalised_ranks(model: Recommender, users: np.ndarray, items: np.ndarray) 
         position = np.searchsorted(block_users, users[rows])
         out[rows] = (n_items - ranks[position, items[rows]]) / max(1, n_items - 1)
     return out
-
-
-def _load_plugins() -> None:
-    """Import the packages whose modules may register noise scores (e.g. NBPO's)."""
-    import siftrec.models
-    import siftrec.objectives
-    import siftrec.samplers  # noqa: F401
