@@ -21,20 +21,21 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
+import polars as pl
+from optuna.trial import TrialState
 
 from siftrec.atomic import atomic_path
 from siftrec.data.interactions import Interactions
+from siftrec.data.splits import split_interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate, metric_names
 from siftrec.models import Recommender, get_model_class
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SearchSpace, declared_space
 from siftrec.tune.space import fixed_params, restricted_space, sample_params
-
-if TYPE_CHECKING:  # imported by the functions that need them: both are slow to import
-    import optuna
-    import polars as pl
 
 STUDY_FILE = "study.db"
 TRIALS_FILE = "trials.parquet"
@@ -112,8 +113,6 @@ def tune(
     (torch models select their best epoch on it again); with a carve, torch models train for the
     trial's best epoch count on the whole log.
     """
-    import optuna
-
     say = progress or (lambda line: None)
     model_cls = get_model_class(model)
     declared_space(model_cls)  # a model without a declaration cannot be tuned
@@ -223,8 +222,6 @@ class _Objective:
     ) -> Callable[[Recommender], dict[str, float]]:
         """The trainer's evaluator: reports the metric at each evaluated epoch (the trainer
         evaluates every ``eval_every`` epochs and after the last) and prunes hopeless trials."""
-        import optuna
-
         every, last = estimator.config.eval_every, estimator.config.epochs
         evaluations = [0]
 
@@ -292,8 +289,6 @@ def _validation_part(
             validation,
             f"given ({len(validation):,} interactions, {validation.fingerprint()})",
         )
-    from siftrec.data.splits import split_interactions
-
     if not 0 < ratio < 1:
         raise SiftrecError(f"validation_ratio must be in (0, 1), got {ratio!r}")
     counts = train.user_counts()
@@ -311,16 +306,12 @@ def _validation_part(
 
 
 def _default_pruner(model_cls: type[Recommender], fixed: Mapping[str, Any]) -> Any:
-    import optuna
-
     epochs = fixed.get("epochs", getattr(model_cls.Config(), "epochs", 1))
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4))
 
 
 def _open_study(out: str | Path | None, settings: dict[str, Any], pruner: Any) -> optuna.Study:
     """Create or load the study; refuse to continue a search made with other settings."""
-    import optuna
-
     if out is None:
         storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
     else:
@@ -352,8 +343,6 @@ def _open_study(out: str | Path | None, settings: dict[str, Any], pruner: Any) -
 
 def _mark_interrupted(storage: optuna.storages.BaseStorage) -> None:
     """Trials still RUNNING in a stored study were cut off (one search runs per directory)."""
-    from optuna.trial import TrialState
-
     try:
         study_id = storage.get_study_id_from_name(STUDY_NAME)
     except KeyError:
@@ -375,8 +364,6 @@ def _cut(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    from optuna.trial import TrialState
-
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
@@ -416,8 +403,6 @@ def _short(params: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
 
 def trials_table(study: optuna.Study) -> pl.DataFrame:
     """One row per trial: number, state, value, params (JSON), duration, epochs, error."""
-    import polars as pl
-
     rows = []
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs

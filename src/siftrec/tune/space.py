@@ -10,7 +10,9 @@ parameters keep one distribution across trials, as TPE needs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import optuna
 
 from siftrec.components import ComponentRegistry, parse_spec
 from siftrec.errors import SiftrecError
@@ -27,9 +29,6 @@ from siftrec.search_space import (
 )
 from siftrec.train.auto import AUTO
 from siftrec.train.engine import objectives, samplers
-
-if TYPE_CHECKING:
-    import optuna  # imported by the functions that need it: optuna is slow to import
 
 
 def component_registry(kind: str) -> ComponentRegistry:
