@@ -15,7 +15,7 @@ from siftrec.errors import SiftrecError
 
 def read_parquet(path: Path) -> Any:
     """A Parquet file (optionally gzipped) as a polars DataFrame, column types as stored."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     data = source(path)
     try:
@@ -34,11 +34,11 @@ def from_dataframe(
 ) -> Interactions:
     """Build :class:`Interactions` from a pandas or polars DataFrame (column rules as in
     :mod:`siftrec.data.readers`)."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     if not isinstance(df, pl.DataFrame):
         try:
-            import pandas as pd
+            import pandas as pd  # lazy: an optional dependency
         except ImportError:  # pragma: no cover - pandas is optional
             pd = None
         if pd is None or not isinstance(df, pd.DataFrame):

@@ -111,7 +111,7 @@ def _plain_ints(series: Any) -> Any | None:
 
     ``7`` and ``-3`` qualify; ``07`` and ``+7`` do not (as ids they must stay distinct strings).
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     ints = series.cast(pl.Int64, strict=False)
     if ints.null_count() != series.null_count():
@@ -127,7 +127,7 @@ def _plain_ints(series: Any) -> Any | None:
 
 def _parse_numbers(series: Any) -> Any | None:
     """A text column as Int64 (all integers) or Float64; None if some value is not a number."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     for text in (series, series.str.strip_chars()):
         for dtype in (pl.Int64, pl.Float64):
@@ -139,7 +139,7 @@ def _parse_numbers(series: Any) -> Any | None:
 
 def _ids(series: Any, source: str, what: str) -> np.ndarray:
     """Integer ids when every value is a plain integer, else strings; missing ids are errors."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     if series.dtype == pl.String:
         if not series.null_count() and (ints := _plain_ints(series)) is not None:
@@ -159,7 +159,7 @@ def _numeric(series: Any, source: str, name: str) -> np.ndarray:
 
     Missing cells follow the id rule (empty, ``NA``, ``NaN``, null, ...: ``ids.missing_ids``).
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     text = series.fill_null("") if series.dtype == pl.String else series
     refuse_missing(text, name, source, series.name)
@@ -190,7 +190,7 @@ def _numeric(series: Any, source: str, name: str) -> np.ndarray:
 
 def _side_values(series: Any, source: str, name: str) -> np.ndarray:
     """Convert one side column by its canonical meaning (see the package docstring)."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     if name in ("rating", "dwell_time"):
         return _numeric(series, source, name)
@@ -208,7 +208,7 @@ def _side_values(series: Any, source: str, name: str) -> np.ndarray:
 
 
 def _booleans(series: Any, source: str) -> np.ndarray:
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     if series.dtype == pl.Boolean and not series.null_count():
         return series.to_numpy()
@@ -226,7 +226,7 @@ def _booleans(series: Any, source: str) -> np.ndarray:
 
 def _timestamps(series: Any, source: str) -> np.ndarray:
     """Numbers as they are; dates/times (typed or text) as Unix seconds."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     text = series.fill_null("") if series.dtype == pl.String else series
     refuse_missing(text, "timestamp", source, series.name)

@@ -67,7 +67,7 @@ def head_lines(path: Path, n_bytes: int = 1 << 16, max_lines: int = 200) -> list
 
 def read_lines(path: Path) -> Any:
     """Non-blank lines of a text file as a polars String Series (stripped of surrounding space)."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     try:
         frame = pl.read_csv(

@@ -22,7 +22,7 @@ def read_userlists(
     validation and test files then share user ids). Polars parses the JSON natively; anything
     but integer item ids in a list per user is an error.
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     # A JSON document holds no raw line breaks inside strings, so it fits on one NDJSON line.
     text = read_bytes(path).replace(b"\r", b" ").replace(b"\n", b" ").strip()

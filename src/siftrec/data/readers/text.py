@@ -54,7 +54,7 @@ def read_table(
     path: Path, fmt: str, sep: str | None, header: bool | None, columns: Sequence[str] | None
 ) -> Any:
     """A csv/tsv file as an all-text polars DataFrame, named by its header or ``columns``."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     sep = table_separator(path, fmt, sep)
     has_header = columns is None if header is None else header
@@ -110,7 +110,7 @@ def read_lightgcn(
     Users listed without items are kept in the user map (so its size matches the data set's
     user count) but contribute no interactions. Parsing is vectorised: split, explode, cast.
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     tokens = _split_whitespace(read_lines(path))
     frame = pl.DataFrame({"user": tokens.list.first(), "item": tokens.list.slice(1)})
@@ -127,7 +127,7 @@ def read_lightgcn(
 
 
 def _integer_tokens(tokens: Any, path: Path, what: str) -> np.ndarray:
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     values = tokens.cast(pl.Int64, strict=False)
     bad = values.is_null() & tokens.is_not_null()
@@ -157,7 +157,7 @@ def read_denoisingrec(path: Path, columns: Sequence[str] | None) -> Any:
     a rating file happens to hold only 0/1); a field named ``flag`` becomes ``is_noise``.
     Weights are always 1: every row is an observed (implicit) positive.
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     lines = read_lines(path)
     negatives = path.name.lower().removesuffix(".gz").endswith(".negative")
@@ -213,7 +213,7 @@ def read_id_list(path: str | Path, what: str = "user") -> np.ndarray:
     Blank lines are skipped; a missing id (``NA``, ``null``, an empty cell, ...) is refused with
     the file, row and count. :meth:`IdMap.to_index` turns the text into indices.
     """
-    import polars as pl
+    import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     path = Path(path)
     require_file(path)
