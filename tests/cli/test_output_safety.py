@@ -82,7 +82,7 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the output paths were checked")
 
-    monkeypatch.setattr("siftrec.data.readers.read_interactions", forbidden)
+    monkeypatch.setattr("siftrec.cli.common.read_interactions", forbidden)  # read_input's
     monkeypatch.setattr("siftrec.models.load_model", forbidden)
     monkeypatch.setattr("siftrec.models.base.Recommender.fit", forbidden)
 

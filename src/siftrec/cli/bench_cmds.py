@@ -46,6 +46,7 @@ def bench_command(
     Every cell is checked (data paths, names, parameter values) before the first runs. Exits 1
     when the check finds a problem (nothing runs) or when any cell failed.
     """
+    # lazy: benchgrid loads polars and the evaluation code; only this command needs them
     from siftrec.benchgrid import load_grid, run_grid, write_plots, write_summary
     from siftrec.benchgrid.check import GridProblems
     from siftrec.benchgrid.report import load_run

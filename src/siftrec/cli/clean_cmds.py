@@ -22,6 +22,7 @@ from siftrec.cli.common import (
     stderr,
     with_log_options,
 )
+from siftrec.data import filters
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 
@@ -104,6 +105,7 @@ def clean_command(
     format and raw values; other formats are written as --out's extension asks. With an
     is_noise column in LOG, the detection quality (ROC-AUC, precision@ratio) goes to stderr.
     """
+    # lazy: siftrec.denoise loads torch; the CLI imports it only for the commands that need it
     from siftrec.denoise import (
         available_noise_scores,
         drop_mask,
@@ -206,7 +208,7 @@ def _check_options(
     burst: tuple[float | None, ...],
 ) -> None:
     """One-line errors for option combinations that do not make sense."""
-    from siftrec.denoise import check_drop
+    from siftrec.denoise import check_drop  # lazy: loads torch (see clean_command)
 
     sources = (("MODEL_DIR", model_dir), ("--method", method), ("--rule", rule))
     given = [name for name, value in sources if value is not None]
@@ -239,8 +241,6 @@ def _rule_scores(
     burst_window: float | None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(scores, flagged mask, description) of a rule-based cleaner."""
-    from siftrec.data import filters
-
     if rule == "dwell":
         flagged, scores = filters.dwell_filter(data, min_dwell, dwell_quantile)
         what = "short dwell (log1p(threshold) − log1p(dwell))"
@@ -254,6 +254,7 @@ def _rule_scores(
 
 def _print_detection(scores: np.ndarray, is_noise: np.ndarray, drop: np.ndarray) -> None:
     """Detection quality against the log's is_noise flags (and of the dropped rows)."""
+    # lazy: scipy.stats takes about a second to import; only logs with is_noise need it
     from siftrec.evaluate.detection import detection_report
 
     flags = is_noise.astype(bool)

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from siftrec.data.interactions import Interactions
+from siftrec.data.readers import read_interactions
 from siftrec.errors import SiftrecError
 
-if TYPE_CHECKING:
-    from siftrec.data.interactions import Interactions
+if TYPE_CHECKING:  # siftrec.models loads torch, which only the commands that load a model need
     from siftrec.models.base import Recommender
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -294,8 +295,6 @@ def read_input(path: Path, what: str, options: LogOptions, **kwargs: Any) -> Int
     Every command reads its interaction files here, so the library's checks (``read_interactions``)
     apply to all of them alike. ``what`` names the file in errors ("training", "test", ...).
     """
-    from siftrec.data.readers import read_interactions
-
     require_file(path, what)
     with status(f"Reading {path.name}"):
         return read_interactions(path, **options.reader_kwargs(), **kwargs)
@@ -303,6 +302,7 @@ def read_input(path: Path, what: str, options: LogOptions, **kwargs: Any) -> Int
 
 def load_model_dir(path: Path) -> Recommender:
     """Load the model in ``path``; a damaged archive inside it is a one-line error naming it."""
+    # lazy: loads torch; the CLI imports it only for the commands that need it
     from siftrec.models import load_model
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -21,10 +21,18 @@ from siftrec.cli.common import (
     stdout,
     with_log_options,
 )
+from siftrec.data.inspect import describe, format_description
+from siftrec.data.preprocess import deduplicate
+from siftrec.data.preprocess import rating_threshold as threshold_fn
+from siftrec.data.splits import (
+    SCHEME_CLASSES,
+    SPLIT_FOLDER,
+    SplitScheme,
+    split_given,
+    split_interactions,
+    split_scheme,
+)
 from siftrec.errors import SiftrecError
-
-if TYPE_CHECKING:
-    from siftrec.data.splits import SplitScheme
 
 data_app = typer.Typer(help="Inspect interaction logs.", no_args_is_help=True)
 
@@ -38,8 +46,6 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ) -> None:
     """Counts, density, duplicates and per-user / per-item quantiles of a log."""
-    from siftrec.data.inspect import describe, format_description
-
     data = read_input(path, "input", read)
     stats = describe(data)
     if as_json:
@@ -100,10 +106,6 @@ def split_command(
     Writes DIR/train.csv, DIR/test.csv (and DIR/validation.csv when asked) with columns user,item
     plus any extra columns, raw ids, and DIR/manifest.json.
     """
-    from siftrec.data.preprocess import deduplicate
-    from siftrec.data.preprocess import rating_threshold as threshold_fn
-    from siftrec.data.splits import SPLIT_FOLDER, split_given, split_interactions
-
     if write_format not in ("csv", "parquet"):
         raise SiftrecError(f"--write-format must be csv or parquet, got {write_format!r}")
     guard_outputs(
@@ -169,8 +171,6 @@ def split_command(
 def _split_scheme(scheme: str, options: dict[str, Any]) -> SplitScheme:
     """The scheme object of ``--scheme`` and the scheme flags given; a flag of another scheme
     is refused by its name."""
-    from siftrec.data.splits import SCHEME_CLASSES, split_scheme
-
     cls = SCHEME_CLASSES.get(scheme)
     if cls is not None:
         own = [f.name for f in fields(cls)]

@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 
+import siftrec
 from siftrec.cli.bench_cmds import bench_command
 from siftrec.cli.clean_cmds import clean_command
 from siftrec.cli.common import handle_errors, show_warning
@@ -45,8 +46,6 @@ app.add_typer(plot_app, name="plot")
 
 def version_callback(value: bool) -> None:
     if value:
-        import siftrec
-
         typer.echo(f"siftrec {siftrec.__version__}")
         raise typer.Exit()
 

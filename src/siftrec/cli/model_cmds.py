@@ -48,6 +48,7 @@ def fit_command(
     MODEL_DIR/model.json records the model name, every hyperparameter, versions, a fingerprint of
     the training data and fit_seconds (fitting alone, loading excluded).
     """
+    # lazy: loads torch; the CLI imports it only for the commands that need it
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(model)
@@ -110,7 +111,7 @@ def recommend_command(
 def _recommend_with_progress(
     model, users: np.ndarray, k: int, exclude_seen: bool, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    from rich.progress import Progress
+    from rich.progress import Progress  # lazy: CLI start-up time; only recommend shows one
 
     chunks_items, chunks_scores = [], []
     with Progress(console=stderr, transient=True, disable=len(users) <= batch_size) as progress:
@@ -131,7 +132,7 @@ def _recommend_with_progress(
 def _write_recommendations(
     model, users: np.ndarray, items: np.ndarray, scores: np.ndarray, out: Path
 ) -> None:
-    import polars as pl
+    import polars as pl  # lazy: slow to import; CLI start-up time
 
     n, k = items.shape
     valid = items >= 0
@@ -197,7 +198,7 @@ def evaluate_command(
     Test pairs that are also training pairs can never be hit (seen items are masked): they are
     reported with a warning, or refused with --strict.
     """
-    from siftrec.evaluate import evaluate
+    from siftrec.evaluate import evaluate  # lazy: CLI start-up time
 
     excludes = {f"--exclude {p}": p for p in exclude or []}
     guard_outputs({"--per-user": per_user}, {"--test": test, **excludes}, {"MODEL_DIR": model_dir})
@@ -220,7 +221,7 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
-    from rich.table import Table
+    from rich.table import Table  # lazy: CLI start-up time
 
     table = Table(title=f"{model.name} on {test.name} ({result.n_users:,} users)")
     table.add_column("metric")
@@ -264,7 +265,7 @@ def score_command(
     batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
 ) -> None:
     """Score given (user, item) pairs; unknown users or items get an empty score."""
-    import polars as pl
+    import polars as pl  # lazy: slow to import; CLI start-up time
 
     guard_outputs({"--out": out}, {"--pairs": pairs}, {"MODEL_DIR": model_dir})
     data = read_input(pairs, "pairs", read)

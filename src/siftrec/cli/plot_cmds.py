@@ -30,7 +30,7 @@ def history_command(
     The default output is the one file this command writes inside MODEL_DIR; any other path
     inside it is refused, so no model file can be overwritten.
     """
-    from siftrec.train import plot_history
+    from siftrec.train import plot_history  # lazy: loads torch and matplotlib (start-up time)
 
     meta_path = model_dir / "model.json"
     if not meta_path.is_file():

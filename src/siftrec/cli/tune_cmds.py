@@ -61,6 +61,7 @@ def tune_command(
     TRIALS in total. OUT/trials.parquet lists every trial; OUT/best/ is the best parameters
     refitted on the whole training file (load it like any `siftrec fit` model).
     """
+    # lazy: models and tune load torch; the CLI imports them only for the commands that need it
     from siftrec.models import get_model_class
     from siftrec.tune import tune
 
