@@ -6,7 +6,7 @@ from siftrec import Interactions, SiftrecError
 from siftrec.denoise import noise_scores
 from siftrec.models import MF, load_model
 from siftrec.objectives import NBPO, Batch, get_objective
-from siftrec.objectives.nbpo import FlipMF
+from siftrec.objectives.nbpo import FlipMF, _flip_backward, _flip_forward
 from siftrec.testing.models import contract_log
 
 
@@ -178,3 +178,52 @@ def test_noise_score_is_the_probability_of_the_opposite_label():
     bce = MF(epochs=1, dim=8, batch_size=64, objective="bce", device="cpu").fit(data)
     with pytest.raises(SiftrecError, match="objective=nbpo"):
         noise_scores(bce, data, "nbpo")
+
+
+def dense_rows(grads, tables):
+    """The ``RowGrad``s summed into dense tables shaped like ``tables``."""
+    out = [torch.zeros_like(t) for t in tables]
+    for grad, table, dense in zip(grads, tables, out, strict=True):
+        assert grad.param is table
+        dense.index_add_(0, grad.rows, grad.grad)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # torch path, compiled path
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("l2_flip", [0.0, 0.7])
+def test_fused_gradients_equal_autograd(dtype, weighted, l2_flip):
+    g = torch.Generator().manual_seed(2)
+    nbpo = NBPO(dim=5, l2_flip=l2_flip, init_scale=2.0)
+    flip = nbpo.build(7, 9, g, sparse=False).to(dtype)
+    nbpo.bind(flip)
+    users = torch.randint(0, 7, (12,), generator=g)  # repeated users and items
+    items = torch.randint(0, 9, (12, 4), generator=g)
+    scores = torch.randn(12, 4, generator=g, dtype=dtype).requires_grad_(True)
+    weights = torch.rand(12, generator=g, dtype=dtype) + 0.5 if weighted else None
+    batch = Batch(None, users, items, scores, weights=weights)
+    loss = nbpo(batch)
+    tables = [flip.user_emb.weight, flip.item_emb.weight]
+    expected = torch.autograd.grad(loss, [scores, *tables])
+    fused_batch = Batch(None, users, items, scores.detach(), weights=weights)
+    grads, rows = nbpo.fused_gradients(fused_batch, -3.0)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
+    torch.testing.assert_close(grads.loss, loss.detach(), **tol)
+    torch.testing.assert_close(grads.pos, expected[0][:, 0], **tol)
+    torch.testing.assert_close(grads.neg, expected[0][:, 1:], **tol)
+    # the flip rows' gradients, times the scale the trainer folds in (SGD's −lr·B)
+    for got, want in zip(dense_rows(rows, tables), expected[1:], strict=True):
+        torch.testing.assert_close(got, -3.0 * want, **tol)
+
+
+def test_compiled_flip_loops_equal_torch():
+    g = torch.Generator().manual_seed(4)
+    P, Q = torch.randn(30, 16, generator=g), torch.randn(20, 16, generator=g)
+    users, items = torch.randint(0, 30, (64,), generator=g), torch.randint(0, 20, (64, 3))
+    user_decay, item_decay = torch.rand(64, generator=g), torch.rand(64, 3, generator=g)
+    dgamma = torch.randn(64, 3, generator=g)
+    forward = (P, Q, users, items, user_decay, item_decay)
+    backward = (P, Q, users, items, dgamma, user_decay, item_decay)
+    for loops, args in ((_flip_forward, forward), (_flip_backward, backward)):
+        for got, want in zip(loops(*args, True), loops(*args, False), strict=True):
+            torch.testing.assert_close(got, want)

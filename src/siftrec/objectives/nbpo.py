@@ -11,7 +11,9 @@ per pair the gradients of the stop-gradient objective (maximised)::
 
 which this objective minimises negated. The flip MF is the objective's own module
 (``Objective.build``), trained with the scorer, saved under ``objective.*`` and not used for
-ranking.
+ranking. On the trainer's fused path (MF's default) its row gradients are analytic
+(``NBPO.fused_gradients``, compiled loops in ``nbpo_kernels``): no autograd graph and no sparse
+gradient tensors for either model (``bench/nbpo_epoch.py`` times it against BPR).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from siftrec.errors import SiftrecError
+from siftrec.objectives import nbpo_kernels
 from siftrec.objectives.base import (
     Batch,
     Gradients,
@@ -182,47 +185,41 @@ class NBPO(SampledObjective):
 
             voted:   d/dx = −a·σ(−γ)·σ(−x)       d/dγ = a·σ(x)·σ(γ)
             unvoted: d/dx = (σ(x) − σ(γ)·σ(−x))/B  d/dγ = −σ(x)·σ(−γ)/B
+
+        The L2 gradient of a distinct row, ``l2_flip · row / B``, is spread over its ``m``
+        occurrences in the batch (``1/m`` of it each), so every gradient row is one occurrence's.
         """
         flip = self._flip(batch)
         users, items = batch.users, batch.items
         n, n_neg = len(users), items.shape[1] - 1
-        flat = items.reshape(-1)
         P, Q = flip.user_emb.weight.detach(), flip.item_emb.weight.detach()
-        p = P.index_select(0, users)
-        q = Q.index_select(0, flat).view(*items.shape, -1)
-        gamma = torch.linalg.vecdot(q, p.unsqueeze(1))
+        step = 1.0 if scale is None else scale
+        c = self.l2_flip * step / n
+        user_decay = _occurrences(users, len(P)).to(P.dtype).reciprocal_().mul_(c)
+        item_decay = _occurrences(items.reshape(-1), len(Q)).to(Q.dtype).reciprocal_().mul_(c)
+        item_decay = item_decay.view(items.shape)
+        compiled = P.device.type == "cpu" and P.dtype == torch.float32
+        gamma, squares = _flip_forward(P, Q, users, items, user_decay, item_decay, compiled)
         x = batch.scores.detach()
         loss = self._likelihood(batch, x, gamma)
+        if self.l2_flip:  # squares: c·Σ‖row‖²/m over the occurrences = c·Σ‖distinct row‖²
+            loss = loss + 0.5 * squares.sum() / step
         sx, sg, snx, sng = (torch.sigmoid(t) for t in (x, gamma, -x, -gamma))
-        a = torch.full((n,), n_neg / n, dtype=x.dtype, device=x.device)
-        if batch.weights is not None:
-            a = a * batch.weights.to(x.dtype)
-        dx = torch.cat([(-a * sng[:, 0] * snx[:, 0]).unsqueeze(1), (sx - sg * snx)[:, 1:] / n], 1)
-        if self.l2_flip:
-            distinct_users, distinct_items = _distinct(users, len(P)), _distinct(flat, len(Q))
-            p_rows = P.index_select(0, distinct_users)
-            q_rows = Q.index_select(0, distinct_items)
-            l2 = 0.5 * (p_rows.square().sum() + q_rows.square().sum()) / n
-            loss = loss + self.l2_flip * l2
+        a = n_neg / n if batch.weights is None else batch.weights.to(x.dtype) * (n_neg / n)
+        dx = (sx - sg * snx).div_(n)
+        dx[:, 0] = sng[:, 0].mul(snx[:, 0]).mul_(-a)
         grads = Gradients(loss, dx[:, 0], dx[:, 1:])
         if scale is None:
             return grads, []
-        dg = torch.cat([(a * sx[:, 0] * sg[:, 0]).unsqueeze(1), -(sx * sng)[:, 1:] / n], 1)
-        dg.mul_(scale)
-        grad_p = torch.zeros_like(p)
-        for k in range(q.shape[1]):
-            grad_p.addcmul_(q[:, k], dg[:, k : k + 1])
-        # q is dead after grad_p: grad_q reuses its memory
-        grad_q = torch.mul(dg.unsqueeze(2), p.unsqueeze(1), out=q).view(len(flat), -1)
-        if self.l2_flip:
-            c = self.l2_flip * scale / n
-            users = torch.cat([users, distinct_users])
-            flat = torch.cat([flat, distinct_items])
-            grad_p = torch.cat([grad_p, p_rows.mul_(c)])
-            grad_q = torch.cat([grad_q, q_rows.mul_(c)])
+        voted = sx[:, 0].mul(sg[:, 0]).mul_(a * scale)
+        dgamma = sx.mul_(sng).mul_(-scale / n)  # sx and sng are dead after this
+        dgamma[:, 0] = voted
+        grad_p, grad_q = _flip_backward(
+            P, Q, users, items, dgamma, user_decay, item_decay, compiled
+        )
         return grads, [
             RowGrad(flip.user_emb.weight, users, grad_p),
-            RowGrad(flip.item_emb.weight, flat, grad_q),
+            RowGrad(flip.item_emb.weight, items.reshape(-1), grad_q),
         ]
 
     @staticmethod
@@ -242,9 +239,59 @@ class NBPO(SampledObjective):
         return voted, unvoted
 
 
-def _distinct(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
-    """The distinct values of ``rows`` (sorted), by a bincount over the table's ``n_rows``
-    when it is not much larger than the batch (linear time), else by ``torch.unique``."""
+def _occurrences(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """How often each entry's value occurs in ``rows`` (aligned with ``rows``): a bincount
+    over the table's ``n_rows`` when it is not much larger than the batch (linear time), else
+    ``torch.unique``'s counts (a sort)."""
     if n_rows <= 8 * len(rows):
-        return (torch.bincount(rows, minlength=n_rows) > 0).nonzero().squeeze(1)
-    return torch.unique(rows)
+        return torch.bincount(rows, minlength=n_rows).index_select(0, rows)
+    _, inverse, counts = torch.unique(rows, return_inverse=True, return_counts=True)
+    return counts.index_select(0, inverse)
+
+
+def _flip_forward(
+    P: torch.Tensor,
+    Q: torch.Tensor,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    user_decay: torch.Tensor,
+    item_decay: torch.Tensor,
+    compiled: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip logits ``P_u · Q_i`` [B, K] and per example ``Σ decay·‖row‖²`` [B]
+    (``nbpo_kernels.flip_forward``; ``compiled`` False: the same in torch, any device)."""
+    if compiled:
+        arrays = (t.numpy() for t in (P, Q, users, items, user_decay, item_decay))
+        gamma, squares = nbpo_kernels.flip_forward(*arrays)
+        return torch.from_numpy(gamma), torch.from_numpy(squares)
+    p = P.index_select(0, users)
+    q = Q.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+    gamma = torch.bmm(q, p.unsqueeze(2)).squeeze(2)
+    squares = p.square().sum(1).mul_(user_decay) + (q.square().sum(2) * item_decay).sum(1)
+    return gamma, squares
+
+
+def _flip_backward(
+    P: torch.Tensor,
+    Q: torch.Tensor,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    dgamma: torch.Tensor,
+    user_decay: torch.Tensor,
+    item_decay: torch.Tensor,
+    compiled: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-occurrence row gradients of ``Σ dgamma·γ + ½Σ decay·‖row‖²``: [B, d] of the users'
+    rows, [B·K, d] of the items' (``nbpo_kernels.flip_backward``; ``compiled`` False: torch)."""
+    if compiled:
+        arrays = (t.numpy() for t in (P, Q, users, items, dgamma, user_decay, item_decay))
+        grad_p, grad_q = nbpo_kernels.flip_backward(*arrays)
+        return torch.from_numpy(grad_p), torch.from_numpy(grad_q)
+    p = P.index_select(0, users)
+    q = Q.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+    # γ_bk = <p_b, q_bk>:  dp_b = Σ_k dγ_bk q_bk,  dq_bk = dγ_bk p_b
+    grad_p = p * user_decay.unsqueeze(1)
+    for k in range(q.shape[1]):
+        grad_p.addcmul_(q[:, k], dgamma[:, k : k + 1])
+    grad_q = q.mul_(item_decay.unsqueeze(2)).addcmul_(dgamma.unsqueeze(2), p.unsqueeze(1))
+    return grad_p, grad_q.view(-1, q.shape[2])

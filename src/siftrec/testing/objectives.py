@@ -77,7 +77,7 @@ OBJECTIVE_CASES: dict[str, ObjectiveCase] = {
     ),
     "rce": ObjectiveCase(("rce", "rce(beta=0.5, weight_negatives=false)"), gradcheck=False),
     "relmf": ObjectiveCase(("relmf", "relmf(loss=log, clip=0.1)")),
-    "nbpo": ObjectiveCase(("nbpo(dim=4)",), gradcheck=False),
+    "nbpo": ObjectiveCase(("nbpo(dim=4)", "nbpo(dim=4, l2_flip=0)"), gradcheck=False),
     "ubpr": ObjectiveCase(("ubpr", "ubpr(beta=1.0)")),
 }
 

@@ -282,6 +282,16 @@ class SampledObjective(Objective):
         grad = torch.zeros_like(scores) if grad is None else grad
         return Gradients(loss.detach(), grad[:, 0], grad[:, 1:])
 
+    def fused_gradients(self, batch: Batch, scale: float) -> tuple[Gradients, list[RowGrad]]:
+        """Fused path: :meth:`score_gradients` and the row-sparse gradients of the objective's
+        own parameters (:meth:`Objective.build`) times ``scale`` (the trainer's
+        ``grad_scale``, as ``Scorer.sparse_backward`` receives it pre-scaled).
+
+        Default: no parameters of its own, no rows. An objective that owns parameters takes
+        the fused path only when it overrides this with their analytic gradient (NBPO).
+        """
+        return self.score_gradients(batch), []
+
 
 @dataclass
 class ListwiseObjective(Objective):

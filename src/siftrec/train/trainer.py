@@ -117,7 +117,7 @@ class Trainer:
         self.propensities = None if propensity is None else self._column(propensity)
         if self.sampler is not None:
             self.sampler.setup(train, self.rng)
-        self.fused = None if module is not None else self._fused_optimizer(scorer, objective)
+        self.fused = self._fused_optimizer(scorer, objective, module is not None)
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
 
         result = TrainResult()
@@ -211,10 +211,10 @@ class Trainer:
         fused, optimizer = self.fused, self.optimizer
         if fused is not None:
             scores, cache = scorer.sparse_forward(users, items)
-            grads = objective.score_gradients(replace(batch, scores=scores))
             scale = fused.grad_scale(len(batch))
+            grads, own = objective.fused_gradients(replace(batch, scores=scores), scale)
             dscores = torch.cat([grads.pos.unsqueeze(1), grads.neg], dim=1).mul_(scale)
-            fused.step(scorer.sparse_backward(cache, dscores, self.config.l2 * scale))
+            fused.step(scorer.sparse_backward(cache, dscores, self.config.l2 * scale) + own)
             return grads.loss
         scorer.prepare()
         scores = scorer.score_candidates(users, items)
@@ -262,7 +262,9 @@ class Trainer:
     def _column(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values, dtype=np.float32), device=self.device)
 
-    def _fused_optimizer(self, scorer: Scorer, objective: Objective) -> RowSparseOptimizer | None:
+    def _fused_optimizer(
+        self, scorer: Scorer, objective: Objective, owns_module: bool
+    ) -> RowSparseOptimizer | None:
         cfg = self.config
         usable = (
             cfg.fused
@@ -270,6 +272,11 @@ class Trainer:
             and objective.kind in SAMPLED_KINDS
             and cfg.optimizer in SPARSE_OPTIMIZERS
             and not cfg.weight_decay
+            # an objective's own parameters need its analytic gradient (fused_gradients)
+            and (
+                not owns_module
+                or type(objective).fused_gradients is not SampledObjective.fused_gradients
+            )
         )
         return row_optimizer(cfg.optimizer, cfg.lr) if usable else None
 
