@@ -111,6 +111,18 @@ def test_the_same_seed_draws_the_same_trials(data):
     assert [p["lr"] for p in params_of(first)] != [p["lr"] for p in params_of(other)]
 
 
+def test_neighbouring_seeds_share_no_drawn_parameters(data):
+    # trial k was once seeded with seed + k: seed 0's trial 1 repeated seed 1's trial 0
+    def drawn(seed: int, trials: int) -> list[dict]:
+        table = tune("mf", data, trials=trials, seed=seed, params=FAST).trials
+        return [{k: v for k, v in p.items() if k != "seed"} for p in params_of(table)]
+
+    zero, one = drawn(0, 3), drawn(1, 3)
+    assert zero[0] != one[0]
+    assert not [p for p in one if p in zero]
+    assert drawn(1, 1) == one[:1]
+
+
 def test_hopeless_trials_are_pruned_on_the_per_epoch_validation_metric(data, monkeypatch):
     # trials with lr 1e-6 cannot learn; once a learning trial (lr 0.5, drawn first with this
     # seed) is complete, the median pruner stops them at their first evaluated epoch

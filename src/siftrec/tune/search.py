@@ -9,9 +9,9 @@ earlier trials at the same epoch; other models report once.
 Resume: with an output directory the trials live in ``DIR/study.db`` (SQLite). Asking for ``N``
 trials runs until ``N`` trials have an outcome (complete, pruned or failed), so running the same
 command again continues an interrupted search. A trial that was interrupted (Ctrl-C, a killed
-process) does not count and is run again. Trial ``k`` draws with ``TPESampler(seed=seed + k)``
-from the outcomes of the trials before it, so a resumed search samples exactly what an
-uninterrupted one would have.
+process) does not count and is run again. Trial ``k`` draws with a ``TPESampler`` seeded by
+:func:`trial_seed` ``(seed, k)`` from the outcomes of the trials before it, so a resumed search
+samples exactly what an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import polars as pl
 from optuna.trial import TrialState
@@ -156,7 +157,7 @@ def tune(
                 say(f"timeout: stopping after {done} of {trials} trials")
                 break
             ran += 1
-            study.sampler = optuna.samplers.TPESampler(seed=seed + done)
+            study.sampler = optuna.samplers.TPESampler(seed=trial_seed(seed, done))
             study.optimize(objective, n_trials=1, catch=(SiftrecError,))
             done = _counted(study)
             say(_describe(study.trials[-1], done, trials, study, metric))
@@ -246,6 +247,15 @@ def _single_metric(metric: str) -> str:
         raise SiftrecError(f"tune maximises one metric, got {metric!r}")
     (key,) = named
     return key
+
+
+def trial_seed(seed: int, trial: int) -> int:
+    """The sampler seed of trial ``trial`` (counted from 0) of a search seeded ``seed``.
+
+    Hashed from both by numpy's ``SeedSequence``: with ``seed + trial``, searches with nearby
+    seeds would share most of their draws (seed 0's trial 1 drawing seed 1's trial 0).
+    """
+    return int(np.random.SeedSequence([seed, trial]).generate_state(1)[0])
 
 
 def _check_budget(trials: int, seed: int, timeout: float | None) -> None:
