@@ -121,8 +121,6 @@ def declared_space(cls: type) -> SearchSpace:
 
 #: The sampled (pairwise/pointwise) objectives a torch scorer of sampled kinds chooses among:
 #: the plain ones (BPR, BCE) and every denoiser/debiaser, each with its own space.
-SAMPLED_OBJECTIVES = Components(
-    "objective", ("bpr", "bce", "tce", "rce", "nbpo", "relmf", "ubpr")
-)
+SAMPLED_OBJECTIVES = Components("objective", ("bpr", "bce", "tce", "rce", "nbpo", "relmf", "ubpr"))
 #: The negative/positive samplers of sampled objectives.
 SAMPLERS = Components("sampler", ("uniform", "popularity", "pld"))

@@ -1,6 +1,7 @@
-"""Rel-MF: the unbiased pointwise objective for missing-not-at-random clicks (methods.md §5).
+"""Rel-MF (Saito et al., WSDM 2020): the unbiased pointwise objective for MNAR clicks.
 
-Saito et al. (WSDM 2020) model a click as exposure × relevance, ``Y = O·R`` with
+Saito et al., "Unbiased Recommender Learning from Missing-Not-At-Random Implicit Feedback"
+(WSDM 2020), model a click as exposure × relevance, ``Y = O·R`` with
 ``P(O = 1) = θ``, and replace the label of every pair by ``Y/θ``, whose expectation is the true
 relevance. A clicked pair then contributes ``(1/θ)·δ⁽¹⁾ + (1 − 1/θ)·δ⁽⁰⁾`` (a negative weight on
 its "irrelevant" part when ``θ < 1``) and an unclicked pair ``δ⁽⁰⁾`` (``siftrec.bias.estimators``
