@@ -227,6 +227,20 @@ def test_tuning_picks_the_best_validation_score_not_test(tmp_path):
     assert row["recall@10"] == pytest.approx(test)
 
 
+def test_auto_cell_records_the_chosen_objective(tmp_path):
+    """objective=auto chooses inside fit: the cell's ``tuned`` says what it chose."""
+    model = {
+        "model": "mf",
+        "objective": "auto",
+        "params": {"epochs": 2, "dim": 8, "auto_candidates": "bce"},
+    }
+    grid = parse_grid(small([model], seeds=[0]))
+    run_grid(grid, tmp_path, progress=False)
+    row = pl.read_parquet(tmp_path / "results.parquet").row(0, named=True)
+    tuned = json.loads(row["tuned"])
+    assert tuned["objective"] in ("bpr", "bce") and tuned["sampler"] == "uniform"
+
+
 def test_given_files_with_env_path(tmp_path, monkeypatch):
     data = generate(n_users=100, n_items=60, seed=0).interactions
     rng = np.random.default_rng(0)

@@ -231,6 +231,10 @@ def _fit_and_evaluate(cell: Cell, split: Split, train: Interactions, out: Path) 
         tune_seconds = time.perf_counter() - tune_start
     if model is None:
         model = model_cls(**base, **chosen).fit(train, **fit_options)
+    auto = getattr(model, "auto_", None)
+    if auto is not None:  # objective="auto" selected on validation inside fit: record its choice
+        chosen = {**chosen, "objective": auto["chosen"]["objective"]}
+        chosen["sampler"] = auto["chosen"]["sampler"]
     result = _test_result(cell, model, split)
     frame = result.per_user_frame(model.user_map_)
     per_user_dir = out / "per_user"
