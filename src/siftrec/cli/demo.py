@@ -65,7 +65,7 @@ DEMO_ENTRIES: tuple[DemoEntry, ...] = (
 )
 #: ``objective=auto`` with the MF rows' epochs for each of its six default candidates.
 AUTO_ENTRY = DemoEntry(
-    "MF + auto", "mf", {**_MF, "objective": "auto", "auto_budget": 90}, "", validation=True
+    "MF + auto", "mf", {**_MF, "objective": "auto", "auto_budget": 90}, "loss", validation=True
 )
 #: The backbone without the noise: what a perfect denoiser could reach.
 CLEAN_ENTRY = DemoEntry(
