@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,7 +131,7 @@ def _split_files(directory: Path) -> set[str]:
 
 # ---------------------------------------------------------------------- schemes
 @dataclass(frozen=True)
-class SplitScheme:
+class SplitScheme(ABC):
     """A split scheme and its options; subclasses hold only the options their scheme uses."""
 
     #: The scheme's name, as given to :func:`split_interactions` and written to the manifest.
@@ -140,11 +141,11 @@ class SplitScheme:
         """The options as JSON values: what the manifest records under ``parameters``."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
+    @abstractmethod
     def parts(
         self, data: Interactions, rng: np.random.Generator
     ) -> tuple[dict[str, Interactions | None], dict[str, Any]]:
         """The parts of ``data`` by name, and the resolved details the manifest records."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
