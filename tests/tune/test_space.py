@@ -84,7 +84,7 @@ def test_fixed_parameters_are_not_drawn():
         assert params["dim"] == 8 and "dim" not in draw["drawn"]
         name, spec_params = parse_spec(params["objective"])
         assert name == "tce" and spec_params["drop_rate"] == "0.1"
-        assert "num_gradual" in spec_params  # the rest of T-CE's space is still searched
+        assert "ramp_epochs" in spec_params  # the rest of T-CE's space is still searched
         assert "objective" not in draw["drawn"]
 
 

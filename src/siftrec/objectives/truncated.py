@@ -23,7 +23,7 @@ from siftrec.objectives.base import (
     PointwiseWeights,
     register_objective,
 )
-from siftrec.search_space import Float, Int, SearchSpace
+from siftrec.search_space import Float, SearchSpace
 
 
 @register_objective("tce", "t-ce")
@@ -51,7 +51,8 @@ class TruncatedBCE(PointwiseObjective):
 
     search_space: ClassVar[SearchSpace] = {
         "drop_rate": Float(0.05, 0.5),
-        "num_gradual": Int(1_000, 100_000, log=True),
+        # the ramp in epochs carries over between log sizes; a step count does not
+        "ramp_epochs": Float(1.0, 20.0),
     }
 
     drop_rate: float = 0.2
