@@ -46,6 +46,7 @@ from siftrec.data.synthetic import generate
 from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate
 from siftrec.models import Recommender, available_models, get_model_class, load_model
+from siftrec.testing.expand import configuration_checks, named
 
 #: The metric of the learning floor.
 FLOOR_METRIC = "ndcg@20"
@@ -408,33 +409,17 @@ CONFIGURATION_CHECKS: tuple[Callable[[_Subject], None], ...] = (
 def model_checks(name: str, case: ModelCase) -> list[tuple[str, Callable[[], None]]]:
     """The checks of one model as ``(test id, zero-argument check)`` pairs, e.g.
     ``("ials[cg]-check_save_load_round_trip", ...)``."""
-    main = _Subject(name, case.params)
+    main, checks = configuration_checks(
+        name, case.params, case.variants, _Subject, CONFIGURATION_CHECKS
+    )
     learner = _Subject(name, case.learn_params if case.learn_params is not None else case.params)
-    subjects = [(name, main)] + [
-        (f"{name}[{label}]", _Subject(name, {**case.params, **extra}))
-        for label, extra in case.variants.items()
+    return [
+        *checks,
+        named(name, check_unknown_param_refused, main),
+        named(name, check_bad_params_refused, main, case.bad_params),
+        named(name, check_fold_in, main),
+        named(name, check_learning_floor, learner, case.ndcg_floor),
     ]
-    checks = [
-        (f"{label}-{check.__name__}", functools.partial(check, subject))
-        for label, subject in subjects
-        for check in CONFIGURATION_CHECKS
-    ]
-    checks += [
-        (
-            f"{name}-check_unknown_param_refused",
-            functools.partial(check_unknown_param_refused, main),
-        ),
-        (
-            f"{name}-check_bad_params_refused",
-            functools.partial(check_bad_params_refused, main, case.bad_params),
-        ),
-        (f"{name}-check_fold_in", functools.partial(check_fold_in, main)),
-        (
-            f"{name}-check_learning_floor",
-            functools.partial(check_learning_floor, learner, case.ndcg_floor),
-        ),
-    ]
-    return checks
 
 
 def parametrize_model_checks(cases: Mapping[str, ModelCase] = MODEL_CASES):

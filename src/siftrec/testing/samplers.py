@@ -25,7 +25,6 @@ one-line :class:`~siftrec.errors.SiftrecError` naming them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ import torch
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.samplers import Sampler, available_samplers, get_sampler
+from siftrec.testing.expand import configuration_checks, named
 
 #: Epoch modes every sampler supports.
 EPOCH_MODES = ("interactions", "users")
@@ -241,27 +241,14 @@ CONFIGURATION_CHECKS: tuple[Callable[[_Subject], None], ...] = (
 
 def sampler_checks(name: str, case: SamplerCase) -> list[tuple[str, Callable[[], None]]]:
     """The checks of one sampler as ``(test id, zero-argument check)`` pairs."""
-    main = _Subject(name, case.params)
-    subjects = [(name, main)] + [
-        (f"{name}[{label}]", _Subject(name, {**case.params, **extra}))
-        for label, extra in case.variants.items()
+    main, checks = configuration_checks(
+        name, case.params, case.variants, _Subject, CONFIGURATION_CHECKS
+    )
+    return [
+        *checks,
+        named(name, check_unknown_param_refused, main),
+        named(name, check_bad_params_refused, main, case.bad_params),
     ]
-    checks = [
-        (f"{label}-{check.__name__}", functools.partial(check, subject))
-        for label, subject in subjects
-        for check in CONFIGURATION_CHECKS
-    ]
-    checks += [
-        (
-            f"{name}-check_unknown_param_refused",
-            functools.partial(check_unknown_param_refused, main),
-        ),
-        (
-            f"{name}-check_bad_params_refused",
-            functools.partial(check_bad_params_refused, main, case.bad_params),
-        ),
-    ]
-    return checks
 
 
 def parametrize_sampler_checks(cases: Mapping[str, SamplerCase] = SAMPLER_CASES):
