@@ -205,7 +205,8 @@ def test_input_errors(string_csv, synthetic_csv, tmp_path):
     both = ("--rule", "dwell", "--drop-top", "0.1", "--threshold", "1", "--out", out)
     assert_clean_failure(run(synthetic_csv, *both), "not both")
     assert_clean_failure(
-        run(synthetic_csv, "--rule", "dwell", "--out", tmp_path / "o.parquet"), "names parquet"
+        run(synthetic_csv, "--rule", "dwell", "--out", tmp_path / "o.parquet.gz"),
+        "compressed already",
     )
     assert not out.exists()
 

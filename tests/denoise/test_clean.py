@@ -136,11 +136,23 @@ def test_other_formats_are_written_from_the_log(tmp_path):
         score_and_write(source, tmp_path / "out.txt")
 
 
+def test_out_name_picks_the_format(tmp_path):
+    source = tmp_path / "log.csv"
+    source.write_text(RAW_CSV)
+    scores = score_and_write(source, tmp_path / "out.parquet")
+    out = pl.read_parquet(tmp_path / "out.parquet")  # real Parquet, not CSV text
+    assert out.columns == [*pl.read_csv(source, infer_schema=False).columns, "noise_score"]
+    assert out["item"].to_list() == ["0012", "12", "3"]  # raw spelling kept
+    np.testing.assert_array_equal(out["noise_score"].to_numpy(), scores)
+    score_and_write(tmp_path / "out.parquet", tmp_path / "back.tsv")
+    assert pl.read_csv(tmp_path / "back.tsv", separator="\t").height == out.height
+
+
 def test_output_errors(tmp_path):
     source = tmp_path / "log.csv"
     source.write_text(RAW_CSV)
-    with pytest.raises(SiftrecError, match="names parquet but the log is written as csv"):
-        score_and_write(source, tmp_path / "out.parquet")
+    with pytest.raises(SiftrecError, match="compressed already"):
+        score_and_write(source, tmp_path / "out.parquet.gz")
     with pytest.raises(SiftrecError, match="is the input file"):
         score_and_write(source, source)
     data = read_interactions(source)

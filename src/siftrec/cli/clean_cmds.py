@@ -101,8 +101,8 @@ def clean_command(
     """Write LOG with a noise_score column (higher = more likely noise), rows and ids unchanged.
 
     The score comes from a fitted model (MODEL_DIR), from a denoising method trained on LOG
-    itself (--method), or from a clickstream rule (--rule). CSV/TSV/Parquet logs keep their
-    format and raw values; other formats are written as --out's extension asks. With an
+    itself (--method), or from a clickstream rule (--rule). Rows keep their raw values; the file
+    is written as --out's extension asks (.csv, .tsv, .parquet), else in LOG's format. With an
     is_noise column in LOG, the detection quality (ROC-AUC, precision@ratio) goes to stderr.
     """
     # lazy: siftrec.denoise loads torch; the CLI imports it only for the commands that need it

@@ -9,7 +9,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from siftrec.atomic import atomic_path, check_directory_target
+from siftrec.atomic import check_directory_target
 from siftrec.cli.common import (
     DEFAULT_LOG_OPTIONS,
     LogOptions,
@@ -25,6 +25,7 @@ from siftrec.cli.common import (
     with_log_options,
 )
 from siftrec.data.readers import read_id_list
+from siftrec.data.writers import write_frame
 from siftrec.errors import SiftrecError
 
 
@@ -83,7 +84,7 @@ def recommend_command(
     users: Annotated[
         str, typer.Option("--users", help="'all' (every training user) or a file of user ids.")
     ] = "all",
-    out: Annotated[Path, typer.Option("--out", help="Output CSV: user,item,rank,score.")] = Path(
+    out: Annotated[Path, typer.Option("--out", help="user,item,rank,score: .parquet|CSV")] = Path(
         "recs.csv"
     ),
     include_seen: Annotated[
@@ -145,8 +146,7 @@ def _write_recommendations(
             "score": scores[valid],
         }
     )
-    with atomic_path(out) as tmp:
-        frame.write_csv(tmp)
+    write_frame(frame, out)
 
 
 def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
@@ -183,7 +183,7 @@ def evaluate_command(
         bool, typer.Option("--json", help="Print {metric: mean, n_users} as one JSON object.")
     ] = False,
     per_user: Annotated[
-        Path | None, typer.Option("--per-user", help="Write per-user metric values to this CSV.")
+        Path | None, typer.Option("--per-user", help="Per-user metric values (.parquet or CSV).")
     ] = None,
     strict: Annotated[
         bool,
@@ -209,8 +209,7 @@ def evaluate_command(
     result = evaluate(model, test_data, metrics, exclude=extra or None, progress=True)
     if per_user is not None:
         frame = result.per_user_frame(model.user_map_)
-        with atomic_path(per_user) as tmp:
-            frame.write_csv(tmp)
+        write_frame(frame, per_user)
     if result.n_skipped_users or result.n_dropped_interactions:
         stderr.print(
             f"skipped {result.n_skipped_users:,} test users and "
@@ -260,7 +259,7 @@ def _check_training_overlap(model, test, strict: bool) -> None:
 def score_command(
     model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
     pairs: Annotated[Path, typer.Option("--pairs", help="CSV/Parquet with user,item columns.")],
-    out: Annotated[Path, typer.Option("--out", help="Output CSV: the input rows + score.")],
+    out: Annotated[Path, typer.Option("--out", help="user,item,score; .parquet or CSV")],
     read: LogOptions = DEFAULT_LOG_OPTIONS,
     batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
 ) -> None:
@@ -278,8 +277,7 @@ def score_command(
     frame = pl.DataFrame({"user": data.raw_users(), "item": data.raw_items()}).with_columns(
         pl.Series("score", scores).fill_nan(None)
     )
-    with atomic_path(out) as tmp:
-        frame.write_csv(tmp)
+    write_frame(frame, out)
     unknown = int((~known).sum())
     if unknown:
         stderr.print(f"warning: {unknown:,} pairs with an unknown user or item got no score")

@@ -1,9 +1,16 @@
-"""Write ``Interactions`` back to files with raw ids (CSV/TSV/Parquet, optionally gzipped)."""
+"""Write tables and ``Interactions`` to files with raw ids (CSV/TSV/Parquet, optionally gzipped).
+
+:func:`write_frame` is the one place that turns an output path into a file format: every file
+the CLI writes (recommendations, scores, scored logs, per-user metrics, splits) goes through it,
+so ``--out x.parquet`` is Parquet everywhere. Writes are atomic and follow the umask.
+"""
 
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +32,59 @@ def output_format(path: str | Path, format: str | None = None) -> str:
         if name.endswith(f".{fmt}"):
             return fmt
     raise SiftrecError(f"cannot infer an output format from {Path(path).name!r}; use .csv/.parquet")
+
+
+def table_format(path: str | Path) -> str:
+    """The format of a table output: ``.parquet`` → Parquet, ``.tsv[.gz]`` → TSV, else CSV."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        return "parquet"
+    return "tsv" if name.endswith(".tsv") else "csv"
+
+
+def write_frame(
+    frame: Any,
+    path: str | Path,
+    format: str | None = None,
+    *,
+    sep: str | None = None,
+    header: bool = True,
+) -> Path:
+    """Write the polars DataFrame ``frame`` to ``path`` atomically.
+
+    ``format`` defaults to :func:`table_format` of the name. CSV/TSV take ``sep`` (default ``,``
+    or tab; multi-character separators too) and ``header``; a ``.gz`` name gzips them. Parquet
+    output is compressed already, so a ``.parquet.gz`` name is refused.
+    """
+    path = Path(path)
+    fmt = table_format(path) if format is None else output_format(path, format)
+    gzipped = path.name.lower().endswith(".gz")
+    if fmt == "parquet" and gzipped:
+        raise SiftrecError(f"{path.name}: parquet output is compressed already; drop .gz")
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            frame.write_parquet(tmp)
+        else:
+            _write_text(frame, tmp, sep or ("," if fmt == "csv" else "\t"), header, gzipped, path)
+    return path
+
+
+def _write_text(frame: Any, tmp: Path, sep: str, header: bool, gzipped: bool, path: Path) -> None:
+    """CSV/TSV with ``sep`` (multi-character separators too), optionally gzipped."""
+    single = len(sep.encode()) == 1
+    if single and not gzipped:
+        frame.write_csv(tmp, separator=sep, include_header=header)
+        return
+    with open(tmp, "wb") as raw:
+        # gzip header: names the target, no time stamp, so equal data gives equal bytes
+        dst = gzip.GzipFile(path.name, "wb", 9, raw, 0) if gzipped else raw
+        with dst:
+            if single:
+                frame.write_csv(dst, separator=sep, include_header=header)
+            else:  # polars writes one-byte separators: write a unit separator and swap it
+                buffer = io.BytesIO()
+                frame.write_csv(buffer, separator="\x1f", include_header=header)
+                dst.write(buffer.getvalue().replace(b"\x1f", sep.encode()))
 
 
 def interactions_frame(data: Interactions, include_weight: bool | None = None):
@@ -49,19 +109,5 @@ def write_interactions(
     include_weight: bool | None = None,
 ) -> Path:
     """Write ``data`` atomically to ``path``; a ``.gz`` suffix gzips CSV/TSV output."""
-    path = Path(path)
     fmt = output_format(path, format)
-    frame = interactions_frame(data, include_weight)
-    with atomic_path(path) as tmp:
-        if fmt == "parquet":
-            frame.write_parquet(tmp)
-        else:
-            sep = "," if fmt == "csv" else "\t"
-            if path.name.lower().endswith(".gz"):
-                # compressed as written (no second temporary file); the header names the target
-                # and has no time stamp, so equal data gives equal bytes
-                with open(tmp, "wb") as raw, gzip.GzipFile(path.name, "wb", 9, raw, 0) as dst:
-                    frame.write_csv(dst, separator=sep)
-            else:
-                frame.write_csv(tmp, separator=sep)
-    return path
+    return write_frame(interactions_frame(data, include_weight), path, fmt)

@@ -9,8 +9,6 @@ the row order and the id spelling are unchanged.
 
 from __future__ import annotations
 
-import gzip
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from siftrec.atomic import atomic_path
 from siftrec.data.interactions import Interactions
 from siftrec.data.readers import infer_format, read_frame, table_separator
-from siftrec.data.writers import WRITE_FORMATS, interactions_frame, output_format
+from siftrec.data.writers import (
+    WRITE_FORMATS,
+    interactions_frame,
+    output_format,
+    write_frame,
+)
 from siftrec.denoise.scores import available_noise_scores
 from siftrec.errors import SiftrecError
 from siftrec.models import get_model_class
@@ -137,9 +139,10 @@ def write_scored_log(
     ``out`` atomically, leaving out the rows where ``drop`` is true.
 
     ``data`` is ``source`` as read with the same ``format``/``sep``/``columns`` (its rows align
-    with ``scores``). CSV/TSV/Parquet inputs keep their format, header convention, separator and
-    raw values (``out`` ending in ``.gz`` gzips CSV/TSV); other formats are written from ``data``
-    (raw ids and side columns) as the CSV/TSV/Parquet file ``out``'s name asks for.
+    with ``scores``). CSV/TSV/Parquet inputs keep their rows and raw values; the output is the
+    format ``out``'s name asks for (``.csv``, ``.tsv``, ``.parquet``; ``.gz`` gzips text),
+    else the input's, with the input's header convention and separator when it stays text.
+    Other input formats are written from ``data`` (raw ids and side columns).
     """
     source, out = Path(source), Path(out)
     if source.resolve() == out.resolve():
@@ -154,43 +157,19 @@ def write_scored_log(
     elif fmt == "parquet":
         frame = read_frame(source, fmt)
     else:
-        frame, fmt, header = interactions_frame(data), output_format(out), True
-        sep = "," if fmt == "csv" else "\t"
-    _check_out_format(out, fmt)
+        frame, fmt, header, sep = interactions_frame(data), output_format(out), True, None
+    named = _named_format(out)
+    if named is not None and named != fmt:
+        fmt, header, sep = named, True, None
     if frame.height != len(scores):
         raise SiftrecError(f"{source.name} has {frame.height} rows but {len(scores)} scores")
     frame = frame.with_columns(pl.Series(SCORE_COLUMN, np.asarray(scores, dtype=np.float64)))
     if drop is not None:
         frame = frame.filter(pl.Series(~np.asarray(drop, dtype=bool)))
-    with atomic_path(out) as tmp:
-        if fmt == "parquet":
-            frame.write_parquet(tmp)
-        else:
-            _write_text(frame, tmp, sep, header, gzipped=out.name.lower().endswith(".gz"))
-    return out
+    return write_frame(frame, out, fmt, sep=sep, header=header)
 
 
-def _check_out_format(out: Path, fmt: str) -> None:
-    """An ``out`` name that names another format than the one written is an error."""
+def _named_format(out: Path) -> str | None:
+    """The format ``out``'s name asks for (``.csv``, ``.tsv``, ``.parquet``, ``.gz`` aside)."""
     name = out.name.lower().removesuffix(".gz")
-    named = next((f for f in WRITE_FORMATS if name.endswith(f".{f}")), None)
-    if named is not None and named != fmt:
-        raise SiftrecError(
-            f"the out argument {out.name} names {named} but the log is written as {fmt}"
-        )
-    if fmt == "parquet" and out.name.lower().endswith(".gz"):
-        raise SiftrecError(
-            f"the out argument {out.name}: parquet output is compressed already; drop .gz"
-        )
-
-
-def _write_text(frame: Any, path: Path, sep: str, header: bool, gzipped: bool) -> None:
-    """CSV/TSV with ``sep`` (multi-character separators too), optionally gzipped."""
-    single = len(sep.encode()) == 1
-    if single and not gzipped:
-        frame.write_csv(path, separator=sep, include_header=header)
-        return
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, separator=sep if single else "\x1f", include_header=header)
-    text = buffer.getvalue() if single else buffer.getvalue().replace(b"\x1f", sep.encode())
-    path.write_bytes(gzip.compress(text) if gzipped else text)
+    return next((f for f in WRITE_FORMATS if name.endswith(f".{f}")), None)
