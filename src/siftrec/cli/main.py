@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-
-# Spinning OpenMP workers make every torch op wait for descheduled peers on an oversubscribed
-# CPU; passive waiting costs nothing measurable on an idle one (docs/benchmarks.md, iALS
-# section). Must be set before torch loads libgomp; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
 

@@ -20,21 +20,26 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy
 import scipy.sparse as sp
-import torch
 
 from siftrec.atomic import atomic_directory
 from siftrec.components import coerce_param
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
+from siftrec.lazy import torch_version
 from siftrec.models.ranking import top_k
 from siftrec.models.storage import read_npz, read_sparse
 from siftrec.version import __version__
+
+if TYPE_CHECKING:
+    import torch
+else:  # popularity and ItemKNN fits never make a tensor: torch loads on first use
+    from siftrec.lazy import torch
 
 MODEL_FORMAT_VERSION = 1
 
@@ -344,7 +349,7 @@ class Recommender(ABC):
                 "python": platform.python_version(),
                 "numpy": np.__version__,
                 "scipy": scipy.__version__,
-                "torch": torch.__version__,
+                "torch": torch_version(),
             },
             "n_users": self.n_users,
             "n_items": self.n_items,

@@ -8,8 +8,14 @@ accelerator, stay in torch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+else:  # the model base class imports this module: torch loads when a product is made
+    from siftrec.lazy import torch
 
 
 def score_matrix(queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

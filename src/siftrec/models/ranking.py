@@ -6,8 +6,14 @@ depend on thread scheduling or on the partial-sort algorithm.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+else:  # the model base class imports this module: torch loads when a ranking is made
+    from siftrec.lazy import torch
 
 
 def top_k(scores: torch.Tensor | np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,13 @@
 """Model registry: names used by the CLI, ``model.json`` and :func:`load_model`.
 
-Built-in models register when ``siftrec.models`` is imported; a look-up by name imports it first.
-Loading a saved model is a look-up by the name its ``model.json`` records, so it lives here too.
+Built-in models are listed by name with the module that defines them (:data:`BUILTIN_MODELS`);
+a look-up imports that module alone, so a popularity or ItemKNN fit never loads torch. Loading a
+saved model is a look-up by the name its ``model.json`` records, so it lives here too.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,21 @@ from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 
 _REGISTRY: dict[str, type[Recommender]] = {}
+
+#: Built-in model name → the module whose import registers it.
+BUILTIN_MODELS: dict[str, str] = {
+    "ease": "siftrec.models.ease",
+    "gmf": "siftrec.models.neumf",
+    "ials": "siftrec.models.ials",
+    "itemknn": "siftrec.models.knn",
+    "lightgcn": "siftrec.models.lightgcn",
+    "mf": "siftrec.models.mf",
+    "multdae": "siftrec.models.vae",
+    "multvae": "siftrec.models.vae",
+    "neumf": "siftrec.models.neumf",
+    "popularity": "siftrec.models.popularity",
+    "random": "siftrec.models.chance",
+}
 
 
 def register(name: str) -> Callable[[type[Recommender]], type[Recommender]]:
@@ -29,25 +46,20 @@ def register(name: str) -> Callable[[type[Recommender]], type[Recommender]]:
     return decorate
 
 
-def _populate() -> None:
-    """Import ``siftrec.models``, whose modules register the built-in models (it imports this
-    module, so the import waits until the first look-up)."""
-    import siftrec.models  # noqa: F401
-
-
 def get_model_class(name: str) -> type[Recommender]:
-    """The model class registered under ``name`` (case-insensitive)."""
-    _populate()
+    """The model class registered under ``name`` (case-insensitive); a built-in model's module
+    is imported on its first look-up."""
     key = name.lower()
+    if key not in _REGISTRY and key in BUILTIN_MODELS:
+        importlib.import_module(BUILTIN_MODELS[key])
     if key not in _REGISTRY:
         raise SiftrecError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return _REGISTRY[key]
 
 
 def available_models() -> list[str]:
-    """Registered model names."""
-    _populate()
-    return sorted(_REGISTRY)
+    """Registered model names, the built-in ones included (without importing them)."""
+    return sorted(_REGISTRY.keys() | BUILTIN_MODELS.keys())
 
 
 def load_model(directory: str | Path, expected: type[Recommender] | None = None) -> Recommender:
