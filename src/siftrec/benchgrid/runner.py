@@ -18,6 +18,10 @@ model is the final model (no refit: same data, parameters and seed). An Optuna s
 validation part with the cell seed, its study in ``RUN_DIR/studies/<cell_id>/<key>/`` (SQLite,
 so an interrupted cell continues its trials), and tests the best trial refitted.
 
+Cells run one at a time, or with ``workers > 1`` in that many processes at once; either way a
+cell runs only under its lock file (``RUN_DIR/locks/``), so two runs on one run directory share
+its cells instead of both running them, and results do not depend on the number of workers.
+
 Peak memory is ``tracemalloc``'s peak during the cell (Python and numpy allocations; torch
 tensors are not traced), reported in MiB.
 """
@@ -26,10 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import os
 import shutil
 import time
 import tracemalloc
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +55,7 @@ from rich.progress import (
 from siftrec.atomic import atomic_path, write_text
 from siftrec.benchgrid.check import GridProblems, check_cells
 from siftrec.benchgrid.grid import Cell, DatasetSpec, Grid, MARSpec, NoiseSpec, expand_path
+from siftrec.benchgrid.locks import cell_lock
 from siftrec.data.interactions import Interactions
 from siftrec.data.mar import MAR_READERS, MARDataset, mnar_split, without_propensity
 from siftrec.data.noise import add_popular_noise, add_random_noise
@@ -104,14 +112,20 @@ def run_grid(
     progress: bool = True,
     only: Collection[str] | None = None,
     check: bool = True,
+    workers: int = 1,
 ) -> RunSummary:
     """Run every cell of ``grid`` not yet committed in ``out_dir``; write results.parquet.
 
     ``only``: model labels whose cells may run now (the others are left for a later call);
     results.parquet still lists every committed cell of the grid. ``check``: refuse the grid
     with :class:`~siftrec.benchgrid.check.GridProblems` (nothing run, nothing written) when a
-    cell about to run fails its preflight.
+    cell about to run fails its preflight. ``workers``: cells run at once, each in its own
+    process (see :func:`_cell_records`). A cell runs only under its lock
+    (:func:`~siftrec.benchgrid.locks.cell_lock`): cells another run holds are skipped and
+    left to it.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SiftrecError(f"workers must be a positive integer, got {workers!r}")
     out = Path(out_dir)
     if only is not None:
         unknown = sorted(set(only) - {model.label for model in grid.models})
@@ -126,16 +140,15 @@ def run_grid(
         raise GridProblems(problems)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "grid.json", json.dumps(grid.meta(), indent=2) + "\n")
-    prepared = _DataCache()
-    failed = 0
+    ran = failed = 0
     with _progress(progress, len(todo)) as bar:
         task = bar.add_task("bench", total=len(todo))
-        for cell in todo:
+        for cell, record in _cell_records(todo, out, retry_failed, workers):
             bar.update(task, description=cell.cell_id)
-            record = run_cell(cell, prepared, out)
-            failed += record["status"] != "ok"
-            write_text(out / "cells" / f"{cell.cell_id}.json", json.dumps(record, indent=1) + "\n")
-            write_results(grid, out)
+            if record is not None:
+                ran += 1
+                failed += record["status"] != "ok"
+                write_results(grid, out)
             bar.advance(task)
     write_results(grid, out)
     failures = [
@@ -144,13 +157,69 @@ def run_grid(
         if (record := _record(out, cell)) is not None and record["status"] != "ok"
     ]
     return RunSummary(
-        len(todo),
-        len(selected) - len(todo),
+        ran,
+        len(selected) - ran,
         failed,
         out / "results.parquet",
         len(selected),
         failures,
     )
+
+
+def _cell_records(
+    todo: list[Cell], out: Path, retry_failed: bool, workers: int
+) -> Iterator[tuple[Cell, dict[str, Any] | None]]:
+    """Run ``todo`` and yield ``(cell, record)`` as cells finish (record None: skipped).
+
+    One worker runs the cells here, in grid order. More run them in ``workers`` spawned
+    processes, each with ``cpu_count // workers`` torch threads and its own data cache; a
+    cell's result does not depend on where it ran (every cell is seeded).
+    """
+    if workers == 1 or len(todo) <= 1:
+        data = _DataCache()
+        for cell in todo:
+            yield cell, run_locked_cell(cell, data, out, retry_failed)
+        return
+    workers = min(workers, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _start_worker, (threads,)) as pool:
+        futures = {pool.submit(_worker_cell, cell, out, retry_failed): cell for cell in todo}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+#: A worker process's data cache (:func:`_worker_cell`): its last split and noisy train.
+_WORKER_DATA: _DataCache | None = None
+
+
+def _start_worker(threads: int) -> None:
+    """Initialise a worker process: its torch thread count and its data cache."""
+    # lazy: loads torch, which `siftrec bench plot` does not need
+    import torch
+
+    global _WORKER_DATA
+    torch.set_num_threads(threads)
+    _WORKER_DATA = _DataCache()
+
+
+def _worker_cell(cell: Cell, out: Path, retry_failed: bool) -> dict[str, Any] | None:
+    """:func:`run_locked_cell` in a worker process, with the worker's data cache."""
+    assert _WORKER_DATA is not None, "worker not initialised"
+    return run_locked_cell(cell, _WORKER_DATA, out, retry_failed)
+
+
+def run_locked_cell(
+    cell: Cell, data: _DataCache, out: Path, retry_failed: bool
+) -> dict[str, Any] | None:
+    """Run and commit one cell under its lock; None when another run holds the lock or has
+    committed the cell since this run listed it."""
+    with cell_lock(out / "locks", cell.cell_id) as held:
+        if not held or _is_done(out, cell, retry_failed):
+            return None
+        record = run_cell(cell, data, out)
+        write_text(out / "cells" / f"{cell.cell_id}.json", json.dumps(record, indent=1) + "\n")
+        return record
 
 
 def run_cell(cell: Cell, data: _DataCache, out: Path) -> dict[str, Any]:
