@@ -39,6 +39,14 @@ def bench_command(
         str | None,
         typer.Option("--only", help="Comma-separated model labels: run only their cells now."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Cells run at once, each in its own process (cell locks keep runs apart).",
+        ),
+    ] = 1,
 ) -> None:
     """Run a benchmark grid (resumable), or `plot RUN_DIR` to draw its PNGs.
 
@@ -73,7 +81,7 @@ def bench_command(
     grid = load_grid(target)
     labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
     try:
-        summary = run_grid(grid, out, retry_failed=retry_failed, only=labels)
+        summary = run_grid(grid, out, retry_failed=retry_failed, only=labels, workers=workers)
     except GridProblems as exc:
         for problem in exc.problems:
             stderr.print(f"[bold red]error:[/] {escape(f'{target}: {problem}')}", soft_wrap=True)
