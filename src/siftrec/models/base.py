@@ -28,10 +28,12 @@ import scipy.sparse as sp
 
 from siftrec.atomic import atomic_directory
 from siftrec.components import coerce_param
+from siftrec.data.frames import FrameKind, as_interactions, result_frame
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.lazy import torch_version
+from siftrec.models.products import score_matrix
 from siftrec.models.ranking import top_k
 from siftrec.models.storage import read_npz, read_sparse
 from siftrec.version import __version__
@@ -108,9 +110,26 @@ class Recommender(ABC):
             return coerce_param(FitOptions, key, value)
         return coerce_param(cls.Config, key, value)
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a plain dict (JSON-serialisable)."""
-        return dataclasses.asdict(self.config)
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as a plain dict (JSON-serialisable), as scikit-learn asks for them.
+
+        ``deep`` is accepted for scikit-learn (a model holds no nested estimators, so it changes
+        nothing). The values are the config's own objects, so ``sklearn.base.clone`` can check
+        that a clone took them unchanged; fit options (device, progress) are not included.
+        """
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    def set_params(self, **params: Any) -> Recommender:
+        """Change hyperparameters (or fit options) in place, each parsed by :meth:`parse_param`
+        and the whole config validated again; returns ``self`` (scikit-learn's protocol).
+
+        A fitted model keeps its learned state until the next ``fit``.
+        """
+        values = {k: self.parse_param(k, v) for k, v in params.items()}
+        run = {k: values.pop(k) for k in self._run_options() if k in values}
+        self.config = dataclasses.replace(self.config, **values)
+        self.options = dataclasses.replace(self.options, **run)
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -119,20 +138,29 @@ class Recommender(ABC):
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
-        train: Interactions,
-        validation: Interactions | None = None,
+        train: Any,
+        validation: Any | None = None,
         *,
         options: FitOptions | None = None,
+        user_col: str | None = None,
+        item_col: str | None = None,
+        weight_col: str | None = None,
         **fit_options: Any,
     ) -> Recommender:
         """Learn from ``train``; returns ``self``.
 
-        ``validation`` (models with ``uses_validation``) is a log on the same id maps to select
-        on; ``options`` replace the model's :class:`FitOptions` (kept for later scoring);
-        further ``fit_options`` (e.g. a torch model's ``evaluator``) go to the subclass hook.
+        ``train`` is an :class:`Interactions` log, a pandas or polars DataFrame (columns named
+        by ``user_col``/``item_col``/``weight_col`` or found as the CLI finds them) or a scipy
+        sparse users × items matrix (:func:`siftrec.data.frames.as_interactions`).
+        ``validation`` (models with ``uses_validation``) is a log of the same kinds; ids unknown
+        to ``train`` are dropped. ``options`` replace the model's :class:`FitOptions` (kept for
+        later scoring); further ``fit_options`` (e.g. a torch model's ``evaluator``) go to the
+        subclass hook.
         """
-        if not isinstance(train, Interactions):
-            raise SiftrecError(f"fit expects Interactions, got {type(train).__name__}")
+        train = as_interactions(train, user_col, item_col, weight_col, what="train")
+        if validation is not None and not isinstance(validation, Interactions):
+            valid = as_interactions(validation, user_col, item_col, weight_col, "validation")
+            validation = _on_maps(valid, train)
         if len(train) == 0:
             raise SiftrecError("cannot fit on an empty interaction log")
         if validation is not None:
@@ -247,16 +275,21 @@ class Recommender(ABC):
         exclude: sp.csr_matrix | None = None,
         exclude_items: np.ndarray | None = None,
         batch_size: int = 1024,
+        include_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per user, best first, shape (len(users), k).
 
         ``exclude_seen`` masks the training items; ``exclude`` (users × items CSR over all
         training users) masks more (e.g. validation items at test time); ``exclude_items``
-        (item indices) are masked for every user (e.g. items never seen in training). Rows with
-        fewer than ``k`` admissible items are padded with index -1 and score -inf.
+        (item indices, a deny-list) are masked for every user (e.g. items never seen in
+        training); ``include_items`` (item indices, an allow-list) are the only items that can
+        be recommended. Rows with fewer than ``k`` admissible items are padded with index -1
+        and score -inf.
         """
         users = self._check_users(users)
         self._check_k(k)
+        exclude_items = self._check_items(exclude_items, "exclude_items")
+        include_items = self._check_items(include_items, "include_items")
         if exclude is not None and exclude.shape != self.seen_.shape:
             raise SiftrecError(
                 f"exclude matrix has shape {exclude.shape}, expected {self.seen_.shape}"
@@ -270,7 +303,7 @@ class Recommender(ABC):
                     mask = exclude[batch] if mask is None else mask + exclude[batch]
                 yield self._score(batch), mask
 
-        return _rank_batches(batches(), k, exclude_items)
+        return _rank_batches(batches(), k, exclude_items, include_items)
 
     # ------------------------------------------------------------------ fold-in
     #: Whether the model can score users unseen in training from their interactions alone.
@@ -293,21 +326,25 @@ class Recommender(ABC):
         exclude_seen: bool = True,
         batch_size: int = 1024,
         exclude_items: np.ndarray | None = None,
+        include_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for new users given their interactions; their own items are masked.
 
-        ``exclude_items`` (item indices) are masked for every user, as in :meth:`recommend`.
+        ``exclude_items`` / ``include_items`` (item indices) are the deny- and allow-lists of
+        :meth:`recommend`.
         """
         self._check_fitted()
         history = self._check_history(history)
         self._check_k(k)
+        exclude_items = self._check_items(exclude_items, "exclude_items")
+        include_items = self._check_items(include_items, "include_items")
 
         def batches():
             for start in range(0, history.shape[0], batch_size):
                 rows = history[start : start + batch_size]
                 yield self._score_history(rows), (rows if exclude_seen else None)
 
-        return _rank_batches(batches(), k, exclude_items)
+        return _rank_batches(batches(), k, exclude_items, include_items)
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray | torch.Tensor:
         raise SiftrecError(f"{self.name} cannot score users unseen in training (no fold-in)")
@@ -322,6 +359,198 @@ class Recommender(ABC):
         if not self.supports_fold_in:
             raise SiftrecError(f"{self.name} cannot score users unseen in training (no fold-in)")
         return sp.csr_matrix(history, dtype=np.float32)
+
+    def _check_items(self, items: Any, what: str) -> np.ndarray | None:
+        """Item indices of an allow-/deny-list or a query (None stays None), range-checked."""
+        if items is None:
+            return None
+        arr = np.atleast_1d(np.asarray(items))
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise SiftrecError(
+                f"{what} must be a 1-d array of item indices, got dtype {arr.dtype} "
+                f"shape {arr.shape}; map raw ids with item_map_ (or use the *_raw methods)"
+            )
+        if arr.min() < 0 or arr.max() >= self.n_items:
+            raise SiftrecError(f"{what}: item index out of range [0, {self.n_items})")
+        return arr.astype(np.int64)
+
+    # ------------------------------------------------------------------ similar items
+    #: Whether the model has item factors or an item-item matrix to compare items with.
+    supports_similar_items: ClassVar[bool] = False
+
+    def similar_items(
+        self, items: np.ndarray | list[int] | int, k: int = 10, batch_size: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to each query item, best first: (indices, scores),
+        shape (len(items), k); the query item itself is excluded.
+
+        Similarity is the model's own (cosine of item embeddings for factor models, the learned
+        item-item weights for ItemKNN and EASE: see each model's docstring). Rows with fewer
+        than ``k`` other items are padded with index -1 and score -inf.
+        """
+        self._check_fitted()
+        if not self.supports_similar_items:
+            raise SiftrecError(
+                f"{self.name} has no item factors or item-item matrix; it cannot find similar items"
+            )
+        items = self._check_items(items, "items")
+        self._check_k(k)
+
+        def batches():
+            for start in range(0, len(items), batch_size):
+                batch = items[start : start + batch_size]
+                rows = np.arange(len(batch))
+                itself = sp.csr_matrix(
+                    (np.ones(len(batch), dtype=np.float32), (rows, batch)),
+                    shape=(len(batch), self.n_items),
+                )
+                yield self._similar_items(batch), itself
+
+        return _rank_batches(batches(), k)
+
+    def _similar_items(self, items: np.ndarray) -> np.ndarray | torch.Tensor:
+        """Similarity of each item in ``items`` (valid indices) to every item, a fresh
+        (len(items), n_items) block; models that set ``supports_similar_items`` implement it."""
+        raise SiftrecError(f"{self.name} cannot find similar items")
+
+    # ------------------------------------------------------------------ raw ids
+    def recommend_raw(
+        self,
+        users: Any,
+        k: int = 10,
+        exclude_seen: bool = True,
+        items: Any | None = None,
+        exclude_items: Any | None = None,
+        *,
+        unknown: str = "error",
+        as_: FrameKind = None,
+        batch_size: int = 1024,
+    ) -> Any:
+        """Top-``k`` for training users named by their raw ids, as a table with the columns
+        ``user, item, rank, score`` in raw ids (rank 1 = best), like ``siftrec recommend``.
+
+        ``items`` (raw item ids) is an allow-list, ``exclude_items`` a deny-list.
+        ``unknown="error"`` (default) refuses ids the model does not know, naming them;
+        ``"skip"`` drops them. ``as_``: ``"pandas"``, ``"polars"`` or None (pandas when it is
+        installed, else polars). Users with fewer than ``k`` admissible items (``k`` larger
+        than the catalog included) get fewer rows.
+        """
+        index = self._raw_index(self.user_map_, users, "user", unknown)
+        top, scores = self.recommend(
+            index,
+            self._raw_k(k),
+            exclude_seen,
+            exclude_items=self._raw_items(exclude_items, unknown),
+            include_items=self._raw_items(items, unknown),
+            batch_size=batch_size,
+        )
+        columns = ranked_columns(self.user_map_, index, self.item_map_, top, scores)
+        return result_frame(columns, as_)
+
+    def recommend_history_raw(
+        self,
+        history: Any,
+        k: int = 10,
+        exclude_seen: bool = True,
+        items: Any | None = None,
+        exclude_items: Any | None = None,
+        *,
+        unknown: str = "error",
+        as_: FrameKind = None,
+        user_col: str | None = None,
+        item_col: str | None = None,
+        weight_col: str | None = None,
+        batch_size: int = 1024,
+    ) -> Any:
+        """Top-``k`` for users given by a posted history (fold-in, models with
+        ``supports_fold_in``): a DataFrame or :class:`Interactions` of raw (user, item) ids,
+        whose users need not be known to the model. Items the model does not know are
+        dropped from the history; each user's own items are masked unless ``exclude_seen`` is
+        False. The result, lists and switches are those of :meth:`recommend_raw`, with the
+        history's user ids.
+        """
+        self._check_fitted()
+        if sp.issparse(history):
+            raise SiftrecError(
+                "a sparse history is in item indices: pass it to recommend_history; "
+                "recommend_history_raw takes a DataFrame of raw (user, item) ids"
+            )
+        log = as_interactions(history, user_col, item_col, weight_col)
+        item_index = self.item_map_._lookup(log.raw_items())
+        known = item_index >= 0
+        matrix = sp.csr_matrix(
+            (log.weights[known], (log.users[known], item_index[known])),
+            shape=(log.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        matrix.sum_duplicates()
+        top, scores = self.recommend_history(
+            matrix,
+            self._raw_k(k),
+            exclude_seen,
+            batch_size,
+            exclude_items=self._raw_items(exclude_items, unknown),
+            include_items=self._raw_items(items, unknown),
+        )
+        users = np.arange(log.n_users)
+        columns = ranked_columns(log.user_map, users, self.item_map_, top, scores)
+        return result_frame(columns, as_)
+
+    def score_raw(self, users: Any, items: Any, *, unknown: str = "error") -> np.ndarray:
+        """Float32 scores of the pairs ``(users[b], items[b])`` given as raw ids.
+
+        ``unknown="error"`` refuses ids the model does not know, naming them; ``"skip"`` gives
+        such pairs a NaN score (the result stays aligned with the input).
+        """
+        self._check_fitted()
+        _check_unknown(unknown)
+        raw_users, raw_items = _raw_array(users, "users"), _raw_array(items, "items")
+        if raw_users.shape != raw_items.shape:
+            raise SiftrecError(
+                f"got {raw_users.size} users but {raw_items.size} items; pass one per pair"
+            )
+        user_index = self.user_map_.to_index(raw_users, what="user")
+        item_index = self.item_map_.to_index(raw_items, what="item")
+        if unknown == "error":
+            _refuse_unknown(raw_users, user_index, "user")
+            _refuse_unknown(raw_items, item_index, "item")
+        known = (user_index >= 0) & (item_index >= 0)
+        out = np.full(raw_users.shape, np.nan, dtype=np.float32)
+        out[known] = self.score_pairs(user_index[known], item_index[known])
+        return out
+
+    def similar_items_raw(
+        self, items: Any, k: int = 10, *, unknown: str = "error", as_: FrameKind = None
+    ) -> Any:
+        """:meth:`similar_items` for raw item ids, as a table with the columns
+        ``item, similar_item, rank, score`` (rank 1 = most similar); ``unknown`` and ``as_`` as
+        in :meth:`recommend_raw`."""
+        index = self._raw_index(self.item_map_, items, "item", unknown)
+        top, scores = self.similar_items(index, self._raw_k(k))
+        columns = ranked_columns(self.item_map_, index, self.item_map_, top, scores)
+        columns["similar_item"] = columns.pop("item")
+        columns["item"] = columns.pop("user")
+        return result_frame({c: columns[c] for c in SIMILAR_COLUMNS}, as_)
+
+    def _raw_index(self, id_map: IdMap, raw: Any, what: str, unknown: str) -> np.ndarray:
+        """Indices of raw ids on ``id_map``; unknown ones refused or (``"skip"``) dropped."""
+        self._check_fitted()
+        _check_unknown(unknown)
+        raw = _raw_array(raw, f"{what}s")
+        index = id_map.to_index(raw, what=what)
+        if unknown == "error":
+            _refuse_unknown(raw, index, what)
+        return index[index >= 0]
+
+    def _raw_items(self, raw: Any | None, unknown: str) -> np.ndarray | None:
+        return None if raw is None else self._raw_index(self.item_map_, raw, "item", unknown)
+
+    def _raw_k(self, k: int) -> int:
+        """``k`` for the raw-id tables: a larger ``k`` than the catalog gives every item."""
+        self._check_k(min(k, self.n_items) if isinstance(k, int | np.integer) else k)
+        return min(int(k), self.n_items)
 
     def _check_k(self, k: int) -> None:
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
@@ -404,15 +633,87 @@ class Recommender(ABC):
             raise SiftrecError(f"corrupt model file {directory / 'arrays.npz'}: {what}") from None
 
 
+#: The columns of :meth:`Recommender.recommend_raw` (and of ``siftrec recommend``'s file).
+RECOMMENDATION_COLUMNS = ("user", "item", "rank", "score")
+#: The columns of :meth:`Recommender.similar_items_raw` (and of ``siftrec similar``'s file).
+SIMILAR_COLUMNS = ("item", "similar_item", "rank", "score")
+
+
+def ranked_columns(
+    query_map: IdMap, queries: np.ndarray, item_map: IdMap, items: np.ndarray, scores: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Top-k arrays (rows = ``queries``, padding -1 dropped) as the columns ``user, item, rank,
+    score`` in raw ids: one row per recommendation, rank 1 = best."""
+    n, k = items.shape
+    valid = items >= 0
+    rows = np.repeat(np.arange(n), k).reshape(n, k)[valid]
+    return {
+        "user": query_map.to_raw(np.asarray(queries, dtype=np.int64)[rows]),
+        "item": item_map.to_raw(items[valid]),
+        "rank": np.tile(np.arange(1, k + 1), n).reshape(n, k)[valid],
+        "score": scores[valid],
+    }
+
+
+def item_cosine(factors: torch.Tensor, items: np.ndarray) -> torch.Tensor:
+    """Cosine similarity of the rows ``items`` of ``factors`` [I, d] to every row: a fresh
+    [len(items), I] tensor (a zero row is similar to nothing: its similarities are 0)."""
+    with torch.no_grad():
+        unit = factors / factors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        query = unit[torch.as_tensor(items, dtype=torch.long, device=unit.device)]
+        return score_matrix(query, unit)
+
+
+def _check_unknown(unknown: str) -> None:
+    if unknown not in ("error", "skip"):
+        raise SiftrecError(f"unknown must be 'error' or 'skip', got {unknown!r}")
+
+
+def _raw_array(raw: Any, what: str) -> np.ndarray:
+    """Raw ids (a scalar, list, array or Series) as a flat numpy array."""
+    if hasattr(raw, "to_numpy"):  # a pandas or polars Series
+        raw = raw.to_numpy()
+    arr = np.atleast_1d(np.asarray(raw))
+    if arr.ndim != 1:
+        raise SiftrecError(f"{what} must be a flat list of ids, got shape {arr.shape}")
+    return arr
+
+
+def _refuse_unknown(raw: np.ndarray, index: np.ndarray, what: str) -> None:
+    """A one-line error naming (up to five of) the raw ids the model does not know."""
+    unknown = raw[index < 0]
+    if unknown.size:
+        shown = ", ".join(repr(x) for x in unknown[:5].tolist())
+        more = f" and {unknown.size - 5:,} more" if unknown.size > 5 else ""
+        raise SiftrecError(
+            f"{unknown.size:,} {what} id(s) unknown to the model: {shown}{more}; "
+            "pass unknown='skip' to drop them"
+        )
+
+
+def _on_maps(log: Interactions, train: Interactions) -> Interactions:
+    """``log`` re-indexed on ``train``'s id maps (rows with unknown ids dropped)."""
+    return log.remap(train.user_map, train.item_map)[0]
+
+
 def _rank_batches(
-    batches, k: int, exclude_items: np.ndarray | None = None
+    batches,
+    k: int,
+    exclude_items: np.ndarray | None = None,
+    include_items: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mask and rank a stream of (scores, mask CSR or None) batches into top-k arrays."""
+    """Mask and rank a stream of (scores, mask CSR or None) batches into top-k arrays
+    (``include_items``: an allow-list, every other column masked)."""
     all_items, all_scores = [], []
     for raw_scores, mask in batches:
         scores = _as_tensor(raw_scores).detach().float()
         has_items = exclude_items is not None and len(exclude_items) > 0
         has_mask = mask is not None and mask.nnz > 0
+        if include_items is not None:
+            blocked = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
+            allowed = torch.as_tensor(np.asarray(include_items), dtype=torch.long)
+            blocked[allowed.to(scores.device)] = False
+            scores[:, blocked] = float("-inf")
         if has_items:
             cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
             scores[:, cols.to(scores.device)] = float("-inf")

@@ -74,6 +74,12 @@ class TorchRecommender(Recommender):
         self.auto_: dict[str, Any] | None = None
         self._ready = False
 
+    def set_params(self, **params: Any) -> TorchRecommender:
+        """:meth:`Recommender.set_params`, then the checks of ``objective="auto"``."""
+        super().set_params(**params)
+        check_auto(self.config)
+        return self
+
     @abstractmethod
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> Scorer:
         """A freshly initialised scorer; all random initialisation must use ``generator``."""
