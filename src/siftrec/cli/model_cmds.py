@@ -191,14 +191,24 @@ def evaluate_command(
             "--strict", help="Refuse a test file that shares pairs with the training data."
         ),
     ] = False,
+    propensity: Annotated[
+        str | None,
+        typer.Option(
+            "--propensity",
+            help="For ips-/snips- metrics: power-law[:ETA], column[:NAME] or an "
+            "item,propensity file.",
+        ),
+    ] = None,
     read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Full-ranking evaluation over all items, training items masked.
 
     Test pairs that are also training pairs can never be hit (seen items are masked): they are
-    reported with a warning, or refused with --strict.
+    reported with a warning, or refused with --strict. IPS/SNIPS metrics (snips-ndcg@20) weigh
+    each hit by its inverse exposure propensity, given by --propensity (docs/metrics.md).
     """
-    from siftrec.evaluate import evaluate  # lazy: CLI start-up time
+    # lazy: CLI start-up time
+    from siftrec.evaluate.weighted import evaluate_weighted
 
     excludes = {f"--exclude {p}": p for p in exclude or []}
     guard_outputs({"--per-user": per_user}, {"--test": test, **excludes}, {"MODEL_DIR": model_dir})
@@ -206,7 +216,9 @@ def evaluate_command(
     extra = [read_input(p, "exclude", read) for p in exclude or []]
     model = load_model_dir(model_dir)
     _check_training_overlap(model, test_data, strict)
-    result = evaluate(model, test_data, metrics, exclude=extra or None, progress=True)
+    result = evaluate_weighted(
+        model, test_data, metrics, propensity, exclude=extra or None, progress=True
+    )
     if per_user is not None:
         frame = result.per_user_frame(model.user_map_)
         write_frame(frame, per_user)
