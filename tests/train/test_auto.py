@@ -13,7 +13,7 @@ from siftrec.models import MF, get_model_class, load_model
 from siftrec.objectives.bpr import BPR
 from siftrec.objectives.truncated import TruncatedBCE
 from siftrec.testing.models import contract_log
-from siftrec.train.auto import AUTO_CANDIDATES, AUTO_PATIENCE, CARVE_RATIO, auto_candidates
+from siftrec.train.auto import AUTO_CANDIDATES, CARVE_RATIO, auto_candidates
 
 TINY = {"epochs": 6, "dim": 8, "batch_size": 64, "device": "cpu"}
 
@@ -63,7 +63,7 @@ def test_picks_the_candidate_that_is_clearly_best(split):
     assert record["chosen"]["score"] == best > record["candidates"][0]["score"] + 0.2
     assert record["validation"] == {"source": "given"} and record["refit"] is None
     # with a given validation the chosen candidate is kept as trained
-    alone = MF(sampler="uniform", patience=AUTO_PATIENCE, **{**TINY, "epochs": 10})
+    alone = MF(sampler="uniform", **{**TINY, "epochs": 10})
     alone.fit(split.train, validation=split.test)
     np.testing.assert_array_equal(_scores(model), _scores(alone))
     assert _curve(model) == _curve(alone)
@@ -72,7 +72,7 @@ def test_picks_the_candidate_that_is_clearly_best(split):
 
 def test_never_worse_than_plain_on_validation(split):
     model = MF(objective="auto", **TINY).fit(split.train, validation=split.test)
-    plain = MF(patience=AUTO_PATIENCE, **TINY).fit(split.train, validation=split.test)
+    plain = MF(**TINY).fit(split.train, validation=split.test)
     candidates = model.auto_["candidates"]
     assert [(c["objective"], c["sampler"]) for c in candidates] == [
         ("bpr", "uniform"),
@@ -154,8 +154,10 @@ def test_budget_caps_every_candidate():
     assert budget["epochs_per_candidate"] == 3 and budget["max_epochs"] == 6
     assert all(c["epochs"] <= 3 for c in model.auto_["candidates"])
     assert budget["epochs_trained"] == sum(c["epochs"] for c in model.auto_["candidates"])
-    assert budget["patience"] == AUTO_PATIENCE
-    # early stopping: each candidate stops one epoch after its best (an explicit patience is kept)
+    # no early stopping unless asked: every candidate trains its whole share
+    assert budget["patience"] is None
+    assert all(c["epochs"] == 3 for c in model.auto_["candidates"])
+    # an explicit patience is kept: each candidate stops one epoch after its best
     stopped = MF(objective="auto", auto_candidates="bce", patience=1, **TINY).fit(contract_log())
     assert stopped.auto_["budget"]["patience"] == 1
     for candidate in stopped.auto_["candidates"]:
