@@ -15,6 +15,7 @@ from siftrec.objectives.base import (
 )
 from siftrec.objectives.bce import BCE
 from siftrec.objectives.bpr import BPR
+from siftrec.objectives.gnolr import GNOLR, MultiTask
 from siftrec.objectives.multinomial import Multinomial
 from siftrec.objectives.nbpo import NBPO
 from siftrec.objectives.relmf import RelMF
@@ -25,12 +26,14 @@ from siftrec.objectives.ubpr import UBPR
 __all__ = [
     "BCE",
     "BPR",
+    "GNOLR",
     "NBPO",
     "SAMPLED_KINDS",
     "UBPR",
     "Batch",
     "Gradients",
     "ListwiseObjective",
+    "MultiTask",
     "Multinomial",
     "Objective",
     "ObjectiveKind",

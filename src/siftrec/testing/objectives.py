@@ -79,6 +79,15 @@ OBJECTIVE_CASES: dict[str, ObjectiveCase] = {
     "relmf": ObjectiveCase(("relmf", "relmf(loss=log, clip=0.1)")),
     "nbpo": ObjectiveCase(("nbpo(dim=4)", "nbpo(dim=4, l2_flip=0)"), gradcheck=False),
     "ubpr": ObjectiveCase(("ubpr", "ubpr(beta=1.0)")),
+    "gnolr": ObjectiveCase(
+        (
+            "gnolr",
+            "gnolr(levels=3, variant=non_nested)",
+            "gnolr(levels=3, variant=naive)",
+            "gnolr(levels=3, learn_cutpoints=true, scale=2.0)",
+        )
+    ),
+    "multitask": ObjectiveCase(("multitask", "multitask(levels=2)")),
 }
 
 

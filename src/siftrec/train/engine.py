@@ -143,6 +143,9 @@ class Batch:
         targets: listwise: the users' training rows [B, n_items] (dense float).
         weights: interaction weights [B] (``use_weights``), else None.
         propensities: exposure propensity [B] of each positive interaction, else None.
+        levels: ordinal feedback level [B] (int64) of each positive when the training log has
+            a ``level`` column (``siftrec.data.levels``), else None; sampled negatives are
+            level 0. Ordinal objectives (GNOLR) read it; the others ignore it.
         step: the 0-based global mini-batch counter.
         epoch: the 0-based epoch index.
     """
@@ -154,6 +157,7 @@ class Batch:
     targets: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     propensities: torch.Tensor | None = None
+    levels: torch.Tensor | None = None
     step: int = 0
     epoch: int = 0
 

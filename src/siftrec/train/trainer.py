@@ -115,6 +115,11 @@ class Trainer:
             else objective.interaction_propensities(train)
         )
         self.propensities = None if propensity is None else self._column(propensity)
+        self.levels = (  # ordinal feedback levels of the positives (batch.levels)
+            torch.as_tensor(train.column("level").astype(np.int64), device=self.device)
+            if train.has_column("level")
+            else None
+        )
         if self.sampler is not None:
             self.sampler.setup(train, self.rng)
         self.fused = self._fused_optimizer(scorer, objective, module is not None)
@@ -192,19 +197,22 @@ class Trainer:
         dev = self.device
         users = drawn.users.to(dev, non_blocking=True)
         items = drawn.items.to(dev, non_blocking=True)
-        weights = propensities = None
-        if self.weights is not None or self.propensities is not None:
+        weights = propensities = levels = None
+        if self.weights is not None or self.propensities is not None or self.levels is not None:
             ids = drawn.ids.to(dev, non_blocking=True)
             if self.weights is not None:
                 weights = self.weights[ids]
             if self.propensities is not None:
                 propensities = self.propensities[ids]
+            if self.levels is not None:
+                levels = self.levels[ids]
         batch = Batch(
             drawn.ids,
             users,
             items,
             weights=weights,
             propensities=propensities,
+            levels=levels,
             step=self.step,
             epoch=epoch,
         )

@@ -18,6 +18,10 @@ Column rules (CSV/TSV/Parquet/DataFrames), names matched case-insensitively:
 - known side columns (canonical name ← aliases): ``timestamp``, ``rating``, ``dwell_time`` ←
   ``dwell``, ``feedback`` ← ``behavior``/``behaviour``/``event``/``type``, ``session`` ←
   ``session_id``, ``is_noise`` ← ``noise``. Any other column is carried unchanged.
+- ``level``: an integer ≥ 0 per row, the ordinal depth of the feedback (higher = deeper, e.g. 1
+  collect, 2 cart, 3 buy; :mod:`siftrec.data.levels`). Duplicate (user, item) rows collapse to
+  the row of the deepest level. The ``multibehavior`` format derives it from a ``behavior``
+  column or from one file per behaviour (:mod:`.multibehavior`).
 
 Types: ids are integers when every id is a plain decimal integer (no leading zeros), else
 strings. ``rating``, ``dwell_time`` and weights must be numeric; ``is_noise`` must be boolean

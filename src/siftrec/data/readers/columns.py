@@ -14,6 +14,7 @@ import numpy as np
 
 from siftrec.data.ids import IdMap, check_missing_ids, refuse_missing
 from siftrec.data.interactions import Interactions
+from siftrec.data.levels import LEVEL, check_levels, collapse_levels
 from siftrec.errors import SiftrecError
 
 USER_ALIASES = ("user", "user_id", "userid", "uid")
@@ -96,7 +97,9 @@ def frame_to_interactions(
         if canonical in columns or (canonical != name and canonical in rest):
             canonical = name  # a second alias of a taken name keeps its own name
         columns[canonical] = _side_values(frame[name], source, canonical)
-    return Interactions.from_raw(
+    if LEVEL in columns:  # ordinal feedback: one row per pair, at its deepest level
+        columns[LEVEL] = check_levels(columns[LEVEL], source)
+    log = Interactions.from_raw(
         _ids(frame[user], source, "user"),
         _ids(frame[item], source, "item"),
         weights,
@@ -104,6 +107,7 @@ def frame_to_interactions(
         user_map=user_map,
         item_map=item_map,
     )
+    return collapse_levels(log)
 
 
 def _plain_ints(series: Any) -> Any | None:

@@ -18,6 +18,7 @@ FORMATS: tuple[str, ...] = (
     "denoisingrec",
     "npy",
     "userlists",
+    "multibehavior",
 )
 
 #: The formats whose rows form a table of named columns (see :func:`read_frame`); the others

@@ -12,6 +12,8 @@ from siftrec.data.readers.columns import frame_to_interactions
 from siftrec.data.readers.formats import open_log
 from siftrec.data.readers.frames import table_frame
 from siftrec.data.readers.lists import read_userlists
+from siftrec.data.readers.multibehavior import FORMAT as MULTIBEHAVIOR
+from siftrec.data.readers.multibehavior import parse_format, read_multibehavior
 from siftrec.data.readers.text import read_lightgcn
 from siftrec.errors import SiftrecError
 
@@ -55,8 +57,17 @@ def read_interactions(
         :func:`~siftrec.data.readers.arrays.read_npy` and
         :func:`~siftrec.data.readers.lists.read_userlists`.
         denoisingrec: see :func:`~siftrec.data.readers.text.read_denoisingrec`.
+        multibehavior (``multibehavior:collect,cart,buy`` declares the order): a folder with
+        one file per behaviour or a table with a behaviour column, read with ordinal levels;
+        see :mod:`~siftrec.data.readers.multibehavior`.
     """
     path = Path(path)
+    if format is not None and format.strip().lower().partition(":")[0] == MULTIBEHAVIOR:
+        if sep is not None or header is not None or columns is not None:
+            raise SiftrecError(f"the {MULTIBEHAVIOR} format takes no sep/header/columns options")
+        return read_multibehavior(
+            path, parse_format(format), user_map=user_map, item_map=item_map
+        )
     fmt = open_log(path, format, sep, header, columns)
     maps = {"user_map": user_map, "item_map": item_map}
     if fmt in _PAIR_READERS:

@@ -1,0 +1,312 @@
+"""GNOLR: the nested ordinal logistic loss over feedback levels (Zhang et al., KDD 2025).
+
+Feedback of ``K`` ordinal levels (e.g. 1 collect < 2 cart < 3 buy; ``batch.levels``, from the
+log's ``level`` column, ``siftrec.data.levels``) is modelled by cumulative probabilities
+
+    p_k = P(y ≥ k | u, i) = σ(S·s_ui − a_k),    a_1 < a_2 < … < a_K,
+
+of the scorer's logit ``s_ui`` (any scorer: MF, GMF/NeuMF, LightGCN), a scale ``S`` and
+cut-points ``a_k``. Sampled negatives are level 0. Category probabilities are
+``P(y=0) = 1 − p_1``, ``P(y=k) = p_k − p_{k+1}``, ``P(y=K) = p_K``, and the nested loss of the
+paper (methods.md §7.4) sums, for every truncation ``t = 1..K``, the ordinal likelihood in which
+the levels above ``t`` are merged into ``t``:
+
+    NLL_t = −[1{y=0} ln(1 − p_1) + Σ_{k<t} 1{y=k} ln(p_k − p_{k+1}) + 1{y≥t} ln p_t],
+    L = mean over the batch's samples of Σ_t NLL_t.
+
+``NLL_1`` is BCE on level 1, ``NLL_K`` the full ordinal likelihood. Per sample the sum has a
+closed form: ``Σ_{t≤y} ln p_t + (K − y)·ln P(y)``.
+
+Cut-points follow the authors: ``m_k = π_k/(1 − π_k)`` with ``π_k`` the rate of ``y ≥ k`` among
+the training samples (positives at their levels plus the sampled negatives, so
+``π_k = share of positives at level ≥ k / (1 + n_neg)``), ``a_k = −ln m_k``: an untrained model
+(``s ≈ 0``) is calibrated. With ``learn_cutpoints`` they are learned as ``a_1 + cumsum(exp(α))``
+(ordered by construction) with ``anchor · MSE(a, −ln m)`` added to the loss.
+
+Numerical guard (the authors' NaN from ``ln(p_0 − p_1)``): ``ln(p_k − p_{k+1})`` is computed as
+``ln σ(x_k) + ln σ(−x_{k+1}) + ln(1 − e^{−(a_{k+1} − a_k)})`` (exact, no cancellation), the
+cut-point gap is floored at ``eps`` and the log-probability at ``ln eps``.
+
+Variants (the paper's ablations on a shared logit): ``nested`` (GNOLR), ``non_nested`` (only
+``NLL_K``: plain cumulative-link OLR, the paper's V1) and ``naive`` (independent BCE on each
+cumulative indicator ``1{y ≥ k}`` against ``p_k``, no category likelihood).
+
+Scoring: ``p_K = σ(S·s − a_K)`` is a strictly increasing function of the logit, so ranking by
+the probability of the deepest level is ranking by the scorer's logit: ``recommend`` needs no
+change and returns the same lists; :meth:`GNOLR.deepest_probability` maps logits to ``p_K``.
+
+What is not here: the paper's per-level towers (``K`` similarity heads whose cumulative sums
+give ``z_k``); every level shares the scorer's one logit, as in the paper's Neural-OLR
+parameterisation, and differs by its cut-point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from siftrec.data.interactions import Interactions
+from siftrec.data.levels import LEVEL, check_levels
+from siftrec.errors import SiftrecError
+from siftrec.objectives.base import Batch, ObjectiveKind, SampledObjective, register_objective
+from siftrec.search_space import Categorical, Float, SearchSpace
+
+#: Most levels a learnable module holds (its parameter sizes are fixed before the data is seen,
+#: so a saved model loads without it).
+MAX_LEVELS = 16
+Variant = Literal["nested", "non_nested", "naive"]
+VARIANTS = ("nested", "non_nested", "naive")
+
+
+def level_rates(train: Interactions, k: int | None = None) -> np.ndarray:
+    """``[K]`` share of the training rows at level ≥ ``k`` for ``k = 1..K`` (every row is level
+    1 in a log without levels; ``K`` = the deepest level unless given)."""
+    if train.has_column(LEVEL):
+        levels = check_levels(train.column(LEVEL), "training log")
+    else:
+        levels = np.ones(len(train), dtype=np.int16)
+    if not len(levels):
+        raise SiftrecError("cannot set up levels on an empty log")
+    k = int(levels.max()) if k is None else k
+    if k < 1 or k > MAX_LEVELS:
+        raise SiftrecError(f"the number of levels must be in 1..{MAX_LEVELS}, got {k}")
+    counts = np.bincount(np.minimum(levels, k), minlength=k + 1)
+    return counts[::-1].cumsum()[::-1][1:] / len(levels)
+
+
+def base_cutpoints(rates: np.ndarray, n_negatives: int) -> np.ndarray:
+    """``a_k = −ln m_k``, ``m_k = π_k/(1 − π_k)``, ``π_k = rates_k / (1 + n_negatives)`` (clipped
+    to [1e-6, 1 − 1e-6]); non-decreasing in ``k``."""
+    pi = np.clip(np.asarray(rates, dtype=np.float64) / (1 + n_negatives), 1e-6, 1 - 1e-6)
+    return np.log((1 - pi) / pi)
+
+
+class Cutpoints(nn.Module):
+    """Learnable ordered cut-points ``a = a_1 + cumsum([0, exp(α)])`` (first ``K`` used) and the
+    anchor ``−ln m`` they are pulled to; initialised on the first training batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Parameter(torch.zeros(()))
+        self.log_gaps = nn.Parameter(torch.zeros(MAX_LEVELS - 1))
+        self.register_buffer("target", torch.zeros(MAX_LEVELS))
+        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+
+    def initialise(self, target: torch.Tensor, eps: float) -> None:
+        """Set ``a`` to ``target`` (gaps floored at ``eps``)."""
+        with torch.no_grad():
+            k = len(target)
+            self.target[:k] = target
+            self.first.fill_(float(target[0]))
+            gaps = torch.clamp(target[1:] - target[:-1], min=eps)
+            self.log_gaps[: k - 1] = torch.log(gaps)
+            self.ready.fill_(True)
+
+    def forward(self, k: int) -> torch.Tensor:
+        gaps = torch.exp(self.log_gaps[: k - 1])
+        return torch.cat([self.first.reshape(1), self.first + torch.cumsum(gaps, 0)])
+
+
+@dataclass
+class _LevelObjective(SampledObjective):
+    """What the ordinal objectives share: ``K``, the level rates and the label matrix."""
+
+    kind: ClassVar[ObjectiveKind] = "pointwise"
+
+    levels: int = 0
+    eps: float = 1e-7
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.levels <= MAX_LEVELS:
+            raise SiftrecError(f"levels must be in 0..{MAX_LEVELS} (0: from the data)")
+        if not 0 < self.eps < 1e-2:
+            raise SiftrecError(f"eps must be in (0, 0.01), got {self.eps}")
+        self.rates_: np.ndarray | None = None
+
+    def setup(self, train: Interactions) -> None:
+        self.rates_ = level_rates(train, self.levels or None)
+
+    @property
+    def n_levels(self) -> int:
+        """``K`` (from :meth:`setup`)."""
+        if self.rates_ is None:
+            raise SiftrecError(f"{self.name}: call setup(train) before the first batch")
+        return len(self.rates_)
+
+    def labels(self, batch: Batch) -> torch.Tensor:
+        """``[B, 1 + n_neg]`` levels: the positives' (``K`` when the batch has none), then 0."""
+        k = self.n_levels
+        labels = torch.zeros(batch.scores.shape, dtype=torch.long, device=batch.scores.device)
+        if batch.levels is None:
+            labels[:, 0] = k
+        else:
+            labels[:, 0] = batch.levels.to(labels.device).long().clamp(0, k)
+        return labels
+
+    def fixed_cutpoints(self, batch: Batch) -> torch.Tensor:
+        """``−ln m_k`` [K] for this batch's negatives per positive."""
+        a = base_cutpoints(self.rates_, batch.scores.shape[1] - 1)
+        return torch.as_tensor(a, dtype=batch.scores.dtype, device=batch.scores.device)
+
+    def sample_weights(self, batch: Batch) -> torch.Tensor | None:
+        """``[B, 1 + n_neg]`` interaction weights on the positives' column (None without)."""
+        if batch.weights is None:
+            return None
+        w = torch.ones_like(batch.scores)
+        w[:, 0] = batch.weights.to(w.dtype)
+        return w
+
+
+def log_categories(x: torch.Tensor, a: torch.Tensor, eps: float) -> torch.Tensor:
+    """``[..., K + 1]`` log-probabilities of the categories ``y = 0..K`` from ``x_k = z − a_k``
+    ``[..., K]`` and the cut-points ``a`` [K], guarded (see the module docstring)."""
+    c0 = F.logsigmoid(-x[..., :1])
+    top = F.logsigmoid(x[..., -1:])
+    if x.shape[-1] == 1:
+        return torch.cat([c0, top], dim=-1)
+    gaps = torch.clamp(a[1:] - a[:-1], min=eps)
+    middle = F.logsigmoid(x[..., :-1]) + F.logsigmoid(-x[..., 1:]) + torch.log(-torch.expm1(-gaps))
+    return torch.cat([c0, torch.clamp(middle, min=math.log(eps)), top], dim=-1)
+
+
+@register_objective("gnolr")
+@dataclass
+class GNOLR(_LevelObjective):
+    """The nested ordinal loss (module docstring) on the scorer's logit.
+
+    Attributes:
+        variant: ``nested`` (GNOLR), ``non_nested`` (only the full OLR likelihood ``NLL_K``)
+            or ``naive`` (BCE per cumulative indicator).
+        scale: ``S`` in ``p_k = σ(S·s − a_k)``.
+        learn_cutpoints: learn the cut-points (ordered, pulled to ``−ln m`` by ``anchor``)
+            instead of fixing them at ``−ln m``.
+        anchor: weight of ``MSE(a, −ln m)`` when the cut-points are learned (authors: 1e-3).
+        levels: ``K``; 0 takes the deepest level of the training log. Deeper levels in a
+            batch count as ``K``.
+        eps: the numerical guard: floor of the cut-point gaps and of ``p_k − p_{k+1}``.
+    """
+
+    search_space: ClassVar[SearchSpace] = {
+        "scale": Float(0.5, 4.0, log=True),
+        "learn_cutpoints": Categorical((False, True)),
+    }
+
+    variant: Variant = "nested"
+    scale: float = 1.0
+    learn_cutpoints: bool = False
+    anchor: float = 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.variant not in VARIANTS:
+            raise SiftrecError(
+                f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}"
+            )
+        if not self.scale > 0:
+            raise SiftrecError(f"scale must be positive, got {self.scale}")
+        if not self.anchor >= 0:
+            raise SiftrecError(f"anchor must be non-negative, got {self.anchor}")
+
+    def build(
+        self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool
+    ) -> nn.Module | None:
+        return Cutpoints() if self.learn_cutpoints else None
+
+    def cutpoints(self, batch: Batch) -> torch.Tensor:
+        """The cut-points ``a`` [K] used for ``batch`` (learned or fixed)."""
+        fixed = self.fixed_cutpoints(batch)
+        if not self.learn_cutpoints:
+            return fixed
+        module: Cutpoints = self.module
+        if not bool(module.ready):
+            module.initialise(fixed.to(module.first.dtype), self.eps)
+        return module(self.n_levels).to(fixed.dtype)
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        k = self.n_levels
+        a = self.cutpoints(batch)
+        y = self.labels(batch)
+        x = self.scale * batch.scores.unsqueeze(-1) - a  # [B, N, K]
+        if self.variant == "naive":
+            target = y.unsqueeze(-1) >= torch.arange(1, k + 1, device=y.device)
+            per = -torch.where(target, F.logsigmoid(x), F.logsigmoid(-x)).sum(-1)
+        else:
+            log_cat = log_categories(x, a, self.eps)
+            own = log_cat.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # ln P(y)
+            if self.variant == "non_nested":
+                per = -own
+            else:  # Σ_{t ≤ y} ln p_t + (K − y)·ln P(y)
+                cum = torch.cumsum(F.logsigmoid(x), dim=-1)
+                prefix = torch.where(
+                    y > 0, cum.gather(-1, (y - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1), 0.0
+                )
+                per = -(prefix + (k - y).to(x.dtype) * own)
+        w = self.sample_weights(batch)
+        loss = (per if w is None else per * w).mean()
+        if self.learn_cutpoints and self.anchor:
+            target = self.module.target[:k].to(a.dtype)
+            loss = loss + self.anchor * torch.mean((a - target) ** 2)
+        return loss
+
+    def deepest_probability(self, logits: torch.Tensor, n_negatives: int) -> torch.Tensor:
+        """``p_K = σ(S·s − a_K)`` of logits (fixed cut-points: for ``n_negatives`` per positive;
+        learned: the trained ones). Strictly increasing in the logit."""
+        if self.learn_cutpoints and bool(self.module.ready):
+            a_k = self.module(self.n_levels)[-1].detach()
+        else:
+            a_k = float(base_cutpoints(self.rates_, n_negatives)[-1])
+        return torch.sigmoid(self.scale * logits - a_k)
+
+
+class LevelHeads(nn.Module):
+    """One logistic head per level on a shared logit: ``σ(exp(ω_k)·s + b_k)`` (first ``K``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_slope = nn.Parameter(torch.zeros(MAX_LEVELS))
+        self.bias = nn.Parameter(torch.zeros(MAX_LEVELS))
+        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, scores: torch.Tensor, k: int) -> torch.Tensor:
+        return torch.exp(self.log_slope[:k]) * scores.unsqueeze(-1) + self.bias[:k]
+
+
+@register_objective("multitask")
+@dataclass
+class MultiTask(_LevelObjective):
+    """Multi-task baseline: one BCE head per level over the shared user/item towers.
+
+    Head ``k`` predicts the cumulative indicator ``1{y ≥ k}`` (engaged at level ``k`` or
+    deeper; levels are the deepest per pair, ``siftrec.data.levels``) as
+    ``σ(exp(ω_k)·s + b_k)`` from the scorer's logit ``s``; the loss is the mean over heads and
+    samples. Slopes start at 1 and biases at ``ln m_k`` (the base rates, as GNOLR's
+    cut-points). Unlike GNOLR, the heads are independent: no ordering between levels and no
+    category likelihood. With positive slopes the deepest head is increasing in the logit, so
+    ``recommend`` ranks by it.
+    """
+
+    search_space: ClassVar[SearchSpace] = {}
+
+    def build(
+        self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool
+    ) -> nn.Module | None:
+        return LevelHeads()
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        k = self.n_levels
+        heads: LevelHeads = self.module
+        if not bool(heads.ready):
+            with torch.no_grad():
+                heads.bias[:k] = -self.fixed_cutpoints(batch).to(heads.bias.dtype)
+                heads.ready.fill_(True)
+        logits = heads(batch.scores, k).to(batch.scores.dtype)  # [B, N, K]
+        target = self.labels(batch).unsqueeze(-1) >= torch.arange(1, k + 1, device=logits.device)
+        per = -torch.where(target, F.logsigmoid(logits), F.logsigmoid(-logits)).mean(-1)
+        w = self.sample_weights(batch)
+        return (per if w is None else per * w).mean()
