@@ -9,6 +9,9 @@ decomposition (torch, MKL on CPU), and turned into ``B`` in place. ``B`` lives o
 torch device, so scoring runs on CUDA when available. A memory guard refuses catalogs whose
 dense matrices would not fit in the memory this process may still use (the smallest of
 available memory, its address-space limit and its cgroup limit).
+
+Fold-in scores a new user's row as ``x B`` like any training row; ``similar_items`` of item
+``i`` is row ``B_i`` (the weight ``i`` gives every other item in the scores).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class EASE(Recommender):
     Config = EASEConfig
     search_space: ClassVar[SearchSpace] = {"l2": Float(1.0, 10_000.0, log=True)}
     supports_fold_in = True
+    supports_similar_items = True
     fit_options: ClassVar[frozenset[str]] = frozenset({"device"})
 
     def _fit(self, train: Interactions) -> None:
@@ -113,6 +117,10 @@ class EASE(Recommender):
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray | torch.Tensor:
         return self._product(self._weighted(history))
+
+    def _similar_items(self, items: np.ndarray) -> torch.Tensor:
+        """Row ``B[i]``: the weight item ``i`` gives every item in a user's scores."""
+        return self.B_[torch.as_tensor(items, device=self.B_.device)].clone()
 
     def _get_state(self) -> dict[str, np.ndarray]:
         state = {"B": self.B_.cpu().numpy()}

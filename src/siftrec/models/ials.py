@@ -27,6 +27,7 @@ ends on a user solve against the final item factors. Solvers, both vectorised ov
 Fold-in (``score_history``) solves new users exactly against the fixed item factors. With
 ``solver="cholesky"`` it reproduces a training user's factors (same final solve); with "cg" it
 returns the exact minimiser, which the training factors approach as ``cg_steps`` grows.
+``similar_items`` is the cosine similarity of the item factors.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from rich.progress import Progress
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
-from siftrec.models.base import Recommender
+from siftrec.models.base import Recommender, item_cosine
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.search_space import Categorical, Float, Int, SearchSpace
@@ -105,6 +106,7 @@ class IALS(Recommender):
         "reg_exponent": Float(0.0, 1.5, when={"reg_scaling": "frequency"}),
     }
     supports_fold_in = True
+    supports_similar_items = True
     fit_options: ClassVar[frozenset[str]] = frozenset({"device", "progress"})
 
     # ------------------------------------------------------------------ fitting
@@ -221,6 +223,10 @@ class IALS(Recommender):
         with torch.no_grad():
             x = rows.exact(y, y.T @ y)
             return x @ y.T
+
+    def _similar_items(self, items: np.ndarray) -> torch.Tensor:
+        """Cosine similarity of the item factors."""
+        return item_cosine(self.item_factors_, items)
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, np.ndarray]:

@@ -8,6 +8,9 @@ memory stays bounded on catalogs of tens of thousands of items. The work is stil
 the catalog size: the fit estimates its memory and refuses what would not fit in the memory this
 process may use (:mod:`siftrec.resources`), and shows a progress bar with the estimated operation
 count on a terminal when the work is large.
+
+Fold-in scores a new user's row as ``x S`` like any training row; ``similar_items`` of item ``i``
+is row ``S_i`` (its ``k`` neighbours by shrunk cosine, every other item 0).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class ItemKNN(Recommender):
         "shrink": Float(0.0, 200.0),
     }
     supports_fold_in = True
+    supports_similar_items = True
 
     def _fit(self, train: Interactions) -> None:
         self.user_matrix_ = self._weighted(train.matrix)
@@ -97,6 +101,10 @@ class ItemKNN(Recommender):
 
     def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
         return (self._weighted(history) @ self.similarity_).toarray()
+
+    def _similar_items(self, items: np.ndarray) -> np.ndarray:
+        """Row ``i`` of the pruned similarity matrix (items outside its neighbours score 0)."""
+        return self.similarity_[items].toarray()
 
     def _get_state(self) -> dict[str, np.ndarray]:
         s = self.similarity_

@@ -18,6 +18,11 @@ sums repeated rows use ``index_select`` (backward: ``index_add_``, which adds ro
 rather than advanced indexing, whose CPU backward adds with atomics from several threads when a
 batch is large, so rounding depended on thread timing. The sparse products (MKL's CSR kernel)
 gave bit-identical results from 1 to 7 threads.
+
+Fold-in (``recommend_history``) solves a new user's final embedding against the frozen final item
+embeddings in closed form (regularised least squares,
+:func:`~siftrec.models.torch_base.fold_in_least_squares`; the graph is not extended);
+``similar_items`` is the cosine similarity of the final item embeddings.
 """
 
 from __future__ import annotations
@@ -288,6 +293,8 @@ class LightGCN(TorchRecommender):
     """LightGCN trained by any sampled objective (BPR by default)."""
 
     Config = LightGCNConfig
+    supports_fold_in = True
+    supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(16, 128, log=True),
         "layers": Int(1, 4),

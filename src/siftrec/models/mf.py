@@ -4,6 +4,10 @@ With the default objective (``bpr``) this is BPR-MF (Rendle et al., UAI 2009); w
 the pointwise "BPO" model (Yu & Qin, SIGIR 2020). Training runs on the fused row-sparse path
 (analytic gradients, only the touched embedding rows updated) unless ``optimizer="adam"`` or
 ``fused=False``.
+
+Fold-in (``recommend_history``) solves a new user's vector against the frozen item factors in
+closed form (regularised least squares, :func:`~siftrec.models.torch_base.fold_in_least_squares`);
+``similar_items`` is the cosine similarity of the item factors.
 """
 
 from __future__ import annotations
@@ -139,6 +143,8 @@ class MF(TorchRecommender):
     """Dot-product matrix factorisation with an optional item bias (BPR-MF by default)."""
 
     Config = MFConfig
+    supports_fold_in = True
+    supports_similar_items = True
     #: Ranges for the default per-sample SGD (``optimizer="sgd"``).
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(16, 256, log=True),

@@ -11,6 +11,14 @@ Defaults follow DenoisingRec: ``dim`` (its ``factor_num``) 32, 3 layers, no drop
 1024 counts positives and negatives together; here ``batch_size`` counts positives (each with
 its ``n_negatives``), so ``batch_size=512`` reproduces its number of steps per epoch (which
 matters for T-CE's per-step drop-rate schedule).
+
+Fold-in (``recommend_history``): GMF is a dot product (``(p ⊙ w)ᵀ q + b``), so a new user's
+vector is solved in closed form against the frozen item embeddings (regularised least squares,
+:func:`~siftrec.models.torch_base.fold_in_least_squares`). NeuMF's tower is not linear in the
+user: its new users' GMF and MLP embeddings start at the training users' mean and take
+``FOLD_IN_STEPS`` Adam steps on the class-balanced BCE of their row over the whole catalog, every
+other weight frozen. ``similar_items`` is the cosine similarity of the item embeddings (GMF's,
+joined with the MLP tower's for NeuMF).
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from siftrec.errors import SiftrecError
@@ -30,6 +41,10 @@ from siftrec.train.engine import Factors, Scorer
 
 #: Upper bound on the elements of the [users, items, hidden] block ``score_all`` materialises.
 SCORE_BLOCK_ELEMENTS = 1 << 24
+#: NeuMF fold-in: Adam steps, learning rate and new users optimised together.
+FOLD_IN_STEPS = 50
+FOLD_IN_LR = 0.05
+FOLD_IN_BATCH = 256
 
 
 @dataclass
@@ -161,15 +176,24 @@ class NeuMFScorer(Scorer):
         return self.predict(torch.cat([gmf, hidden], dim=-1)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        return self.score_user_rows(
+            self.gmf_user(users), self.mlp_user(users) if self.tower else None
+        )
+
+    def score_user_rows(
+        self, gmf_rows: torch.Tensor, mlp_rows: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Scores [B, n_items] of users given by their GMF and MLP embedding rows (training
+        users' rows, or fold-in users' rows being optimised: differentiable in them)."""
         dim = self.gmf_user.embedding_dim
         weight, bias = self.predict.weight[0], self.predict.bias
         # wᵀ(p ⊙ q) = (p ⊙ w)ᵀ q: the GMF branch of every item in one product.
-        scores = (self.gmf_user(users) * weight[:dim]) @ self.gmf_item.weight.T + bias
+        scores = (gmf_rows * weight[:dim]) @ self.gmf_item.weight.T + bias
         if not self.tower:
             return scores
         first, rest = self.tower[0], self.tower[1:]
-        user_part, item_part = self._first_layer_halves(self.mlp_user(users), self.mlp_item.weight)
-        chunk = max(1, SCORE_BLOCK_ELEMENTS // max(1, len(users) * first.out_features))
+        user_part, item_part = self._first_layer_halves(mlp_rows, self.mlp_item.weight)
+        chunk = max(1, SCORE_BLOCK_ELEMENTS // max(1, len(gmf_rows) * first.out_features))
         for start in range(0, self.n_items, chunk):
             stop = min(start + chunk, self.n_items)
             hidden = torch.relu(user_part.unsqueeze(1) + item_part[start:stop])
@@ -208,6 +232,8 @@ class GMF(TorchRecommender):
     """Generalized matrix factorisation (NCF's GMF), BCE with sampled negatives by default."""
 
     Config = GMFConfig
+    supports_fold_in = True
+    supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(8, 128, log=True),
         "lr": Float(1e-4, 1e-2, log=True),
@@ -226,6 +252,8 @@ class NeuMF(TorchRecommender):
     """NeuMF without pre-training (DenoisingRec's "NeuMF-end")."""
 
     Config = NeuMFConfig
+    supports_fold_in = True
+    supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         **GMF.search_space,
         "num_layers": Int(1, 3),
@@ -235,3 +263,41 @@ class NeuMF(TorchRecommender):
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> NeuMFScorer:
         cfg = self.config
         return NeuMFScorer(n_users, n_items, cfg.dim, cfg.num_layers, cfg.dropout, generator)
+
+    def _score_history(self, history: sp.csr_matrix) -> torch.Tensor:
+        """Optimised fold-in (the module docstring), ``FOLD_IN_BATCH`` new users at a time; each
+        user's loss is their own, so a user's result does not depend on the batch."""
+        scorer = self._ready_scorer()
+        if scorer.factors() is not None:  # no tower: closed form
+            return super()._score_history(history)
+        blocks = [
+            self._fold_in_block(scorer, history[start : start + FOLD_IN_BATCH])
+            for start in range(0, history.shape[0], FOLD_IN_BATCH)
+        ]
+        return torch.cat(blocks) if blocks else torch.zeros(0, self.n_items, device=self.device_)
+
+    def _fold_in_block(self, scorer: NeuMFScorer, rows: sp.csr_matrix) -> torch.Tensor:
+        target = torch.from_numpy((rows > 0).toarray().astype(np.float32)).to(self.device_)
+        n_pos = target.sum(dim=1, keepdim=True)
+        weight = torch.where(target > 0, (self.n_items - n_pos) / n_pos.clamp_min(1.0), 1.0)
+        start = [table.weight.detach().mean(dim=0) for table in (scorer.gmf_user, scorer.mlp_user)]
+        gmf, mlp = (row.expand(len(target), -1).clone().requires_grad_() for row in start)
+        optimizer = torch.optim.Adam([gmf, mlp], lr=FOLD_IN_LR)
+        with torch.enable_grad():
+            for _ in range(FOLD_IN_STEPS):
+                logits = scorer.score_user_rows(gmf, mlp)
+                bce = F.binary_cross_entropy_with_logits(
+                    logits, target, weight=weight, reduction="none"
+                )
+                loss = (bce.sum(dim=1) / weight.sum(dim=1)).sum()
+                loss = loss + self.config.l2 * (gmf.square().sum() + mlp.square().sum())
+                gmf.grad, mlp.grad = torch.autograd.grad(loss, [gmf, mlp])
+                optimizer.step()
+        with torch.no_grad():
+            return scorer.score_user_rows(gmf, mlp)
+
+    def _item_embeddings(self) -> torch.Tensor:
+        """GMF item embeddings joined with the MLP tower's (GMF alone without a tower)."""
+        scorer = self._ready_scorer()
+        tables = [scorer.gmf_item.weight] + ([scorer.mlp_item.weight] if scorer.tower else [])
+        return torch.cat(tables, dim=1).detach()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from siftrec.data.interactions import Interactions
 from siftrec.models.base import Recommender
@@ -23,9 +24,14 @@ class PopularityConfig:
 
 @register("popularity")
 class Popularity(Recommender):
-    """Scores each item by its number of training users (or summed weights)."""
+    """Scores each item by its number of training users (or summed weights).
+
+    Fold-in (``recommend_history``): a new user gets the same popularity scores; their history
+    only masks the items they already have. No item representation, so no ``similar_items``.
+    """
 
     Config = PopularityConfig
+    supports_fold_in = True
     #: Nothing to tune: the baseline has no hyperparameter that depends on the data.
     search_space: ClassVar[SearchSpace] = {}
 
@@ -35,6 +41,9 @@ class Popularity(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(users), len(self.item_scores_)))
+
+    def _score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.item_scores_, (history.shape[0], len(self.item_scores_)))
 
     def _get_state(self) -> dict[str, np.ndarray]:
         return {"item_scores": self.item_scores_}

@@ -24,6 +24,7 @@ evaluation for held-out users.
 The input layer is a sparse × dense product over the rows' non-zeros (rows hold ~0.1 % of the
 catalog), so its cost scales with the interactions, not with ``users × items``; input dropout
 on the non-zeros has exactly the distribution of dropout on the dense row (zeros stay zero).
+``similar_items`` is the cosine similarity of the decoder's output rows (one per item).
 """
 
 from __future__ import annotations
@@ -227,6 +228,11 @@ class _UserInputRecommender(TorchRecommender):
     """A torch model scoring from the users' rows, so it can fold in users unseen in training."""
 
     supports_fold_in = True
+    supports_similar_items = True
+
+    def _item_embeddings(self) -> torch.Tensor:
+        """The decoder's last weight matrix, one row per item."""
+        return self.scorer_.decoder[-1].weight.detach()
 
     def _score_history(self, history: sp.csr_matrix) -> torch.Tensor:
         rows = sp.csr_matrix(history, dtype=np.float32, copy=True)
