@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ from siftrec.cli.common import (
 from siftrec.data.readers import read_id_list
 from siftrec.data.writers import write_frame
 from siftrec.errors import SiftrecError
+from siftrec.text import read_item_text
 
 
 @handle_errors
@@ -42,6 +44,10 @@ def fit_command(
         Path | None,
         typer.Option("--validation", help="Validation file (models that early-stop on it)."),
     ] = None,
+    item_text: Annotated[
+        Path | None,
+        typer.Option("--item-text", help="CSV item,text for --param align=con|gen (RLMRec)."),
+    ] = None,
     read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Fit a model on a training file and save it to a model directory.
@@ -54,12 +60,20 @@ def fit_command(
 
     model_cls = get_model_class(model)
     estimator = model_cls(**parse_params(param))
-    guard_outputs({}, {"--train": train, "--validation": validation}, directories={"--out": out})
+    guard_outputs(
+        {},
+        {"--train": train, "--validation": validation, "--item-text": item_text},
+        directories={"--out": out},
+    )
     check_directory_target(out)  # refuse a non-model directory now, not after the fit
     if validation is not None and not model_cls.uses_validation:
         raise SiftrecError(f"model {model_cls.name} does not use a validation set")
     data = read_input(train, "training", read)
     fit_options = {}
+    if item_text is not None:
+        if "item_text" not in inspect.signature(model_cls._fit).parameters:
+            raise SiftrecError(f"model {model_cls.name} takes no --item-text")
+        fit_options["item_text"] = read_item_text(require_file(item_text, "item text"))
     if validation is not None:
         valid = read_input(
             validation, "validation", read, user_map=data.user_map, item_map=data.item_map

@@ -269,6 +269,10 @@ class LightGCNScorer(Scorer):
         p, q = emb[: len(users)], emb[len(users) :].view(*items.shape, -1)
         return torch.bmm(q, p.unsqueeze(2)).squeeze(2)
 
+    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.node_embeddings(torch.cat([users, items + self.n_users]))
+        return emb[: len(users)], emb[len(users) :]
+
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         final = self.propagate()
         return score_matrix(final[users], final[self.n_users :])

@@ -93,6 +93,9 @@ class MFScorer(Scorer):
         scores = score_matrix(self.user_emb(users), self.item_emb.weight)
         return scores if self.bias is None else scores + self.bias.weight.T
 
+    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb(users), self.item_emb(items)
+
     def factors(self) -> Factors:
         bias = None if self.bias is None else self.bias.weight.detach()[:, 0]
         return self.user_emb.weight.detach(), self.item_emb.weight.detach(), bias

@@ -145,6 +145,12 @@ class NeuMFScorer(Scorer):
             tables += [self.mlp_user(users), self.mlp_item(items)]
         return tables
 
+    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """GMF embeddings, joined with the MLP tower's when there is one."""
+        user_tables = [self.gmf_user(users)] + ([self.mlp_user(users)] if self.tower else [])
+        item_tables = [self.gmf_item(items)] + ([self.mlp_item(items)] if self.tower else [])
+        return torch.cat(user_tables, dim=1), torch.cat(item_tables, dim=1)
+
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         if self.tower and not torch.is_grad_enabled() and not self._dropout_active():
             return self._score_candidates_split(users, items)

@@ -28,6 +28,8 @@ from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate, parse_metrics
 from siftrec.models.base import FitOptions, Recommender, item_cosine
 from siftrec.models.products import score_matrix
+from siftrec.objectives.align import TextAlignment
+from siftrec.text import ItemText, build_text_features
 from siftrec.train import SPARSE_OPTIMIZERS, TrainConfig, Trainer
 from siftrec.train.auto import check_auto, is_auto, select_candidate
 from siftrec.train.engine import (
@@ -74,6 +76,7 @@ class TorchRecommender(Recommender):
         self.best_epoch_: int | None = None
         self.best_score_: float | None = None
         self.auto_: dict[str, Any] | None = None
+        self._item_text: ItemText | None = None  # fit-time input of align, never saved
         self._ready = False
 
     def set_params(self, **params: Any) -> TorchRecommender:
@@ -108,8 +111,11 @@ class TorchRecommender(Recommender):
         train: Interactions,
         validation: Interactions | None = None,
         evaluator: Evaluator | None = None,
+        item_text: ItemText | None = None,
     ) -> None:
+        """``item_text``: raw item ids and texts, for ``align`` (RLMRec) only."""
         self.auto_ = None
+        self._item_text = item_text
         if not is_auto(self.config):
             self._train(self.config, train, validation, evaluator)
             return
@@ -118,7 +124,7 @@ class TorchRecommender(Recommender):
             config: TrainConfig, part: Interactions, valid: Interactions | None
         ) -> TorchRecommender:
             trial = type(self)(config=config, options=self.options)
-            return trial.fit(part, validation=valid, evaluator=evaluator)
+            return trial.fit(part, validation=valid, evaluator=evaluator, item_text=item_text)
 
         selection = select_candidate(
             self.config, train, fit_candidate, validation, evaluator is not None
@@ -175,11 +181,47 @@ class TorchRecommender(Recommender):
             changed=self.invalidate,
             evaluate=self._evaluation(config, validation, evaluator),
             progress=self.options.progress,
+            auxiliary=self._alignment(config, train, objective.kind),
         )
         result = trainer.fit(train)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.best_score_ = result.best_score
+
+    def _alignment(
+        self, config: TrainConfig, train: Interactions, kind: str
+    ) -> TextAlignment | None:
+        """The RLMRec term of ``config.align`` over the texts given to ``fit`` (None: none)."""
+        if config.align == "none":
+            return None
+        if self._item_text is None:
+            raise SiftrecError(
+                f"align={config.align} needs item text: fit(..., item_text=...) "
+                "or siftrec fit --item-text FILE"
+            )
+        if kind not in SAMPLED_KINDS:
+            raise SiftrecError(f"align works with sampled objectives, not {config.objective!r}")
+        features = build_text_features(
+            train, self._item_text, config.align_encoder, seed=config.seed
+        )
+        if config.align_shuffle:
+            features = features.shuffled(config.seed)
+        scorer = self.scorer_
+        probe = torch.zeros(1, dtype=torch.long, device=self.device_)
+        with torch.no_grad():
+            scorer.prepare()
+            cf_dim = scorer.embed(probe, probe)[0].shape[1]
+        generator = torch.Generator().manual_seed(config.seed + 1)
+        return TextAlignment(
+            torch.from_numpy(features.users),
+            torch.from_numpy(features.items),
+            cf_dim,
+            config.align,
+            config.align_weight,
+            config.align_temperature,
+            config.align_mask,
+            generator,
+        ).to(self.device_)
 
     @staticmethod
     def _sampler(config: TrainConfig) -> BatchSampler:

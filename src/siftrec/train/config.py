@@ -53,6 +53,15 @@ class TrainConfig:
             comma-separated ``objective`` or ``objective+sampler`` specs.
         auto_budget: total epochs of all ``auto`` candidates, split evenly (None: ``epochs``
             each); the retraining after a carved validation comes on top.
+        align: RLMRec text alignment added to the objective (``siftrec.objectives.align``):
+            ``none``, ``con`` (contrastive) or ``gen`` (generative, masked); needs item text
+            at fit time (``fit(..., item_text=...)``, ``siftrec fit --item-text``), never at
+            scoring time.
+        align_weight: weight of the alignment term (RLMRec: 1e-3 to 1e-1).
+        align_temperature: InfoNCE temperature ``τ``.
+        align_mask: fraction of a batch's nodes masked and reconstructed (``gen``).
+        align_encoder: text encoder spec (``tfidf``, ``tfidf:<dim>``, ``static``).
+        align_shuffle: give every node another node's text (the shuffled-profile ablation).
     """
 
     objective: str = "bpr"
@@ -75,6 +84,12 @@ class TrainConfig:
     seed: int = 0
     auto_candidates: str = ",".join(AUTO_CANDIDATES)
     auto_budget: int | None = None
+    align: Literal["none", "con", "gen"] = "none"
+    align_weight: float = 0.01
+    align_temperature: float = 0.2
+    align_mask: float = 0.15
+    align_encoder: str = "tfidf"
+    align_shuffle: bool = False
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "n_negatives")
@@ -92,5 +107,9 @@ class TrainConfig:
             raise SiftrecError(
                 f"optimizer must be adam, sparse_adam, adagrad or sgd, got {self.optimizer!r}"
             )
+        if self.align_weight < 0 or self.align_temperature <= 0:
+            raise SiftrecError("align_weight must be non-negative and align_temperature positive")
+        if not 0 < self.align_mask <= 1:
+            raise SiftrecError(f"align_mask must be in (0, 1], got {self.align_mask}")
         if self.optimizer == "sparse_adam" and self.weight_decay:
             raise SiftrecError("sparse_adam has no weight decay; use l2 (batch L2) instead")

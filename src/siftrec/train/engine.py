@@ -10,6 +10,7 @@ objective or a sampler module:
 - :class:`Objective` (:class:`SampledObjective`, :class:`ListwiseObjective`): what is minimised;
   :class:`Gradients`: its closed-form score gradients for the fused path;
 - :class:`BatchSampler`: what the trainer asks of a sampler;
+- :class:`AuxiliaryLoss`: an extra term added to the objective's loss (text alignment);
 - :class:`RowGrad`, :data:`Factors`: row-sparse gradients and a dot-product scorer's tables;
 - the objective and sampler registries (built-ins register when ``siftrec.objectives`` /
   ``siftrec.samplers`` are imported; a registry imports its package on first look-up).
@@ -106,6 +107,12 @@ class Scorer(nn.Module, ABC):
     ) -> torch.Tensor:
         """Explicit L2 of the batch's layer-0 embeddings, ``½ Σ‖row‖² / B`` (default: none)."""
         return torch.zeros((), device=users.device)
+
+    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The collaborative embeddings ``[U, d_u]`` of ``users`` [U] and ``[I, d_i]`` of
+        ``items`` [I] that the scores are made of (differentiable in training mode); what an
+        :class:`AuxiliaryLoss` such as the RLMRec text alignment reads."""
+        raise SiftrecError(f"{type(self).__name__} exposes no user/item embeddings")
 
     def forward_rows(
         self, users: torch.Tensor, rows: torch.Tensor, step: int
@@ -316,6 +323,22 @@ def get_objective(spec: str, **params: object) -> Objective:
 def available_objectives() -> list[str]:
     """Registered objective names (aliases included)."""
     return objectives.available()
+
+
+class AuxiliaryLoss(nn.Module, ABC):
+    """An extra loss term the trainer adds to the objective's loss on each sampled batch.
+
+    It reads the scorer through :meth:`Scorer.embed`. Its own parameters are trained by a
+    separate dense Adam at ``lr`` and are not part of the scorer, so they are not saved with
+    the model (the RLMRec text alignment, ``siftrec.objectives.align``). A fit with an
+    auxiliary term takes the autograd path.
+    """
+
+    lr: float = 1e-3
+
+    @abstractmethod
+    def forward(self, scorer: Scorer, batch: Batch) -> torch.Tensor:
+        """The weighted scalar term for ``batch`` (indices filled; scores may be present)."""
 
 
 # ---------------------------------------------------------------------- samplers

@@ -28,6 +28,7 @@ from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
 from siftrec.train.engine import (
     OBJECTIVE_MODULE,
     SAMPLED_KINDS,
+    AuxiliaryLoss,
     Batch,
     BatchSampler,
     Factors,
@@ -70,6 +71,8 @@ class Trainer:
             restore), so the owner drops whatever it derived from them.
         evaluate: the validation metrics with the current parameters (None: no validation).
         progress: show a progress bar on stderr.
+        auxiliary: an extra loss term added on every sampled step (e.g. the RLMRec text
+            alignment), trained by its own Adam; None: the objective alone.
     """
 
     def __init__(
@@ -82,7 +85,10 @@ class Trainer:
         changed: Callable[[], None] | None = None,
         evaluate: Evaluate | None = None,
         progress: bool = False,
+        auxiliary: AuxiliaryLoss | None = None,
     ) -> None:
+        if auxiliary is not None and objective.kind not in SAMPLED_KINDS:
+            raise SiftrecError(f"the listwise objective {objective.name!r} takes no extra term")
         if objective.kind not in scorer.supported_kinds:
             kinds = ", ".join(sorted(scorer.supported_kinds))
             raise SiftrecError(
@@ -96,6 +102,7 @@ class Trainer:
         self.changed = changed or (lambda: None)
         self.evaluate = evaluate
         self.progress = progress
+        self.auxiliary = auxiliary
 
     # ------------------------------------------------------------------ public
     def fit(self, train: Interactions) -> TrainResult:
@@ -124,6 +131,8 @@ class Trainer:
             self.sampler.setup(train, self.rng)
         self.fused = self._fused_optimizer(scorer, objective, module is not None)
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
+        aux = self.auxiliary
+        self.aux_optimizer = None if aux is None else torch.optim.Adam(aux.parameters(), aux.lr)
 
         result = TrainResult()
         best_state: dict[str, torch.Tensor] | None = None
@@ -230,11 +239,16 @@ class Trainer:
         total = loss
         if self.config.l2:
             total = loss + self.config.l2 * scorer.regularization(users, items[:, 0], items[:, 1:])
+        if self.auxiliary is not None:
+            total = total + self.auxiliary(scorer, batch)
+            self.aux_optimizer.zero_grad(set_to_none=True)
         if self.config.optimizer == "sgd":  # per-sample rate: step the mean with lr·B
             optimizer.param_groups[0]["lr"] = self.config.lr * len(batch)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.step()
         return loss
 
     def _listwise_step(
@@ -280,6 +294,7 @@ class Trainer:
             and objective.kind in SAMPLED_KINDS
             and cfg.optimizer in SPARSE_OPTIMIZERS
             and not cfg.weight_decay
+            and self.auxiliary is None  # its term has no analytic row gradient
             # an objective's own parameters need its analytic gradient (fused_gradients)
             and (
                 not owns_module
