@@ -105,6 +105,32 @@ def test_early_stopping_restores_best_epoch_and_reports_changes(data):
     assert changes == [0, 1, 2, 3, 4]  # before every epoch, and after the restore
 
 
+@pytest.mark.parametrize(
+    ("tolerance", "best_epoch", "epochs_run"),
+    [(None, 1, 4), (0.0, 1, 4), (0.01, 4, 6), (0.2, 6, 6)],
+)
+def test_tolerance_keeps_the_latest_epoch_on_the_best_plateau(
+    data, tolerance, best_epoch, epochs_run
+):
+    # a noisy, flat validation curve: the strict maximum is epoch 1, epoch 4 is within 1 % of it
+    # and epoch 6 within 2 %
+    curve = [0.500, 0.470, 0.480, 0.497, 0.460, 0.494]
+    scores, snapshots = iter(curve), {}
+    scorer = ToyScorer(data.n_users, data.n_items)
+
+    def evaluate():
+        snapshots[len(snapshots) + 1] = scorer.user.detach().clone()
+        return {"ndcg@20": next(scores)}
+
+    config = TrainConfig(
+        optimizer="adam", lr=0.05, batch_size=64, epochs=6, patience=3, tolerance=tolerance
+    )
+    result = Trainer(scorer, BPR(), get_sampler("uniform"), config, evaluate=evaluate).fit(data)
+    assert len(result.history) == epochs_run  # an epoch on the plateau resets the patience
+    assert (result.best_epoch, result.best_score) == (best_epoch, curve[best_epoch - 1])
+    torch.testing.assert_close(scorer.user.detach(), snapshots[best_epoch], rtol=0, atol=0)
+
+
 def test_evaluates_every_n_epochs_and_after_the_last(data):
     calls = []
     _, result = train(
@@ -267,6 +293,8 @@ def test_config_validation():
         TrainConfig(lr=0)
     with pytest.raises(SiftrecError, match="patience must be at least 1"):
         TrainConfig(patience=0)
+    with pytest.raises(SiftrecError, match=r"tolerance must be in \[0, 1\)"):
+        TrainConfig(tolerance=1.0)
     with pytest.raises(SiftrecError, match="sparse_adam has no weight decay"):
         TrainConfig(optimizer="sparse_adam", weight_decay=0.1)
     with pytest.raises(SiftrecError, match="optimizer must be"):

@@ -48,6 +48,11 @@ class TrainConfig:
         metric: validation metric (higher is better), e.g. ``"ndcg@20"``.
         patience: stop after this many epochs without improvement (None: never).
         restore_best: restore the best evaluated parameters at the end.
+        tolerance: relative plateau of the best epoch: an epoch scoring within this share of the
+            highest validation score so far counts as best (resets ``patience``; the latest such
+            epoch is restored), since a validation metric on noisy labels fluctuates by a few
+            percent between epochs. None: 0 (strictly the highest), except for the candidates of
+            ``objective="auto"``, which use ``siftrec.train.auto.AUTO_TOLERANCE``.
         seed: seeds initialisation, sampling and torch's global RNG.
         auto_candidates: what ``objective="auto"`` tries besides the plain (default) objective:
             comma-separated ``objective`` or ``objective+sampler`` specs.
@@ -81,6 +86,7 @@ class TrainConfig:
     metric: str = "ndcg@20"
     patience: int | None = None
     restore_best: bool = True
+    tolerance: float | None = None
     seed: int = 0
     auto_candidates: str = ",".join(AUTO_CANDIDATES)
     auto_budget: int | None = None
@@ -101,6 +107,8 @@ class TrainConfig:
                 raise SiftrecError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.lr == 0:
             raise SiftrecError("lr must be positive")
+        if self.tolerance is not None and not 0 <= self.tolerance < 1:
+            raise SiftrecError(f"tolerance must be in [0, 1) (or None), got {self.tolerance}")
         if self.patience is not None and self.patience < 1:
             raise SiftrecError(f"patience must be at least 1 (or None), got {self.patience}")
         if self.optimizer not in ("adam", *SPARSE_OPTIMIZERS):

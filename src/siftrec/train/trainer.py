@@ -136,6 +136,7 @@ class Trainer:
 
         result = TrainResult()
         best_state: dict[str, torch.Tensor] | None = None
+        peak: float | None = None  # the highest validation score so far
         n_batches = math.ceil(
             (len(train) if self.sampler else np.count_nonzero(train.user_counts())) / cfg.batch_size
         )
@@ -150,12 +151,13 @@ class Trainer:
                 due = cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last)
                 if self.evaluate is not None and due:
                     score = self._evaluate(record)
-                    if result.best_score is None or score > result.best_score:
+                    if _on_best_plateau(score, peak, cfg.tolerance):
                         result.best_score, result.best_epoch = score, epoch + 1
                         if cfg.restore_best:
                             best_state = {
                                 k: v.detach().clone() for k, v in scorer.state_dict().items()
                             }
+                    peak = score if peak is None else max(peak, score)
                 result.history.append(record)
                 progress.epoch_done(record, record.get(_metric_key(cfg.metric)))
                 stale = result.best_epoch is not None and epoch + 1 - result.best_epoch
@@ -373,3 +375,12 @@ def _metric_key(name: str) -> str:
     except SiftrecError:
         return name
     return key
+
+
+def _on_best_plateau(score: float, peak: float | None, tolerance: float | None) -> bool:
+    """Whether an epoch scoring ``score`` becomes the best epoch: it beats the ``peak`` so far,
+    or, with a ``tolerance``, comes within that share of it (so on a flat, noisy validation curve
+    the latest such epoch, the longest-trained, is the one restored)."""
+    if peak is None or score > peak:
+        return True
+    return bool(tolerance) and score >= peak - tolerance * abs(peak)
