@@ -308,6 +308,9 @@ class Recommender(ABC):
     # ------------------------------------------------------------------ fold-in
     #: Whether the model can score users unseen in training from their interactions alone.
     supports_fold_in: ClassVar[bool] = False
+    #: Whether fold-in of a training user's own row gives their trained scores (models that
+    #: score from the row); False where it re-estimates the user (a solve or an optimisation).
+    fold_in_exact: ClassVar[bool] = True
 
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:
         """Scores for new users given their interactions (rows of a users × n_items CSR).

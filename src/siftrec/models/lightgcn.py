@@ -298,6 +298,7 @@ class LightGCN(TorchRecommender):
 
     Config = LightGCNConfig
     supports_fold_in = True
+    fold_in_exact = False
     supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(16, 128, log=True),

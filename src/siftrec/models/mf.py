@@ -147,6 +147,7 @@ class MF(TorchRecommender):
 
     Config = MFConfig
     supports_fold_in = True
+    fold_in_exact = False
     supports_similar_items = True
     #: Ranges for the default per-sample SGD (``optimizer="sgd"``).
     search_space: ClassVar[SearchSpace] = {

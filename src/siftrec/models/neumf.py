@@ -239,6 +239,7 @@ class GMF(TorchRecommender):
 
     Config = GMFConfig
     supports_fold_in = True
+    fold_in_exact = False
     supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         "dim": Int(8, 128, log=True),
@@ -259,6 +260,7 @@ class NeuMF(TorchRecommender):
 
     Config = NeuMFConfig
     supports_fold_in = True
+    fold_in_exact = False
     supports_similar_items = True
     search_space: ClassVar[SearchSpace] = {
         **GMF.search_space,

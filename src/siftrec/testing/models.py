@@ -368,18 +368,61 @@ def check_bad_params_refused(subject: _Subject, bad_params: Sequence[Mapping[str
 
 
 def check_fold_in(subject: _Subject) -> None:
+    """Fold-in of training users' rows: their trained scores where the model scores from the
+    row (``fold_in_exact``); otherwise finite, deterministic, per-user scores that never
+    recommend the history back. An allow-list restricts what is recommended."""
     fitted, users = subject.fitted, np.array([3, 0, 11])
     history = subject.data.binary[users]
     if not fitted.supports_fold_in:
         with pytest.raises(SiftrecError, match="cannot score users unseen"):
             fitted.score_history(history)
         return
-    np.testing.assert_allclose(
-        fitted.score_history(history), fitted.score(users), rtol=1e-4, atol=1e-5
-    )
-    items, _ = fitted.recommend_history(history, k=5)
-    expected, _ = fitted.recommend(users, k=5)
-    np.testing.assert_array_equal(items, expected)
+    scores = fitted.score_history(history)
+    if fitted.fold_in_exact:
+        np.testing.assert_allclose(scores, fitted.score(users), rtol=1e-4, atol=1e-5)
+        items, _ = fitted.recommend_history(history, k=5)
+        expected, _ = fitted.recommend(users, k=5)
+        np.testing.assert_array_equal(items, expected)
+    else:
+        assert scores.shape == (len(users), fitted.n_items) and np.isfinite(scores).all()
+        np.testing.assert_array_equal(fitted.score_history(history), scores)
+        alone = fitted.score_history(history[1:2])
+        np.testing.assert_allclose(alone[0], scores[1], rtol=1e-4, atol=1e-5)
+        items, _ = fitted.recommend_history(history, k=5)
+        assert not history[np.arange(len(users))[:, None], items].toarray().any()
+    allowed = np.arange(0, fitted.n_items, 3)
+    items, _ = fitted.recommend_history(history, k=5, include_items=allowed)
+    assert np.isin(items[items >= 0], allowed).all()
+
+
+def check_similar_items(subject: _Subject) -> None:
+    """``similar_items``: (n, k) best first without the query item, or a clear refusal."""
+    fitted, queries = subject.fitted, np.array([0, 5, 7])
+    if not fitted.supports_similar_items:
+        with pytest.raises(SiftrecError, match="similar items"):
+            fitted.similar_items(queries, k=3)
+        return
+    items, scores = fitted.similar_items(queries, k=4)
+    assert items.shape == scores.shape == (3, 4)
+    assert not (items == queries[:, None]).any(), "a query item is among its own similar items"
+    assert (np.diff(scores, axis=1) <= 0).all()
+    frame = fitted.similar_items_raw(fitted.item_map_.to_raw(queries), k=4, as_="polars")
+    assert frame.columns == ["item", "similar_item", "rank", "score"]
+
+
+def check_sklearn_params(subject: _Subject) -> None:
+    """scikit-learn's estimator protocol: ``get_params(deep=...)``, ``set_params`` (parsed,
+    returns self) and the round trip ``clone`` relies on (a model built from its params
+    returns those very objects)."""
+    model = subject.build()
+    params = model.get_params(deep=True)
+    assert params == model.get_params(deep=False)
+    rebuilt = type(model)(**params)
+    assert all(rebuilt.get_params()[k] is v for k, v in params.items())
+    key, value = next(iter(params.items()))
+    assert model.set_params(**{key: value}) is model
+    with pytest.raises(SiftrecError, match="unknown hyperparameter"):
+        model.set_params(no_such_param=1)
 
 
 def check_learning_floor(subject: _Subject, floor: float) -> None:
@@ -418,6 +461,8 @@ def model_checks(name: str, case: ModelCase) -> list[tuple[str, Callable[[], Non
         named(name, check_unknown_param_refused, main),
         named(name, check_bad_params_refused, main, case.bad_params),
         named(name, check_fold_in, main),
+        named(name, check_similar_items, main),
+        named(name, check_sklearn_params, main),
         named(name, check_learning_floor, learner, case.ndcg_floor),
     ]
 
