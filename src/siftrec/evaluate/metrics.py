@@ -159,6 +159,25 @@ class Coverage(Metric):
 
 
 @dataclass(frozen=True)
+class HitRatePairs(Metric):
+    """Per test *pair*: ``Σ_u H_u / Σ_u |T_u|``, the share of held-out pairs ranked in the top K
+    (MuLe's / HGIB's HR@K, which iterates test pairs: a user with several counts several times).
+    """
+
+    name: ClassVar[str] = "hit_rate_pairs"
+    per_user: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class NDCGPairs(Metric):
+    """Per test *pair*: ``Σ_u Σ_{hits ≤ K} 1/log2(rank + 1) / Σ_u |T_u|`` — each pair's NDCG
+    with that one item relevant, averaged over pairs (MuLe's / HGIB's NDCG@K)."""
+
+    name: ClassVar[str] = "ndcg_pairs"
+    per_user: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class _Rated(Metric):
     """Saito et al.'s metric over each user's rated items of a MAR test set (:mod:`.mar`)."""
 
@@ -192,7 +211,19 @@ class RatedMAP(_Rated):
 
 _ALL_ITEMS: dict[str, type[Metric]] = {
     cls.name: cls
-    for cls in (Recall, RecallCapped, Precision, NDCG, DCG, HitRate, MRR, MAP, Coverage)
+    for cls in (
+        Recall,
+        RecallCapped,
+        Precision,
+        NDCG,
+        DCG,
+        HitRate,
+        MRR,
+        MAP,
+        Coverage,
+        HitRatePairs,
+        NDCGPairs,
+    )
 }
 _RATED_ITEMS: dict[str, type[Metric]] = {cls.name: cls for cls in (RatedDCG, RatedRecall, RatedMAP)}
 
@@ -207,6 +238,8 @@ METRICS: tuple[str, ...] = (
     "mrr",
     "map",
     "coverage",
+    "hit_rate_pairs",
+    "ndcg_pairs",
 )
 
 
@@ -399,6 +432,11 @@ def ranking_metrics(
                 out[key] = np.asarray(seen.sum() / n_items, dtype=np.float64)
                 continue
             n_hits = cum_hits[:, k - 1]
+            if spec.name in ("hit_rate_pairs", "ndcg_pairs"):  # per held-out pair
+                total = n_hits if spec.name == "hit_rate_pairs" else hits[:, :k] @ discount[:k]
+                pairs = n_true.sum()
+                out[key] = np.asarray(total.sum() / pairs if pairs else np.nan, dtype=np.float64)
+                continue
             capped = np.minimum(n_true, k)
             if spec.name == "recall":
                 value = n_hits / n_true
