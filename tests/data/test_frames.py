@@ -31,8 +31,9 @@ def test_polars_frame_with_given_columns():
 
 def test_pandas_and_polars_give_the_same_log_as_the_cli_rules():
     data = {"user": ["7", "8", "7"], "item": ["a", "b", "b"]}
-    from_pandas, from_polars = as_interactions(pd.DataFrame(data)), as_interactions(
-        pl.DataFrame(data)
+    from_pandas, from_polars = (
+        as_interactions(pd.DataFrame(data)),
+        as_interactions(pl.DataFrame(data)),
     )
     # plain integer text becomes integer ids, as the CSV reader does
     assert list(from_pandas.raw_users()) == list(from_polars.raw_users()) == [7, 8, 7]
@@ -43,7 +44,7 @@ def test_sparse_matrix_ids_are_indices_and_values_weights():
     matrix = sp.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 0], [0, 0, 0]]))
     log = as_interactions(matrix)
     assert log.shape == (3, 3)
-    assert sorted(zip(log.users.tolist(), log.items.tolist())) == [(0, 1), (1, 0)]
+    assert sorted(zip(log.users.tolist(), log.items.tolist(), strict=True)) == [(0, 1), (1, 0)]
     np.testing.assert_array_equal(np.sort(log.weights), [1.0, 2.0])
 
 
@@ -106,6 +107,6 @@ def test_importing_siftrec_does_not_import_pandas():
     import subprocess
     import sys
 
-    code = "import sys, siftrec, siftrec.data.frames, siftrec.models; print('pandas' in sys.modules)"
+    code = "import sys, siftrec.data.frames, siftrec.models; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -60,13 +60,13 @@ def test_allow_and_deny_lists_in_raw_ids(knn):
 
 
 def test_unknown_ids_error_names_them_or_are_skipped(knn):
-    with pytest.raises(SiftrecError, match="'ghost'.*unknown='skip'"):
+    with pytest.raises(SiftrecError, match=r"'ghost'.*unknown='skip'"):
         knn.recommend_raw(["u1", "ghost"], k=1)
     recs = knn.recommend_raw(["u1", "ghost"], k=1, unknown="skip")
     assert recs["user"].tolist() == ["u1"]
     with pytest.raises(SiftrecError, match="unknown must be"):
         knn.recommend_raw(["u1"], unknown="ignore")
-    with pytest.raises(SiftrecError, match="item id.*'zz'"):
+    with pytest.raises(SiftrecError, match=r"item id.*'zz'"):
         knn.recommend_raw(["u1"], items=["c", "zz"])
 
 
