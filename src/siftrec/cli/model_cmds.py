@@ -104,27 +104,116 @@ def recommend_command(
     include_seen: Annotated[
         bool, typer.Option("--include-seen", help="Do not exclude training items.")
     ] = False,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="user,item file of posted histories: recommend for its users; users unknown "
+            "to the model are folded in (models that support it).",
+        ),
+    ] = None,
+    allow: Annotated[
+        Path | None, typer.Option("--allow", help="Item ids file: only these can be recommended.")
+    ] = None,
+    deny: Annotated[
+        Path | None, typer.Option("--deny", help="Item ids file: these are never recommended.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Users scored per batch.")] = 2048,
 ) -> None:
     """Write top-K recommendations (raw ids; rank 1 = best; seen items excluded by default).
 
     A users file whose users are all unknown to the model (or that lists none) is an error.
+    With --history, the output covers the users of that file: a user the model knows is
+    recommended from training with the posted items masked too, a new user from the posted
+    items alone (fold-in); posted items unknown to the model are ignored. --allow and --deny
+    take item ids, one per line or a CSV with an item column (ids unknown to the model are
+    skipped with a warning).
     """
     users_file = None if users == "all" else Path(users)
-    guard_outputs({"--out": out}, {"--users": users_file}, {"MODEL_DIR": model_dir})
+    if users_file is not None and history is not None:
+        raise SiftrecError("give --users or --history, not both")
+    guard_outputs(
+        {"--out": out},
+        {"--users": users_file, "--history": history, "--allow": allow, "--deny": deny},
+        {"MODEL_DIR": model_dir},
+    )
     raw = None if users_file is None else read_id_list(require_file(users_file, "users"), "user")
     model = load_model_dir(model_dir)
-    if raw is None:
-        user_index = np.arange(model.n_users)
+    lists = {
+        "include_items": None if allow is None else _item_list(model, allow),
+        "exclude_items": None if deny is None else _item_list(model, deny),
+    }
+    if history is not None:
+        user_map, user_index, items, scores = _recommend_history(
+            model, history, k, not include_seen, batch_size, lists
+        )
     else:
-        user_index = _known_users(model, raw, users_file)
-    items, scores = _recommend_with_progress(model, user_index, k, not include_seen, batch_size)
-    _write_recommendations(model, user_index, items, scores, out)
+        user_map = model.user_map_
+        user_index = (
+            np.arange(model.n_users) if raw is None else _known_users(model, raw, users_file)
+        )
+        items, scores = _recommend_with_progress(
+            model, user_index, k, not include_seen, batch_size, **lists
+        )
+    _write_recommendations(model, user_index, items, scores, out, user_map)
     stderr.print(f"wrote {out} ({len(user_index):,} users × top {k})", highlight=False)
 
 
+def _item_list(model, path: Path) -> np.ndarray:
+    """Model indices of the item ids listed in ``path`` (unknown ones skipped, with a warning)."""
+    return known_ids(model.item_map_, read_id_list(require_file(path, "items"), "item"), path)
+
+
+def _recommend_history(
+    model, path: Path, k: int, exclude_seen: bool, batch_size: int, lists: dict
+) -> tuple[object, np.ndarray, np.ndarray, np.ndarray]:
+    """Top-k for the users of the history file ``path``: (its user map, its user indices,
+    items, scores). Known users: trained model, posted items masked; new users: fold-in."""
+    import scipy.sparse as sp  # lazy: CLI start-up time
+
+    log = read_input(path, "history", DEFAULT_LOG_OPTIONS)
+    item_index = model.item_map_.to_index(log.raw_items(), what="item")
+    known_item = item_index >= 0
+    if not known_item.all():
+        stderr.print(f"warning: {int((~known_item).sum()):,} posted items unknown to the model")
+    ones = np.ones(int(known_item.sum()), np.float32)
+    posted = sp.csr_matrix(
+        (ones, (log.users[known_item], item_index[known_item])), shape=(log.n_users, model.n_items)
+    )
+    posted.sum_duplicates()
+    posted.data[:] = 1.0
+    trained = model.user_map_.to_index(log.user_map.ids, what="user")
+    old, new = np.flatnonzero(trained >= 0), np.flatnonzero(trained < 0)
+    if new.size and not model.supports_fold_in:
+        raise SiftrecError(
+            f"{model.name} cannot fold in users unseen in training; {new.size:,} users of "
+            f"{path} are new (e.g. {log.user_map.ids[new[0]]!r})"
+        )
+    items = np.full((log.n_users, k), -1, dtype=np.int64)
+    scores = np.full((log.n_users, k), -np.inf, dtype=np.float32)
+    if old.size:
+        sub = posted[old].tocoo()  # the known users' posted items, masked beside training's
+        exclude = sp.csr_matrix(
+            (sub.data, (trained[old][sub.row], sub.col)), shape=(model.n_users, model.n_items)
+        )
+        items[old], scores[old] = _recommend_with_progress(
+            model,
+            trained[old],
+            k,
+            exclude_seen,
+            batch_size,
+            exclude=exclude if exclude_seen else None,
+            **lists,
+        )
+    if new.size:
+        items[new], scores[new] = model.recommend_history(
+            posted[new], k, exclude_seen, batch_size, **lists
+        )
+    return log.user_map, np.arange(log.n_users), items, scores
+
+
 def _recommend_with_progress(
-    model, users: np.ndarray, k: int, exclude_seen: bool, batch_size: int
+    model, users: np.ndarray, k: int, exclude_seen: bool, batch_size: int, **lists
 ) -> tuple[np.ndarray, np.ndarray]:
     from rich.progress import Progress  # lazy: CLI start-up time; only recommend shows one
 
@@ -134,7 +223,7 @@ def _recommend_with_progress(
         for start in range(0, len(users), batch_size):
             batch = users[start : start + batch_size]
             items, scores = model.recommend(
-                batch, k=k, exclude_seen=exclude_seen, batch_size=batch_size
+                batch, k=k, exclude_seen=exclude_seen, batch_size=batch_size, **lists
             )
             chunks_items.append(items)
             chunks_scores.append(scores)
@@ -145,39 +234,40 @@ def _recommend_with_progress(
 
 
 def _write_recommendations(
-    model, users: np.ndarray, items: np.ndarray, scores: np.ndarray, out: Path
+    model, users: np.ndarray, items: np.ndarray, scores: np.ndarray, out: Path, user_map=None
 ) -> None:
+    """The file of ``Recommender.recommend_raw`` (``users`` index ``user_map``, default the
+    model's)."""
     import polars as pl  # lazy: slow to import; CLI start-up time
 
-    n, k = items.shape
-    valid = items >= 0
-    rows = np.repeat(np.arange(n), k).reshape(n, k)[valid]
-    frame = pl.DataFrame(
-        {
-            "user": model.user_map_.to_raw(users[rows]),
-            "item": model.item_map_.to_raw(items[valid]),
-            "rank": np.tile(np.arange(1, k + 1), n).reshape(n, k)[valid],
-            "score": scores[valid],
-        }
-    )
+    from siftrec.models.base import ranked_columns  # lazy: the model layer loads on demand
+
+    user_map = model.user_map_ if user_map is None else user_map
+    frame = pl.DataFrame(ranked_columns(user_map, users, model.item_map_, items, scores))
     write_frame(frame, out)
 
 
 def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
-    """Model indices of the users in ``raw``; unknown ones are skipped with a warning.
+    """Model indices of the users in ``raw``; unknown ones are skipped with a warning."""
+    return known_ids(model.user_map_, raw, path, "user")
 
-    No user at all, or none the model knows, is an error: an empty output would look like success.
+
+def known_ids(id_map, raw: np.ndarray, path: Path, what: str = "item") -> np.ndarray:
+    """Indices on ``id_map`` of the raw ids listed in ``path``; unknown ones are skipped with
+    a warning.
+
+    No id at all, or none the model knows, is an error: an empty output would look like success.
     """
     if raw.size == 0:
-        raise SiftrecError(f"{path} lists no user ids")
-    index = model.user_map_.to_index(raw, what="user")
+        raise SiftrecError(f"{path} lists no {what} ids")
+    index = id_map.to_index(raw, what=what)
     known = index >= 0
     if not known.any():
         if raw.size == 1:
-            raise SiftrecError(f"the one user in {path} is not known to the model")
-        raise SiftrecError(f"none of the {raw.size:,} users in {path} is known to the model")
+            raise SiftrecError(f"the one {what} in {path} is not known to the model")
+        raise SiftrecError(f"none of the {raw.size:,} {what}s in {path} is known to the model")
     if not known.all():
-        stderr.print(f"warning: {int((~known).sum()):,} unknown users skipped")
+        stderr.print(f"warning: {int((~known).sum()):,} unknown {what}s skipped")
     return index[known]
 
 
