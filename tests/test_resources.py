@@ -113,3 +113,39 @@ def test_format_bytes():
     assert resources.format_bytes(512) == "512 B"
     assert resources.format_bytes(4_000_000) == "4.0 MB"
     assert resources.format_bytes(14_400_000_000) == "14.4 GB"
+
+
+def test_score_block_guard_names_estimate_limit_and_a_batch_size_that_fits():
+    limits = {"available memory": 4_000_000_000}
+    resources.require_score_block(1024, 100_000, limits=limits)  # 0.8 GB: fits
+    with pytest.raises(SiftrecError) as err:
+        resources.require_score_block(2048, 1_000_000, limits=limits)
+    assert str(err.value) == (
+        "scoring 2,048 users × 1,000,000 items needs ~16.4 GB (a dense float32 score block and "
+        "one temporary) but the process may use 4.0 GB (available memory); use a smaller "
+        "batch_size (at most 500 users fit)"
+    )
+    with pytest.raises(SiftrecError, match=r"too large to score densely; keep fewer items"):
+        resources.require_score_block(1, 10**9, limits=limits)
+
+
+def test_recommend_and_evaluate_refuse_a_score_block_that_does_not_fit(monkeypatch):
+    from siftrec.data.synthetic import generate
+    from siftrec.evaluate import evaluate
+    from siftrec.models import Popularity
+
+    log = generate(n_users=60, n_items=50, seed=0).interactions
+    model = Popularity().fit(log)
+    monkeypatch.setattr(resources, "memory_limits", lambda: {"available memory": 50 * 8 * 10})
+    model.recommend([0, 1], k=5)  # 2 users × 50 items × 8 bytes fit
+    with pytest.raises(
+        SiftrecError,
+        match=r"^scoring 20 users × 50 items needs ~8\.0 kB .*"
+        r"at most 10 users fit\)$",
+    ):
+        model.recommend(list(range(20)), k=5, batch_size=1024)
+    with pytest.raises(SiftrecError, match=r"^scoring 60 users × 50 items needs"):
+        model.score(list(range(60)))
+    with pytest.raises(SiftrecError, match=r"at most 10 users fit"):
+        evaluate(model, log, "recall@5", batch_size=64)
+    assert model.recommend(list(range(20)), k=5, batch_size=10)[0].shape == (20, 5)

@@ -184,3 +184,33 @@ def require_memory(
         f"{what} needs ~{format_bytes(nbytes)}{why} but the process may use "
         f"{format_bytes(limit)} ({name}); {alternative}"
     )
+
+
+#: Bytes per (user, item) score of a dense scoring block: the float32 block itself and one
+#: temporary as large (a model's float64 or read-only scores converted, a sparse product
+#: densified).
+SCORE_BYTES = 8
+
+
+def require_score_block(
+    rows: int, n_items: int, *, limits: Mapping[str, int] | None = None
+) -> None:
+    """Refuse scoring ``rows`` users at once over ``n_items`` items when the dense score block
+    (:data:`SCORE_BYTES` per entry) would not fit, naming a batch size that would.
+
+    Recommending and evaluating score users in blocks of ``batch_size`` rows × every item; on a
+    large catalog a default batch can need more memory than the process may use.
+    """
+    limits = memory_limits() if limits is None else limits
+    fit = min(limits.values(), default=sys.maxsize) // max(1, n_items * SCORE_BYTES)
+    if fit >= 1:
+        alternative = f"use a smaller batch_size (at most {fit:,} users fit)"
+    else:
+        alternative = "the catalog is too large to score densely; keep fewer items (k_core)"
+    require_memory(
+        rows * n_items * SCORE_BYTES,
+        f"scoring {rows:,} users × {n_items:,} items",
+        alternative,
+        detail="a dense float32 score block and one temporary",
+        limits=limits,
+    )

@@ -36,6 +36,7 @@ from siftrec.lazy import torch_version
 from siftrec.models.products import score_matrix
 from siftrec.models.ranking import top_k
 from siftrec.models.storage import read_npz, read_sparse
+from siftrec.resources import require_score_block
 from siftrec.version import __version__
 
 if TYPE_CHECKING:
@@ -217,6 +218,7 @@ class Recommender(ABC):
     def score(self, users: np.ndarray | list[int] | int) -> np.ndarray:
         """Dense float32 scores, shape (len(users), n_items), for training-user indices."""
         users = self._check_users(users)
+        require_score_block(len(users), self.n_items)
         return _as_tensor(self._score(users)).float().cpu().numpy()
 
     def score_pairs(
@@ -288,6 +290,7 @@ class Recommender(ABC):
         """
         users = self._check_users(users)
         self._check_k(k)
+        require_score_block(min(batch_size, len(users)), self.n_items)
         exclude_items = self._check_items(exclude_items, "exclude_items")
         include_items = self._check_items(include_items, "include_items")
         if exclude is not None and exclude.shape != self.seen_.shape:
@@ -339,6 +342,7 @@ class Recommender(ABC):
         self._check_fitted()
         history = self._check_history(history)
         self._check_k(k)
+        require_score_block(min(batch_size, history.shape[0]), self.n_items)
         exclude_items = self._check_items(exclude_items, "exclude_items")
         include_items = self._check_items(include_items, "include_items")
 
