@@ -13,18 +13,22 @@ closed form (regularised least squares, :func:`~siftrec.models.torch_base.fold_i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
+from siftrec.data.interactions import Interactions
+from siftrec.device import select_device
 from siftrec.errors import SiftrecError
+from siftrec.models.mf_numba import check_numba_config, numba_epoch
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
-from siftrec.train import Optimizer, TrainConfig
+from siftrec.train import BatchSampler, Objective, Optimizer, TrainConfig
 from siftrec.train.engine import Factors, RowGrad, Scorer
+from siftrec.train.trainer import EpochFn
 
 
 @dataclass
@@ -40,6 +44,15 @@ class MFConfig(TrainConfig):
         dim: embedding dimension.
         item_bias: add a learned per-item bias to every score.
         init_std: standard deviation of the normal initialisation of the embeddings.
+        backend: ``"torch"`` (the reference: the trainer's mini-batch steps, any optimizer,
+            objective and sampler, CPU or CUDA) or ``"numba"``, the fast CPU path: compiled
+            per-sample SGD (``siftrec.train.sgd_kernels``), thread-parallel without locks, for
+            the objectives ``bpr``, ``bce`` and ``rce`` with the ``uniform`` sampler and
+            ``optimizer="sgd"`` (``lr`` per sample, ``l2`` on the rows each sample touches,
+            as on the torch path; ``batch_size`` and ``fused`` play no part). It trains and
+            scores on the CPU (``device="auto"`` picks it; a CUDA device is refused) with
+            numba's threads (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads``); one thread
+            reproduces a seed exactly, several do not (unsynchronised "Hogwild" updates).
     """
 
     batch_size: int = 4096
@@ -49,6 +62,7 @@ class MFConfig(TrainConfig):
     dim: int = 64
     item_bias: bool = False
     init_std: float = 0.1
+    backend: Literal["torch", "numba"] = "torch"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,6 +70,10 @@ class MFConfig(TrainConfig):
             raise SiftrecError(f"dim must be at least 1, got {self.dim}")
         if self.init_std <= 0:
             raise SiftrecError(f"init_std must be positive, got {self.init_std}")
+        if self.backend not in ("torch", "numba"):
+            raise SiftrecError(f"backend must be 'torch' or 'numba', got {self.backend!r}")
+        if self.backend == "numba":
+            check_numba_config(self)
 
 
 class MFScorer(Scorer):
@@ -170,3 +188,28 @@ class MF(TorchRecommender):
             sparse=cfg.optimizer != "adam" and not cfg.weight_decay,
             generator=generator,
         )
+
+    def _new_scorer(self, n_users: int, n_items: int, objective: str | None = None) -> Scorer:
+        """The torch scorer; with ``backend="numba"`` on the CPU (its kernel's device)."""
+        scorer = super()._new_scorer(n_users, n_items, objective)
+        if self.config.backend == "numba" and self.device_.type != "cpu":
+            if self.options.device != "auto":
+                raise SiftrecError(
+                    f"backend='numba' runs on the CPU, not device={self.options.device!r}; "
+                    "use backend='torch' on CUDA"
+                )
+            self.device_ = select_device("cpu")
+            scorer = scorer.to(self.device_)
+        return scorer
+
+    def compiled_epoch(
+        self,
+        config: TrainConfig,
+        objective: Objective,
+        sampler: BatchSampler | None,
+        train: Interactions,
+    ) -> EpochFn | None:
+        """``backend="numba"``: the compiled per-sample SGD epoch (``siftrec.models.mf_numba``)."""
+        if config.backend != "numba":
+            return None
+        return numba_epoch(config, objective, sampler, self.scorer_, train)

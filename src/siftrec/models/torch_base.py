@@ -36,11 +36,12 @@ from siftrec.train.engine import (
     OBJECTIVE_MODULE,
     SAMPLED_KINDS,
     BatchSampler,
+    Objective,
     Scorer,
     get_objective,
     get_sampler,
 )
-from siftrec.train.trainer import Evaluate
+from siftrec.train.trainer import EpochFn, Evaluate
 
 #: Pairs scored per call of a scorer's ``score_pairs``.
 PAIR_CHUNK = 1 << 20
@@ -182,11 +183,23 @@ class TorchRecommender(Recommender):
             evaluate=self._evaluation(config, validation, evaluator),
             progress=self.options.progress,
             auxiliary=self._alignment(config, train, objective.kind),
+            epoch_fn=self.compiled_epoch(config, objective, sampler, train),
         )
         result = trainer.fit(train)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.best_score_ = result.best_score
+
+    def compiled_epoch(
+        self,
+        config: TrainConfig,
+        objective: Objective,
+        sampler: BatchSampler | None,
+        train: Interactions,
+    ) -> EpochFn | None:
+        """A compiled epoch to run instead of the trainer's mini-batch steps, for the fresh
+        ``scorer_`` (None, the default: the steps; MF's ``backend="numba"`` returns one)."""
+        return None
 
     def _alignment(
         self, config: TrainConfig, train: Interactions, kind: str

@@ -42,11 +42,14 @@ from siftrec.train.engine import (
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
 
-__all__ = ["OBJECTIVE_MODULE", "Evaluate", "TrainResult", "Trainer"]
+__all__ = ["OBJECTIVE_MODULE", "EpochFn", "Evaluate", "TrainResult", "Trainer"]
 
 #: ``evaluate() -> {metric: value}`` on validation with the current parameters; higher is better
 #: for the selection metric.
 Evaluate = Callable[[], Mapping[str, float]]
+#: ``epoch_fn(epoch) -> mean loss``: one whole epoch that updates the scorer's parameters in place
+#: instead of the trainer's mini-batch steps (a compiled kernel, e.g. MF's ``backend="numba"``).
+EpochFn = Callable[[int], float]
 
 
 @dataclass
@@ -73,6 +76,9 @@ class Trainer:
         progress: show a progress bar on stderr.
         auxiliary: an extra loss term added on every sampled step (e.g. the RLMRec text
             alignment), trained by its own Adam; None: the objective alone.
+        epoch_fn: runs each epoch in place of the mini-batch steps (after the sampler's setup,
+            so it may use the sampler's seeded generator); evaluation, early stopping and the
+            restore stay the trainer's.
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class Trainer:
         evaluate: Evaluate | None = None,
         progress: bool = False,
         auxiliary: AuxiliaryLoss | None = None,
+        epoch_fn: EpochFn | None = None,
     ) -> None:
         if auxiliary is not None and objective.kind not in SAMPLED_KINDS:
             raise SiftrecError(f"the listwise objective {objective.name!r} takes no extra term")
@@ -103,6 +110,7 @@ class Trainer:
         self.evaluate = evaluate
         self.progress = progress
         self.auxiliary = auxiliary
+        self.epoch_fn = epoch_fn
 
     # ------------------------------------------------------------------ public
     def fit(self, train: Interactions) -> TrainResult:
@@ -178,7 +186,9 @@ class Trainer:
         scorer, objective = self.scorer, self.objective
         scorer.train()
         self.changed()
-        if isinstance(objective, SampledObjective):
+        if self.epoch_fn is not None:
+            steps = iter([torch.tensor(self.epoch_fn(epoch), dtype=torch.float64)])
+        elif isinstance(objective, SampledObjective):
             if self.sampler.wants_scores:
                 self.sampler.score_fn, self.sampler.factors_fn = self._score_fns(scorer)
             batches = _timed(self.sampler.epoch(epoch, self.config.batch_size), record)

@@ -1,0 +1,109 @@
+"""MF's ``backend="numba"``: the trainer's epochs run by the compiled per-sample SGD kernel.
+
+:func:`numba_epoch` checks that a configuration has a per-sample form (objective BPR, BCE or
+R-CE; the uniform sampler; plain SGD) and returns the trainer's ``epoch_fn``: each call draws the
+epoch's order from the sampler (a shuffled pass over the log, or LightGCN-style user draws with
+``epoch_mode="users"``) and a seed from its generator, and runs
+:func:`siftrec.train.sgd_kernels.sgd_epoch` on the scorer's tables in place. The trainer keeps
+evaluation, early stopping, the restore of the best epoch and the history.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from siftrec.data.interactions import Interactions
+from siftrec.errors import SiftrecError
+from siftrec.objectives.bce import BCE
+from siftrec.objectives.bpr import BPR
+from siftrec.objectives.reweighted import ReweightedBCE
+from siftrec.samplers.uniform import UniformSampler
+from siftrec.train import TrainConfig
+from siftrec.train.engine import BatchSampler, Objective, Scorer
+from siftrec.train.sgd_kernels import OBJECTIVE_BCE, OBJECTIVE_BPR, OBJECTIVE_RCE, sgd_epoch
+from siftrec.train.trainer import EpochFn
+
+#: Objectives with a per-sample form, by class (exact type: a subclass may change the loss).
+KERNEL_OBJECTIVES = {BPR: OBJECTIVE_BPR, BCE: OBJECTIVE_BCE, ReweightedBCE: OBJECTIVE_RCE}
+
+
+def check_numba_config(config: TrainConfig) -> None:
+    """Refuse, when the model is built, the training fields the kernel has no form for."""
+    if config.optimizer != "sgd":
+        raise SiftrecError(
+            f"backend='numba' trains with per-sample SGD; optimizer={config.optimizer!r} needs "
+            "backend='torch'"
+        )
+    if config.weight_decay:
+        raise SiftrecError("backend='numba' has no weight_decay; use l2 (or backend='torch')")
+    if getattr(config, "align", "none") != "none":
+        raise SiftrecError("backend='numba' has no text alignment term; use backend='torch'")
+
+
+def numba_epoch(
+    config: TrainConfig,
+    objective: Objective,
+    sampler: BatchSampler | None,
+    scorer: Scorer,
+    train: Interactions,
+) -> EpochFn:
+    """The ``epoch_fn`` training ``scorer`` (an ``MFScorer`` on the CPU) with ``config``."""
+    check_numba_config(config)
+    code = KERNEL_OBJECTIVES.get(type(objective))
+    if code is None:
+        raise SiftrecError(
+            f"backend='numba' trains the objectives bpr, bce and rce (per-sample forms), not "
+            f"{config.objective!r}; use backend='torch'"
+        )
+    if type(sampler) is not UniformSampler:
+        raise SiftrecError(
+            f"backend='numba' draws uniform negatives, not sampler={config.sampler!r}; "
+            "use backend='torch'"
+        )
+    csr = train.binary
+    if not csr.has_sorted_indices:
+        csr = csr.sorted_indices()
+    index_type = np.int32 if max(train.n_users, train.n_items) < 2**31 else np.int64
+    users = train.users.astype(index_type)
+    items = train.items.astype(index_type)
+    weights = (
+        np.asarray(train.weights, dtype=np.float32)
+        if config.use_weights
+        else np.zeros(0, dtype=np.float32)
+    )
+    beta = float(getattr(objective, "beta", 0.0))
+    weight_negatives = bool(getattr(objective, "weight_negatives", False))
+
+    def run(epoch: int) -> float:  # the order and seed come from the sampler
+        order = sampler.epoch_ids()
+        seed = int(sampler.rng.integers(2**63))
+        with torch.no_grad():
+            tables = [scorer.user_emb.weight, scorer.item_emb.weight]
+            if scorer.bias is not None:
+                tables.append(scorer.bias.weight)
+            if any(t.device.type != "cpu" or not t.is_contiguous() for t in tables):
+                raise SiftrecError("backend='numba' needs contiguous CPU tables")
+            arrays = [t.detach().numpy() for t in tables]
+            bias = arrays[2].reshape(-1) if len(arrays) > 2 else np.zeros(0, dtype=np.float32)
+            return sgd_epoch(
+                arrays[0],
+                arrays[1],
+                bias,
+                order,
+                users,
+                items,
+                weights,
+                csr.indptr,
+                csr.indices,
+                config.n_negatives,
+                config.exclude_positives,
+                code,
+                beta,
+                weight_negatives,
+                config.lr,
+                config.l2,
+                seed,
+            )
+
+    return run
