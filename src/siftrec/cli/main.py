@@ -14,6 +14,7 @@ from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
 from siftrec.cli.plot_cmds import plot_app
+from siftrec.cli.rerank_cmds import rerank_command, reward_app
 from siftrec.cli.report_cmds import report_command
 from siftrec.cli.similar_cmds import similar_command
 from siftrec.cli.tune_cmds import tune_command
@@ -39,6 +40,8 @@ app.command("clean")(clean_command)
 app.command("bench")(bench_command)
 app.command("tune")(tune_command)
 app.add_typer(plot_app, name="plot")
+app.command("rerank")(rerank_command)
+app.add_typer(reward_app, name="reward")
 app.command("report")(report_command)
 
 

@@ -100,12 +100,34 @@ class TfidfSvdEncoder(TextEncoder):
         vt = vt[:k]
         signs = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
         self.components = (vt * signs[:, None]).astype(np.float32)
+        self._fingerprint = self._digest()
+        return self
+
+    def _digest(self) -> str:
         digest = hashlib.sha256()
-        digest.update("\n".join(vocabulary).encode())
+        digest.update("\n".join(self.vocabulary).encode())
         digest.update(self.idf.tobytes())
         digest.update(self.components.tobytes())
-        self._fingerprint = f"tfidf-{k}-{digest.hexdigest()[:16]}"
-        return self
+        return f"tfidf-{len(self.components)}-{digest.hexdigest()[:16]}"
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted vocabulary (in column order), idf and components, to save."""
+        self._check_fitted()
+        return {
+            "vocabulary": np.array(list(self.vocabulary)),
+            "idf": self.idf,
+            "components": self.components,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> TfidfSvdEncoder:
+        """The encoder :meth:`state` describes (encodes exactly as the saved one)."""
+        encoder = cls(dim=len(state["components"]))
+        encoder.vocabulary = {t: i for i, t in enumerate(np.asarray(state["vocabulary"]).tolist())}
+        encoder.idf = np.asarray(state["idf"], dtype=np.float64)
+        encoder.components = np.asarray(state["components"], dtype=np.float32)
+        encoder._fingerprint = encoder._digest()
+        return encoder
 
     def _counts(self, docs: list[list[str]]) -> sp.csr_matrix:
         vocab = self.vocabulary
