@@ -13,10 +13,9 @@ from siftrec.cli.common import handle_errors, show_warning
 from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
+from siftrec.cli.export_cmds import export_command
 from siftrec.cli.plot_cmds import plot_app
-from siftrec.cli.rerank_cmds import rerank_command, reward_app
-from siftrec.cli.report_cmds import report_command
-from siftrec.cli.similar_cmds import similar_command
+from siftrec.cli.serve_cmds import serve_command
 from siftrec.cli.tune_cmds import tune_command
 
 warnings.showwarning = show_warning  # library warnings print as one "warning: …" line
@@ -32,7 +31,6 @@ app.add_typer(data_app, name="data")
 app.command("split")(handle_errors(split_command))
 app.command("fit")(fit_command)
 app.command("recommend")(recommend_command)
-app.command("similar")(similar_command)
 app.command("evaluate")(evaluate_command)
 app.command("score")(score_command)
 app.command("demo")(demo_command)
@@ -40,9 +38,8 @@ app.command("clean")(clean_command)
 app.command("bench")(bench_command)
 app.command("tune")(tune_command)
 app.add_typer(plot_app, name="plot")
-app.command("rerank")(rerank_command)
-app.add_typer(reward_app, name="reward")
-app.command("report")(report_command)
+app.command("serve")(serve_command)
+app.command("export")(export_command)
 
 
 def version_callback(value: bool) -> None:

@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from siftrec.errors import SiftrecError
+from siftrec.serve.ann import FaissIndex
 from siftrec.serve.schemas import (
     BatchResponse,
     ErrorResponse,
@@ -76,13 +77,15 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     admin_token: str | None = None,
     watch_seconds: float | None = None,
+    ann_index: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """The app serving ``model_dir`` (loaded now, so ``/health`` is 200 from the first request).
 
     ``ann``: retrieval backend for known users (``exact``/None or ``faiss``); ``max_k``: the
     largest ``k`` accepted; ``max_body_bytes``: the largest request body; ``admin_token``
     enables ``POST /admin/reload``; ``watch_seconds`` polls the served directory and reloads
-    when it changes.
+    when it changes; ``ann_index``: an ``items.faiss`` written by ``siftrec export --ann faiss``
+    for this model, used instead of building one (a reload builds its index).
     """
     if max_k < 1:
         raise SiftrecError(f"max_k must be at least 1, got {max_k}")
@@ -92,7 +95,8 @@ def create_app(
         raise SiftrecError("the admin token must be at least 16 characters long")
     if watch_seconds is not None and watch_seconds <= 0:
         raise SiftrecError(f"watch interval must be positive, got {watch_seconds}")
-    holder = ServiceHolder(ModelService(model_dir, ann=ann))
+    index = None if ann_index is None else load_exported_index(ann_index, model_dir)
+    holder = ServiceHolder(ModelService(model_dir, ann=ann, index=index))
     reloader = _Reloader(holder, ann)
     schemas = build_schemas(max_k)
     RecommendRequest, BatchRequest, SimilarItemsRequest = (
@@ -229,6 +233,23 @@ def app_from_env() -> FastAPI:
         raise SiftrecError(f"{SETTINGS_ENV} is not set; start the server with siftrec serve")
     settings = json.loads(raw)
     return create_app(settings.pop("model_dir"), **settings)
+
+
+def load_exported_index(
+    path: str | os.PathLike[str], model_dir: str | os.PathLike[str]
+) -> FaissIndex:
+    """The faiss index in ``path``, refused unless the ``export.json`` beside it names the
+    training fingerprint of the model in ``model_dir``."""
+    path = Path(path)
+    marker = path.parent / "export.json"
+    try:
+        exported = json.loads(marker.read_text()).get("train_fingerprint")
+        trained = json.loads((Path(model_dir) / "model.json").read_text()).get("train_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        raise SiftrecError(f"{path} is not in a directory written by siftrec export") from None
+    if exported != trained:
+        raise SiftrecError(f"{path} was exported from another model than {model_dir}")
+    return FaissIndex.load(path)
 
 
 class _Reloader:

@@ -1,0 +1,45 @@
+"""``siftrec serve`` and ``siftrec export`` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from siftrec.cli.main import app
+from tests.serve.conftest import small_log
+
+runner = CliRunner()
+
+
+def _model(tmp_path: Path) -> Path:
+    from siftrec.models import IALS
+
+    return IALS(factors=4, iterations=1, seed=0, device="cpu").fit(small_log()).save(tmp_path / "m")
+
+
+def test_export_command(tmp_path: Path) -> None:
+    model_dir = _model(tmp_path)
+    result = runner.invoke(
+        app, ["export", str(model_dir), "--out", str(tmp_path / "x"), "--top-k", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "x" / "export.json").read_text())
+    assert meta["top_k"] == 3 and "topk.parquet" in meta["files"]
+    bad = runner.invoke(
+        app, ["export", str(model_dir), "--out", str(tmp_path / "y"), "--top-k", "0"]
+    )
+    assert bad.exit_code == 1 and "--top-k must be a positive integer" in bad.output
+
+
+def test_serve_command_refuses_bad_settings(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", str(tmp_path)])
+    assert result.exit_code == 1 and "not a siftrec model directory" in result.output
+    model_dir = _model(tmp_path)
+    result = runner.invoke(
+        app, ["serve", str(model_dir), "--workers", "2", "--admin-token", "x" * 20]
+    )
+    assert result.exit_code == 1 and "use --watch" in result.output
+    result = runner.invoke(app, ["serve", str(model_dir), "--ann", "annoy"])
+    assert result.exit_code == 1 and "unknown ANN backend" in result.output
