@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test lint install install-dev bench-deps
+.PHONY: demo test lint install install-dev bench-deps browser
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,13 +26,21 @@ install-dev: $(VENV)/.stamp-dev
 demo: install
 	$(VENV)/bin/siftrec demo
 
-test: install-dev
+test: install-dev browser
 	$(VENV)/bin/ruff check src tests bench
 	$(PY) -m pytest
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+
+# Headless Chromium for the test that loads `siftrec report` pages (Debian's package, as root);
+# where it cannot be installed that test skips and says why.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    >/dev/null; } || echo "chromium not installed: the report browser test will skip"
 
 bench-deps: install-dev
 	$(PIP) install -q implicit==0.7.3 threadpoolctl==3.8.0
