@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import re
 import types
 import typing
@@ -142,3 +143,101 @@ class ComponentRegistry(Generic[T]):
             if isinstance(exc, SiftrecError):
                 raise
             raise SiftrecError(f"cannot build {self.what} {spec!r}: {exc}") from None
+
+
+# ---------------------------------------------------------------------- documentation
+@dataclasses.dataclass(frozen=True)
+class FieldDoc:
+    """One hyperparameter as ``siftrec models`` shows it: name, type, default and meaning."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+_ATTRIBUTES_HEADER = "Attributes:"
+#: The end of a first sentence: a full stop before a capital (not the one of "e.g." / "i.e.").
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z])")
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """The ``Attributes:`` entries of the docstrings of ``cls`` and its bases (Google style:
+    ``name: text``, continuation lines indented further), the most derived class's winning.
+
+    This is the convention every hyperparameter dataclass (a model ``Config``, an objective, a
+    sampler, ``FitOptions``) follows to document each field where it is declared.
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        docs.update(_parse_attributes(klass.__dict__.get("__doc__") or ""))
+    return docs
+
+
+def _parse_attributes(docstring: str) -> dict[str, str]:
+    lines = inspect.cleandoc(docstring).splitlines()
+    if _ATTRIBUTES_HEADER not in (line.strip() for line in lines):
+        return {}
+    start = next(i for i, line in enumerate(lines) if line.strip() == _ATTRIBUTES_HEADER)
+    base = len(lines[start]) - len(lines[start].lstrip())
+    entries: dict[str, list[str]] = {}
+    indent, current = None, None
+    for line in lines[start + 1 :]:
+        depth = len(line) - len(line.lstrip())
+        if line.strip() and depth <= base:
+            break  # the section ended
+        if not line.strip():
+            continue
+        indent = depth if indent is None else indent
+        name, sep, text = line.strip().partition(":")
+        if depth == indent and sep and name.isidentifier():
+            current = name
+            entries[current] = [text.strip()]
+        elif current is not None:
+            entries[current].append(line.strip())
+    return {name: " ".join(parts).strip() for name, parts in entries.items()}
+
+
+def one_line(text: str) -> str:
+    """The first sentence of ``text``, reST markup removed (for a one-line listing)."""
+    text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1], " ".join(text.split()))
+    text = text.replace("``", "")
+    match = _SENTENCE_END.search(text)
+    return text[: match.start() + 1] if match else text
+
+
+def type_name(annotation: Any) -> str:
+    """A field type as a user writes its values: ``int``, ``float | None``, ``a|b`` for a
+    ``Literal``."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return "|".join(str(arg) for arg in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return " | ".join(type_name(arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def describe_fields(cls: type) -> list[FieldDoc]:
+    """Every dataclass field of ``cls`` with its type, default and the first sentence of its
+    ``Attributes:`` entry (empty when undocumented; a test requires one for every field)."""
+    hints = typing.get_type_hints(cls)
+    docs = attribute_docs(cls)
+    out = []
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = None
+        out.append(
+            FieldDoc(
+                field.name,
+                type_name(hints[field.name]),
+                default,
+                one_line(docs.get(field.name, "")),
+            )
+        )
+    return out

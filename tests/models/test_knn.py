@@ -1,5 +1,6 @@
 import gzip
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ def test_progress_shown_only_on_a_terminal_for_large_work(monkeypatch):
         def isatty(self):
             return True
 
-    monkeypatch.setattr(knn_module.sys, "stderr", Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
     item_similarity(x, k=5, shrink=0.0)
     assert opened == [1]
     monkeypatch.setattr(knn_module, "_PROGRESS_OPERATIONS", 10**12)

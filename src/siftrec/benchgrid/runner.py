@@ -42,15 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from siftrec.atomic import atomic_path, write_text
 from siftrec.benchgrid.check import GridProblems, check_cells
@@ -63,6 +54,7 @@ from siftrec.data.readers import read_interactions
 from siftrec.data.splits import Split, split_given, split_interactions
 from siftrec.data.synthetic import generate
 from siftrec.errors import SiftrecError
+from siftrec.progress import new_progress, show_progress
 from siftrec.evaluate import evaluate
 from siftrec.evaluate.mar import evaluate_mar
 from siftrec.search_space import declared_space
@@ -109,7 +101,7 @@ def run_grid(
     out_dir: str | Path,
     *,
     retry_failed: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     only: Collection[str] | None = None,
     check: bool = True,
     workers: int = 1,
@@ -533,14 +525,8 @@ def _is_done(out: Path, cell: Cell, retry_failed: bool) -> bool:
     return record is not None and (record["status"] == "ok" or not retry_failed)
 
 
-def _progress(enabled: bool, total: int):
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled or total == 0,
-    )
+def _progress(enabled: bool | None, total: int):
+    """The bar over the cells (``enabled`` None: on a terminal); its time remaining is the
+    average duration of the cells completed so far times the cells left, counted down by
+    rich's refresh timer between cells, so it holds for cells of minutes."""
+    return new_progress(show_progress(enabled) and total > 0, transient=False)

@@ -6,6 +6,7 @@ import ast
 import errno
 import functools
 import inspect
+import logging
 import os
 import re
 import sys
@@ -19,6 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
+from rich.text import Text
+from typer.core import TyperGroup, TyperOption
 
 from siftrec.data.interactions import Interactions
 from siftrec.data.readers import read_interactions
@@ -29,8 +33,83 @@ if TYPE_CHECKING:  # siftrec.models loads torch, which only the commands that lo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Informational messages ("wrote …"); ``--quiet`` silences it.
 stderr = Console(stderr=True)
+#: Errors and warnings: never silenced.
+errors = Console(stderr=True, soft_wrap=True)
 stdout = Console()
+
+#: The library's logger (``siftrec.*`` modules log under it).
+log = logging.getLogger("siftrec")
+
+
+def _flag_display_type(self: TyperOption, ctx: typer.Context) -> str | None:
+    """A flag's type column in ``--help``: none, since a flag takes no value."""
+    if self.is_flag or self.count:
+        return None
+    return _option_display_type(self, ctx)
+
+
+# typer's rich help prints a type for every option, so `--retry-failed <bool>` read as if it
+# took a value; flags are flags (`--retry-failed`, `--dedupe / --no-dedupe`).
+_option_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_display_type  # type: ignore[method-assign]
+
+
+#: The prefix (and its style) of a log line by level; INFO lines have none.
+_LOG_PREFIXES = {
+    logging.DEBUG: ("debug: ", "dim"),
+    logging.WARNING: ("warning: ", "yellow"),
+    logging.ERROR: ("error: ", "bold red"),
+    logging.CRITICAL: ("error: ", "bold red"),
+}
+
+
+class CliLogHandler(RichHandler):
+    """Log records as the CLI's one-line messages on stderr: ``warning: …``, ``error: …``,
+    plain information, ``debug: …``. A rich handler, so lines print above live progress bars."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            console=errors,
+            show_time=False,
+            show_level=False,
+            show_path=False,
+            markup=False,
+            highlighter=None,
+        )
+
+    def render(self, *, record: logging.LogRecord, traceback: Any, message_renderable: Any) -> Any:
+        prefix, style = _LOG_PREFIXES.get(record.levelno, ("", ""))
+        return Text.assemble((prefix, style), message_renderable)
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Send the ``siftrec`` logger to :class:`CliLogHandler`: INFO and above by default,
+    WARNING and above when ``verbosity`` < 0 (``--quiet``: also no progress bars and no
+    informational lines), DEBUG when > 0 (``--verbose``)."""
+    if not any(isinstance(h, CliLogHandler) for h in log.handlers):
+        log.addHandler(CliLogHandler())
+    log.propagate = False
+    log.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity else logging.INFO)
+    stderr.quiet = verbosity < 0
+
+
+configure_logging()
+
+#: The verbosity options of the ``siftrec`` callback, accepted anywhere on the command line.
+VERBOSITY_FLAGS = frozenset({"--quiet", "-q", "--verbose", "-v"})
+
+
+class SiftrecGroup(TyperGroup):
+    """The root command group: ``--quiet`` / ``--verbose`` may follow the subcommand too
+    (``siftrec fit … --quiet``); they are moved in front of it, where the callback reads them."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in VERBOSITY_FLAGS]
+        rest = [a for a in args[:end] if a not in VERBOSITY_FLAGS]
+        return super().parse_args(ctx, [*flags, *rest, *args[end:]])
 
 
 @dataclass(frozen=True)
@@ -136,13 +215,14 @@ def with_log_options(func: F) -> F:
 
 
 def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    """``warnings.showwarning`` for the CLI: one ``warning: …`` line, no source location."""
-    stderr.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    """``warnings.showwarning`` for the CLI: the warning goes to the ``siftrec`` logger, which
+    prints one ``warning: …`` line without source location."""
+    log.warning("%s", message)
 
 
 def fail(message: str) -> None:
     """Print a one-line error and exit with status 1."""
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(1)
 
 

@@ -7,13 +7,14 @@ import warnings
 import typer
 
 import siftrec
-from siftrec.cli.bench_cmds import bench_command
+from siftrec.cli.bench_cmds import bench_app
 from siftrec.cli.clean_cmds import clean_command
-from siftrec.cli.common import handle_errors, show_warning
+from siftrec.cli.common import SiftrecGroup, configure_logging, fail, handle_errors, show_warning
 from siftrec.cli.data_cmds import data_app, split_command
 from siftrec.cli.demo import demo_command
-from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
 from siftrec.cli.export_cmds import export_command
+from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
+from siftrec.cli.models_cmds import models_command
 from siftrec.cli.plot_cmds import plot_app
 from siftrec.cli.serve_cmds import serve_command
 from siftrec.cli.tune_cmds import tune_command
@@ -21,6 +22,7 @@ from siftrec.cli.tune_cmds import tune_command
 warnings.showwarning = show_warning  # library warnings print as one "warning: …" line
 
 app = typer.Typer(
+    cls=SiftrecGroup,
     name="siftrec",
     help="Recommenders that learn the true preferences from noisy, biased implicit feedback.",
     no_args_is_help=True,
@@ -35,9 +37,10 @@ app.command("evaluate")(evaluate_command)
 app.command("score")(score_command)
 app.command("demo")(demo_command)
 app.command("clean")(clean_command)
-app.command("bench")(bench_command)
+app.add_typer(bench_app, name="bench")
 app.command("tune")(tune_command)
 app.add_typer(plot_app, name="plot")
+app.command("models")(models_command)
 app.command("serve")(serve_command)
 app.command("export")(export_command)
 
@@ -53,5 +56,13 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=version_callback, is_eager=True, help="Show the version."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only warnings and errors: no progress bars or 'wrote' lines."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also debug messages."),
 ) -> None:
-    """siftrec command line."""
+    """siftrec command line. --quiet and --verbose apply to every command and may also follow
+    it (`siftrec fit ... --quiet`)."""
+    if quiet and verbose:
+        fail("--quiet and --verbose exclude each other")
+    configure_logging(-1 if quiet else 1 if verbose else 0)

@@ -35,10 +35,24 @@ from siftrec.text import read_item_text
 @with_log_options
 def fit_command(
     train: Annotated[Path, typer.Option("--train", help="Training interactions file.")],
-    model: Annotated[str, typer.Option("--model", help="Model name, e.g. popularity, itemknn.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Model name, e.g. popularity, itemknn (siftrec models).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Hyperparameter key=value (repeatable).")
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective", help="Objective spec, e.g. 'tce(drop_rate=0.1)' (torch models)."
+        ),
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            "--sampler", help="Sampler spec, e.g. 'popularity(beta=0.75)' (torch models)."
+        ),
     ] = None,
     validation: Annotated[
         Path | None,
@@ -52,6 +66,10 @@ def fit_command(
 ) -> None:
     """Fit a model on a training file and save it to a model directory.
 
+    Every model, objective and sampler with its hyperparameters, defaults and meaning:
+    `siftrec models` (one of them: `siftrec models NAME`). --objective X and --sampler Y are
+    --param objective=X and --param sampler=Y.
+
     MODEL_DIR/model.json records the model name, every hyperparameter, versions, a fingerprint of
     the training data and fit_seconds (fitting alone, loading excluded).
     """
@@ -59,7 +77,13 @@ def fit_command(
     from siftrec.models import get_model_class
 
     model_cls = get_model_class(model)
-    estimator = model_cls(**parse_params(param))
+    params = parse_params(param)
+    for key, spec in (("objective", objective), ("sampler", sampler)):
+        if spec is not None and params.setdefault(key, spec.strip()) != spec.strip():
+            raise SiftrecError(
+                f"--{key} {spec!r} and --param {key}={params[key]!r} disagree; give one"
+            )
+    estimator = model_cls(**params)
     guard_outputs(
         {},
         {"--train": train, "--validation": validation, "--item-text": item_text},
@@ -81,7 +105,8 @@ def fit_command(
         fit_options["validation"], dropped = valid.remap(data.user_map, data.item_map)
         if dropped:
             stderr.print(f"validation: {dropped:,} rows with ids unknown to train skipped")
-    with status(f"Fitting {model_cls.name}"):
+    # a model with a progress option shows its own bars (one live display at a time)
+    with status(f"Fitting {model_cls.name}", "progress" not in model_cls.fit_options):
         estimator.fit(data, **fit_options)
     estimator.save(out)
     stderr.print(

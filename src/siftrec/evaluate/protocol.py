@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from rich.console import Console
-from rich.progress import Progress
 
 from siftrec.data.ids import IdMap
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate.metrics import Metric, metric_names, ranking_metrics, require_family
 from siftrec.evaluate.ranker import Ranker
+from siftrec.progress import new_progress, show_progress
 
 if TYPE_CHECKING:
     import polars  # for annotations only: polars is slow to import, to_polars imports it lazily
@@ -105,7 +104,7 @@ def evaluate(
             from the held-out sets (counted in ``n_dropped_interactions``). With ``False`` they
             stay in both.
         batch_size: users scored at a time (bounds memory at batch_size × n_items scores).
-        progress: show a progress bar on stderr.
+        progress: show a bar over the users scored on stderr (unless ``siftrec --quiet``).
     """
     start = time.perf_counter()
     named = metric_names(metrics)
@@ -242,11 +241,11 @@ def exclusion_matrix(
 def _batches(n: int, batch_size: int, progress: bool) -> Iterator[tuple[int, int]]:
     """``(lo, hi)`` user ranges of at most ``batch_size``, with an optional rich progress bar."""
     ranges = [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
-    if not progress:
+    if not show_progress(progress):
         yield from ranges
         return
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("evaluating", total=n)
+    with new_progress(True) as bar:
+        task = bar.add_task("evaluating users", total=n)
         for lo, hi in ranges:
             yield lo, hi
             bar.advance(task, hi - lo)

@@ -59,11 +59,12 @@ class FitOptions:
     Attributes:
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; where the
             model trains and scores.
-        progress: show a progress bar on stderr while fitting.
+        progress: show progress bars on stderr while fitting; None (the default) shows them
+            when stderr is a terminal (:func:`siftrec.progress.show_progress`).
     """
 
     device: str = "auto"
-    progress: bool = False
+    progress: bool | None = None
 
 
 class Recommender(ABC):

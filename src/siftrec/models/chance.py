@@ -21,7 +21,11 @@ from siftrec.search_space import SearchSpace
 
 @dataclass
 class RandomConfig:
-    """``seed`` picks the random ranking."""
+    """Random-ranking hyperparameters.
+
+    Attributes:
+        seed: picks the random ranking.
+    """
 
     seed: int = 0
 

@@ -29,6 +29,7 @@ from siftrec.device import select_device
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.progress import progress_bar
 from siftrec.resources import require_memory
 from siftrec.search_space import Float, SearchSpace
 
@@ -40,13 +41,17 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass
 class EASEConfig:
-    """``l2``: the ridge λ. The default 500 is Steck's value for ML-20M; it grows with the
-    data size (BARS used 80 on Gowalla), so tune it on a validation split.
-    ``binary``: 1 per observed pair (default) instead of the interaction weights.
-    ``dtype``: precision of the dense matrices (float32 halves memory; float64 is exact to
-    ~1e-12). ``force``: skip the memory check before allocating the dense matrices.
-    Where the matrices live is the fit option ``device``
-    (:class:`~siftrec.models.base.FitOptions`), not a hyperparameter."""
+    """EASE hyperparameters. Where the matrices live is the fit option ``device``
+    (:class:`~siftrec.models.base.FitOptions`), not a hyperparameter.
+
+    Attributes:
+        l2: the ridge λ. The default 500 is Steck's value for ML-20M; it grows with the data
+            size (BARS used 80 on Gowalla), so tune it on a validation split.
+        binary: 1 per observed pair (default) instead of the interaction weights.
+        dtype: precision of the dense matrices (float32 halves memory; float64 is exact to
+            ~1e-12).
+        force: skip the memory check before allocating the dense matrices.
+    """
 
     l2: float = 500.0
     binary: bool = True
@@ -68,7 +73,7 @@ class EASE(Recommender):
     search_space: ClassVar[SearchSpace] = {"l2": Float(1.0, 10_000.0, log=True)}
     supports_fold_in = True
     supports_similar_items = True
-    fit_options: ClassVar[frozenset[str]] = frozenset({"device"})
+    fit_options: ClassVar[frozenset[str]] = frozenset({"device", "progress"})
 
     def _fit(self, train: Interactions) -> None:
         device = select_device(self.options.device)
@@ -78,8 +83,10 @@ class EASE(Recommender):
         if not self.config.force:
             check_memory(n_items, dtype, device)
         try:
-            gram = gram_matrix(self.user_matrix_, dtype, device)
-            self.B_ = ease_weights(gram, self.config.l2)
+            with progress_bar("EASE: Gram matrix", None, self.options.progress) as advance:
+                gram = gram_matrix(self.user_matrix_, dtype, device)
+                advance(description="EASE: Cholesky solve and inverse")
+                self.B_ = ease_weights(gram, self.config.l2)
         except (MemoryError, RuntimeError) as exc:
             # torch reports a failed CPU allocation as RuntimeError, a CUDA one as OutOfMemoryError.
             if not isinstance(exc, MemoryError | torch.OutOfMemoryError) and (

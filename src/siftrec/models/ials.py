@@ -42,7 +42,6 @@ from typing import ClassVar, Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
-from rich.progress import Progress
 
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
@@ -50,6 +49,7 @@ from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender, item_cosine
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
+from siftrec.progress import new_progress, show_progress
 from siftrec.search_space import Categorical, Float, Int, SearchSpace
 
 #: Residual norm below which a row's CG stops (as in ``implicit``).
@@ -62,17 +62,27 @@ _EXACT_ENTRIES = 1 << 24
 
 @dataclass
 class IALSConfig:
-    """iALS hyperparameters.
+    """iALS hyperparameters. Where it trains (``device``) and whether it shows a progress bar
+    over iterations (``progress``) are fit options (:class:`~siftrec.models.base.FitOptions`),
+    not hyperparameters.
 
-    ``factors``: latent dimension d. ``regularization``: λ. ``alpha``/``confidence``/``epsilon``:
-    confidence ``1 + α r`` ("linear") or ``1 + α log(1 + r/ε)`` ("log"). ``reg_scaling``/
-    ``reg_exponent``: "plain" λ or Rendle et al.'s frequency-scaled λ (module docstring).
-    ``iterations``: full sweeps (items, then users). ``solver``/``cg_steps``: warm-started
-    conjugate gradient with a fixed number of steps, or the exact Cholesky solve. ``init_std``:
-    factors start at N(0, init_std²/factors) (row norms ≈ init_std). ``binary``: use r = 1 for
-    every observed pair instead of the summed weights. Where it trains (``device``) and whether
-    it shows a progress bar over iterations (``progress``) are fit options
-    (:class:`~siftrec.models.base.FitOptions`), not hyperparameters.
+    Attributes:
+        factors: latent dimension d.
+        regularization: the L2 weight λ.
+        alpha: confidence scale α.
+        confidence: ``"linear"``, confidence ``1 + α r``, or ``"log"``, ``1 + α log(1 + r/ε)``.
+        epsilon: ε of the log confidence.
+        reg_scaling: ``"plain"`` λ or Rendle et al.'s ``"frequency"``-scaled λ (module
+            docstring).
+        reg_exponent: exponent of the frequency scaling of λ.
+        iterations: full sweeps (items, then users).
+        solver: ``"cg"``, warm-started conjugate gradient with ``cg_steps`` steps, or the exact
+            ``"cholesky"`` solve.
+        cg_steps: conjugate-gradient steps per solve.
+        init_std: factors start at N(0, init_std²/factors) (row norms ≈ init_std).
+        binary: use r = 1 for every observed pair instead of the summed weights.
+        seed: seeds the initial factors.
+        dtype: precision of the factors and solves.
     """
 
     factors: int = 64
@@ -135,7 +145,7 @@ class IALS(Recommender):
         x[users.counts == 0] = 0
         y[items.counts == 0] = 0
 
-        with torch.no_grad(), Progress(transient=True, disable=not self.options.progress) as bar:
+        with torch.no_grad(), new_progress(show_progress(self.options.progress)) as bar:
             task = bar.add_task("iALS", total=cfg.iterations)
             # x_uᵀ y_i at the observed pairs (user-major order), kept current by the CG steps.
             s_users, gram_x = users.sample(x, y).clone(), x.T @ x

@@ -36,6 +36,7 @@ from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.models.base import Recommender
 from siftrec.models.registry import register
+from siftrec.progress import show_progress
 from siftrec.resources import require_memory
 from siftrec.search_space import Float, Int, SearchSpace
 
@@ -48,11 +49,16 @@ _PROGRESS_OPERATIONS = 10**9
 
 @dataclass
 class ItemKNNConfig:
-    """``k``: neighbours kept per item; ``shrink``: added to the cosine denominator, damping
-    similarities supported by few co-occurrences (0 = plain cosine);
-    ``feedback_weighting``: ``"binary"`` uses 1 per observed pair, ``"weights"`` the
-    interaction weights (both for the similarity and for scoring);
-    ``force``: skip the memory check before building the similarity."""
+    """ItemKNN hyperparameters.
+
+    Attributes:
+        k: neighbours kept per item.
+        shrink: added to the cosine denominator, damping similarities supported by few
+            co-occurrences (0 = plain cosine).
+        feedback_weighting: ``"binary"`` uses 1 per observed pair, ``"weights"`` the
+            interaction weights (both for the similarity and for scoring).
+        force: skip the memory check before building the similarity.
+    """
 
     k: int = 100
     shrink: float = 10.0
@@ -87,7 +93,9 @@ class ItemKNN(Recommender):
         self.user_matrix_ = self._weighted(train.matrix)
         if not self.config.force:
             check_memory(self.user_matrix_, self.config.k)
-        self.similarity_ = item_similarity(self.user_matrix_, self.config.k, self.config.shrink)
+        self.similarity_ = item_similarity(
+            self.user_matrix_, self.config.k, self.config.shrink, self.options.progress
+        )
 
     def _weighted(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """``matrix`` as float32 CSR, with every stored value set to 1 in binary mode."""
@@ -190,7 +198,8 @@ def item_similarity(
     k = min(k, n_items - 1)
     _, operations = similarity_cost(x, k)
     if progress is None:
-        progress = operations >= _PROGRESS_OPERATIONS and sys.stderr.isatty()
+        progress = operations >= _PROGRESS_OPERATIONS and show_progress()
+    progress = show_progress(progress)
     description = f"item similarity (~{operations:.1e} ops)"
     targets, neighbours, values = [], [], []
     for start, stop in _blocks(n_items, _block_rows(n_items), description, progress):

@@ -17,7 +17,11 @@ from siftrec.search_space import SearchSpace
 
 @dataclass
 class PopularityConfig:
-    """``weighted``: sum interaction weights instead of counting distinct users."""
+    """Popularity hyperparameters.
+
+    Attributes:
+        weighted: sum interaction weights instead of counting distinct users.
+    """
 
     weighted: bool = False
 

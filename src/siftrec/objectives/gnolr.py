@@ -115,7 +115,13 @@ class Cutpoints(nn.Module):
 
 @dataclass
 class _LevelObjective(SampledObjective):
-    """What the ordinal objectives share: ``K``, the level rates and the label matrix."""
+    """What the ordinal objectives share: ``K``, the level rates and the label matrix.
+
+    Attributes:
+        levels: ``K``; 0 takes the deepest level of the training log. Deeper levels in a
+            batch count as ``K``.
+        eps: the numerical guard of the probabilities.
+    """
 
     kind: ClassVar[ObjectiveKind] = "pointwise"
 

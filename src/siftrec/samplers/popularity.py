@@ -21,6 +21,9 @@ class PopularitySampler(Sampler):
     Items without training interactions have zero mass; ``beta = 0`` is uniform over the
     items seen in training. Popular negatives are harder, so the model learns to demote
     popularity rather than the easy distinction between seen and never-seen items.
+
+    Attributes:
+        beta: exponent of the item counts (0: uniform over the items seen in training).
     """
 
     search_space: ClassVar[SearchSpace] = {"beta": Float(0.0, 1.0)}

@@ -1,12 +1,17 @@
-"""Rich progress display of a training run: epochs, batches, loss and validation metric."""
+"""Rich progress display of a training run: epochs, batches, loss, validation metric and the
+time remaining (from the average epoch so far); every epoch is also logged at DEBUG."""
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+from siftrec.progress import AverageTimeRemainingColumn, new_progress
+
+log = logging.getLogger(__name__)
 
 
 class TrainProgress:
@@ -19,13 +24,15 @@ class TrainProgress:
 
     def __enter__(self) -> TrainProgress:
         if self.enabled:
-            self._progress = Progress(
+            self._progress = new_progress(
+                True,
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[status]}"),
                 TimeElapsedColumn(),
-                console=Console(stderr=True),
+                AverageTimeRemainingColumn(),
+                transient=False,
             )
             self._progress.start()
             self._epochs = self._progress.add_task("epochs", total=self.epochs, status="")
@@ -37,6 +44,7 @@ class TrainProgress:
             self._progress.advance(self._batches)
 
     def epoch_done(self, record: dict[str, Any], metric_value: float | None) -> None:
+        log.debug("epoch %s: %s", record["epoch"], record)
         if not self.enabled:
             return
         if metric_value is not None:

@@ -39,6 +39,7 @@ from siftrec.train.engine import (
     ScoreFn,
     Scorer,
 )
+from siftrec.progress import show_progress
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
 
@@ -73,7 +74,7 @@ class Trainer:
         changed: called whenever the parameters changed (before each epoch, after the
             restore), so the owner drops whatever it derived from them.
         evaluate: the validation metrics with the current parameters (None: no validation).
-        progress: show a progress bar on stderr.
+        progress: show per-epoch bars on stderr (None: when stderr is a terminal).
         auxiliary: an extra loss term added on every sampled step (e.g. the RLMRec text
             alignment), trained by its own Adam; None: the objective alone.
         epoch_fn: runs each epoch in place of the mini-batch steps (after the sampler's setup,
@@ -90,7 +91,7 @@ class Trainer:
         *,
         changed: Callable[[], None] | None = None,
         evaluate: Evaluate | None = None,
-        progress: bool = False,
+        progress: bool | None = None,
         auxiliary: AuxiliaryLoss | None = None,
         epoch_fn: EpochFn | None = None,
     ) -> None:
@@ -148,7 +149,9 @@ class Trainer:
         n_batches = math.ceil(
             (len(train) if self.sampler else np.count_nonzero(train.user_counts())) / cfg.batch_size
         )
-        with TrainProgress(self.progress, cfg.epochs, n_batches, cfg.metric) as progress:
+        with TrainProgress(
+            show_progress(self.progress), cfg.epochs, n_batches, cfg.metric
+        ) as progress:
             for epoch in range(cfg.epochs):
                 start = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch + 1}
