@@ -54,9 +54,9 @@ from siftrec.data.readers import read_interactions
 from siftrec.data.splits import Split, split_given, split_interactions
 from siftrec.data.synthetic import generate
 from siftrec.errors import SiftrecError
-from siftrec.progress import new_progress, show_progress
 from siftrec.evaluate import evaluate
 from siftrec.evaluate.mar import evaluate_mar
+from siftrec.progress import new_progress, show_progress
 from siftrec.search_space import declared_space
 
 #: Exponent of the popularity power law weighing MAR validation clicks without a propensity

@@ -15,7 +15,6 @@ is row ``S_i`` (its ``k`` neighbours by shrunk cosine, every other item 0).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal

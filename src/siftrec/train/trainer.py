@@ -24,6 +24,7 @@ import torch
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate.metrics import metric_names
+from siftrec.progress import show_progress
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
 from siftrec.train.engine import (
     OBJECTIVE_MODULE,
@@ -39,7 +40,6 @@ from siftrec.train.engine import (
     ScoreFn,
     Scorer,
 )
-from siftrec.progress import show_progress
 from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
 
