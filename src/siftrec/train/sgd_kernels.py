@@ -220,6 +220,7 @@ def sgd_epoch(
         scores = np.empty(width, dtype=np.float32)
         dscores = np.empty(width, dtype=np.float32)
         grad_p = np.empty(dim, dtype=np.float32)
+        grad_q = np.empty((width, dim), dtype=np.float32)
         block_loss = 0.0
         for t in range(size):
             if t + AHEAD < size:  # fetch the rows of a later example while this one computes
@@ -280,11 +281,13 @@ def sgd_epoch(
                     dscores[k] = np.float32(sig * omega * norm)
                     loss += omega * soft
                 block_loss += loss * norm
-            # every gradient at the example's current rows
+            # every gradient at the example's current rows, then the updates (a candidate drawn
+            # twice gets both gradients, as the torch path's scatter-add does)
             if has_bias:
                 for k in range(width):
-                    b = item_bias[cand[k]]
-                    item_bias[cand[k]] = b - rate * (dscores[k] + decay * b)
+                    scores[k] = dscores[k] + decay * item_bias[cand[k]]  # bias gradients
+                for k in range(width):
+                    item_bias[cand[k]] -= rate * scores[k]
             if pair:
                 gi, gj = dscores[0], dscores[1]
                 for f in range(dim):
@@ -293,16 +296,18 @@ def sgd_epoch(
                     qi[f] = a - rate * (gi * pf + decay * a)
                     qj[f] = c - rate * (gj * pf + decay * c)
                 continue
-            # the user's gradient accumulates while each item row is updated, its row last
             for f in range(dim):
                 grad_p[f] = decay * p[f]
             for k in range(width):
                 q = item_factors[cand[k]]
                 g = dscores[k]
                 for f in range(dim):
-                    qf = q[f]
-                    grad_p[f] += g * qf
-                    q[f] = qf - rate * (g * p[f] + decay * qf)
+                    grad_p[f] += g * q[f]
+                    grad_q[k, f] = g * p[f] + decay * q[f]
+            for k in range(width):
+                q = item_factors[cand[k]]
+                for f in range(dim):
+                    q[f] -= rate * grad_q[k, f]
             for f in range(dim):
                 p[f] -= rate * grad_p[f]
         losses[block] = block_loss
