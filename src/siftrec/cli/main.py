@@ -17,6 +17,7 @@ from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_comm
 from siftrec.cli.models_cmds import models_command
 from siftrec.cli.plot_cmds import plot_app
 from siftrec.cli.serve_cmds import serve_command
+from siftrec.cli.similar_cmds import similar_command
 from siftrec.cli.tune_cmds import tune_command
 
 warnings.showwarning = show_warning  # library warnings print as one "warning: …" line
@@ -33,6 +34,7 @@ app.add_typer(data_app, name="data")
 app.command("split")(handle_errors(split_command))
 app.command("fit")(fit_command)
 app.command("recommend")(recommend_command)
+app.command("similar")(similar_command)
 app.command("evaluate")(evaluate_command)
 app.command("score")(score_command)
 app.command("demo")(demo_command)

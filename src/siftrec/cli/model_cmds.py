@@ -25,6 +25,7 @@ from siftrec.cli.common import (
     stdout,
     with_log_options,
 )
+from siftrec.data.ids import IdMap
 from siftrec.data.readers import read_id_list
 from siftrec.data.writers import write_frame
 from siftrec.errors import SiftrecError
@@ -191,7 +192,7 @@ def _item_list(model, path: Path) -> np.ndarray:
 
 def _recommend_history(
     model, path: Path, k: int, exclude_seen: bool, batch_size: int, lists: dict
-) -> tuple[object, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[IdMap, np.ndarray, np.ndarray, np.ndarray]:
     """Top-k for the users of the history file ``path``: (its user map, its user indices,
     items, scores). Known users: trained model, posted items masked; new users: fold-in."""
     import scipy.sparse as sp  # lazy: CLI start-up time
@@ -259,7 +260,12 @@ def _recommend_with_progress(
 
 
 def _write_recommendations(
-    model, users: np.ndarray, items: np.ndarray, scores: np.ndarray, out: Path, user_map=None
+    model,
+    users: np.ndarray,
+    items: np.ndarray,
+    scores: np.ndarray,
+    out: Path,
+    user_map: IdMap | None = None,
 ) -> None:
     """The file of ``Recommender.recommend_raw`` (``users`` index ``user_map``, default the
     model's)."""
@@ -277,7 +283,7 @@ def _known_users(model, raw: np.ndarray, path: Path) -> np.ndarray:
     return known_ids(model.user_map_, raw, path, "user")
 
 
-def known_ids(id_map, raw: np.ndarray, path: Path, what: str = "item") -> np.ndarray:
+def known_ids(id_map: IdMap, raw: np.ndarray, path: Path, what: str = "item") -> np.ndarray:
     """Indices on ``id_map`` of the raw ids listed in ``path``; unknown ones are skipped with
     a warning.
 

@@ -486,7 +486,7 @@ class Recommender(ABC):
                 "recommend_history_raw takes a DataFrame of raw (user, item) ids"
             )
         log = as_interactions(history, user_col, item_col, weight_col)
-        item_index = self.item_map_._lookup(log.raw_items())
+        item_index = self.item_map_.to_index(log.raw_items(), what="item")
         known = item_index >= 0
         matrix = sp.csr_matrix(
             (log.weights[known], (log.users[known], item_index[known])),
