@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -55,7 +56,15 @@ def run(*args: str | Path):
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("report")
+    old = os.umask(0o022)
+    try:
+        return make_reports(tmp_path_factory.mktemp("report"))
+    finally:
+        os.umask(old)
+
+
+def make_reports(tmp: Path) -> dict[str, Path]:
+    """A bench run, a fitted model and the report of each, written under umask 022."""
     (tmp / "grid.toml").write_text(GRID)
     run("bench", tmp / "grid.toml", "--out", tmp / "run")
     data = generate(n_users=80, n_items=60, seed=1).interactions
@@ -81,6 +90,17 @@ def test_reports_are_written(reports):
         assert "data:image/png;base64," in page
     model = reports["model"].read_text(encoding="utf-8")
     assert "ROC-AUC" in model and "validation ndcg@20" in model.split('id="training"')[1]
+
+
+def test_every_output_follows_the_umask(reports):
+    """Run directory, split, model directory and reports: 0644 files, 0755 folders."""
+    root = reports["run"].parent
+    found = 0
+    for path in root.rglob("*"):
+        expected = 0o755 if path.is_dir() else 0o644
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+        found += 1
+    assert found > 20
 
 
 def test_report_refusals(reports, tmp_path):
