@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ def heading(text: str) -> str:
 
 
 def table(
-    header: Sequence[str], rows: Sequence[Sequence[Any]], bold: set[tuple[int, int]] = frozenset()
+    header: Sequence[str], rows: Sequence[Sequence[Any]], bold: Set[tuple[int, int]] = frozenset()
 ) -> str:
     """An HTML table of escaped cells; ``bold`` holds (row, column) pairs to emphasise."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
