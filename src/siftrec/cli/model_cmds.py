@@ -305,8 +305,10 @@ def known_ids(id_map: IdMap, raw: np.ndarray, path: Path, what: str = "item") ->
 @handle_errors
 @with_log_options
 def evaluate_command(
-    model_dir: Annotated[Path, typer.Argument(help="Model directory written by `siftrec fit`.")],
-    test: Annotated[Path, typer.Option("--test", help="Held-out interactions file.")],
+    model_dir: Annotated[
+        Path | None, typer.Argument(help="Model directory written by `siftrec fit`.")
+    ] = None,
+    test: Annotated[Path | None, typer.Option("--test", help="Held-out interactions file.")] = None,
     metrics: Annotated[
         str, typer.Option("--metrics", help="Comma-separated metrics, e.g. recall@20,ndcg@20.")
     ] = "recall@20,ndcg@20",
@@ -334,6 +336,13 @@ def evaluate_command(
             "item,propensity file.",
         ),
     ] = None,
+    session_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--session-log",
+            help="Score a search-session log by NUM instead (no model; docs/metrics.md).",
+        ),
+    ] = None,
     read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Full-ranking evaluation over all items, training items masked.
@@ -342,6 +351,13 @@ def evaluate_command(
     reported with a warning, or refused with --strict. IPS/SNIPS metrics (snips-ndcg@20) weigh
     each hit by its inverse exposure propensity, given by --propensity (docs/metrics.md).
     """
+    if session_log is not None:
+        if model_dir is not None or test is not None:
+            raise SiftrecError("--session-log evaluates a session log alone: drop MODEL_DIR/--test")
+        _evaluate_sessions(session_log, as_json)
+        return
+    if model_dir is None or test is None:
+        raise SiftrecError("evaluate needs MODEL_DIR and --test FILE (or --session-log FILE)")
     # lazy: CLI start-up time
     from siftrec.evaluate.weighted import evaluate_weighted
 
@@ -375,6 +391,27 @@ def evaluate_command(
     for name, value in result.metrics.items():
         table.add_row(name, f"{value:.4f}")
     stdout.print(table)
+
+
+def _evaluate_sessions(path: Path, as_json: bool) -> None:
+    """NUM of every session in a session log, with the per-query click NDCG@10 beside it."""
+    from siftrec.data.sessions import read_session_log  # lazy: CLI start-up time
+    from siftrec.evaluate.num import num, per_query_metric
+
+    log = read_session_log(require_file(path, "session log"))
+    result = num(log)
+    values = {
+        "num": result.mean,
+        "per_query_click_ndcg@10": per_query_metric(log, 10),
+        "n_sessions": len(result.num),
+        "n_skipped": int(np.isnan(result.num).sum()),
+        "n_clipped": result.n_clipped,
+    }
+    if as_json:
+        typer.echo(json.dumps(values))
+        return
+    for name, value in values.items():
+        stdout.print(f"{name}\t{value:.4f}" if isinstance(value, float) else f"{name}\t{value}")
 
 
 def _check_training_overlap(model, test, strict: bool) -> None:

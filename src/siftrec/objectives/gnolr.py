@@ -191,7 +191,9 @@ class GNOLR(_LevelObjective):
             or ``naive`` (BCE per cumulative indicator).
         scale: ``S`` in ``p_k = σ(S·s − a_k)``.
         learn_cutpoints: learn the cut-points (ordered, pulled to ``−ln m`` by ``anchor``)
-            instead of fixing them at ``−ln m``.
+            instead of fixing them at ``−ln m``. They are shared by every sample: train them
+            with ``optimizer="adam"`` (MF's per-sample SGD steps ``lr·B`` on the batch mean,
+            which suits embedding rows, not parameters every sample moves).
         anchor: weight of ``MSE(a, −ln m)`` when the cut-points are learned (authors: 1e-3).
         levels: ``K``; 0 takes the deepest level of the training log. Deeper levels in a
             batch count as ``K``.
@@ -294,7 +296,8 @@ class MultiTask(_LevelObjective):
     samples. Slopes start at 1 and biases at ``ln m_k`` (the base rates, as GNOLR's
     cut-points). Unlike GNOLR, the heads are independent: no ordering between levels and no
     category likelihood. With positive slopes the deepest head is increasing in the logit, so
-    ``recommend`` ranks by it.
+    ``recommend`` ranks by it. The heads are shared by every sample: train with
+    ``optimizer="adam"`` (see ``GNOLR.learn_cutpoints``).
     """
 
     search_space: ClassVar[SearchSpace] = {}
