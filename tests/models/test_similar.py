@@ -26,6 +26,14 @@ def test_itemknn_similar_items_by_hand():
     assert 3 not in items[1] and np.all(scores[1] == 0)
 
 
+def test_itemknn_similar_items_are_the_items_own_neighbours():
+    """With pruning, item 1's one neighbour is item 0, though item 1 is no item's neighbour."""
+    model = ItemKNN(k=1, shrink=1.0).fit(Interactions.from_csr(HAND))
+    items, scores = model.similar_items([1], k=1)
+    assert items[0].tolist() == [0]
+    np.testing.assert_allclose(scores[0], [2 / (3 + 1)], rtol=1e-6)
+
+
 def test_ease_similar_items_are_rows_of_b():
     model = EASE(l2=1.0).fit(Interactions.from_csr(HAND))
     b = model.B_.numpy()

@@ -10,7 +10,7 @@ process may use (:mod:`siftrec.resources`), and shows a progress bar with the es
 count on a terminal when the work is large.
 
 Fold-in scores a new user's row as ``x S`` like any training row; ``similar_items`` of item ``i``
-is row ``S_i`` (its ``k`` neighbours by shrunk cosine, every other item 0).
+is column ``i`` of ``S`` (its ``k`` neighbours by shrunk cosine, every other item 0).
 """
 
 from __future__ import annotations
@@ -110,8 +110,13 @@ class ItemKNN(Recommender):
         return (self._weighted(history) @ self.similarity_).toarray()
 
     def _similar_items(self, items: np.ndarray) -> np.ndarray:
-        """Row ``i`` of the pruned similarity matrix (items outside its neighbours score 0)."""
-        return self.similarity_[items].toarray()
+        """Column ``i`` of the pruned similarity matrix: item ``i``'s ``k`` neighbours (other
+        items score 0). The transpose is built once per similarity matrix."""
+        cached = getattr(self, "_neighbours", None)
+        if cached is None or cached[0] is not self.similarity_:
+            cached = (self.similarity_, self.similarity_.T.tocsr())
+            self._neighbours = cached
+        return cached[1][items].toarray()
 
     def _get_state(self) -> dict[str, np.ndarray]:
         s = self.similarity_
