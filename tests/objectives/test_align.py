@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from siftrec import Interactions, SiftrecError
-from siftrec.models import MF, LightGCN, load_model
+from siftrec.models import MF, LightGCN, NeuMF, load_model
 from siftrec.objectives.align import TextAlignment, info_nce
 from siftrec.text import ItemText
 from siftrec.train.engine import Batch, Scorer
@@ -107,7 +107,7 @@ def clustered_log(seed: int = 0) -> tuple[Interactions, ItemText]:
     return Interactions.from_raw(np.array(users), np.array(items)), text
 
 
-@pytest.mark.parametrize("model_cls", [MF, LightGCN])
+@pytest.mark.parametrize("model_cls", [MF, LightGCN, NeuMF])
 def test_fit_with_alignment_saves_a_model_that_loads_without_text(
     model_cls: type, tmp_path: Path
 ) -> None:
