@@ -53,7 +53,10 @@ def test_auto_row_names_its_choice_among_the_candidates_and_their_validation_sco
     plain = auto_candidates(MFConfig(objective="auto"))
     names = [c.objective if c.sampler == plain[0].sampler else c.label for c in plain]
     assert chosen in names
-    assert "auto_budget 90 epochs over 6 candidates (15 each" in " ".join(out.split())
+    assert (
+        "auto_budget 90 epochs over 6 candidates (15 each, the latest epoch within 1% of the best "
+        "kept)" in " ".join(out.split())
+    )
     line = re.search(r"MF \+ auto, validation ndcg@20: (.*?); \d+ epochs trained", out).group(1)
     scores = dict(
         re.fullmatch(r"(\S+) ([\d.]+)(?: \(chosen\))?", part).groups() for part in line.split(", ")

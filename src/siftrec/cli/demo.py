@@ -244,11 +244,15 @@ def _choice(candidate: dict[str, Any], record: dict[str, Any]) -> str:
 def _auto_caption(record: dict[str, Any]) -> str:
     """The auto row's budget, as the table's caption."""
     budget = record["budget"]
+    stop = (
+        f"early stopping after {budget['patience']}"
+        if budget["patience"] is not None
+        else f"the latest epoch within {budget['tolerance']:.0%} of the best kept"
+    )
     return (
         f"MF + auto: auto_budget {budget['max_epochs']} epochs over "
-        f"{len(record['candidates'])} candidates ({budget['epochs_per_candidate']} each, early "
-        f"stopping after {budget['patience']}), chosen by {record['metric']} on the validation "
-        "clicks (noisy, like train)"
+        f"{len(record['candidates'])} candidates ({budget['epochs_per_candidate']} each, {stop}), "
+        f"chosen by {record['metric']} on the validation clicks (noisy, like train)"
     )
 
 
