@@ -4,7 +4,9 @@ Every reader parses with polars or numpy (vectorised, no Python loop per interac
 table-like formats (csv, tsv, parquet, movielens, denoisingrec) are read into a frame by
 :func:`read_frame` and share one column-resolution step with :func:`from_dataframe`, so aliases,
 side columns and error messages behave the same. Gzipped input (any format) is detected by its
-magic bytes and decompressed in memory.
+magic bytes. :func:`read_interactions` reads csv, tsv and Parquet logs batch by batch into int32
+indices and float32 weights (:mod:`.stream`; gzip decompressed as a stream), so a large log never
+sits in memory as text; the result equals the whole-frame reading.
 
 Column rules (CSV/TSV/Parquet/DataFrames), names matched case-insensitively:
 
@@ -32,7 +34,7 @@ One module per format family: :mod:`.text` (csv/tsv, MovieLens, LightGCN, Denois
 lists), :mod:`.columnar` (Parquet, DataFrames), :mod:`.arrays` (NumPy, scipy), :mod:`.lists`
 (NBPO user lists); :mod:`.formats` names and infers formats, :mod:`.columns` applies the column
 rules, :mod:`.files` handles gzip and text lines, :mod:`.frames` and :mod:`.logs` read a file of
-any format.
+any format, :mod:`.stream` reads large tables batch by batch.
 """
 
 from siftrec.data.readers.arrays import from_scipy

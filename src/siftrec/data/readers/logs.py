@@ -14,6 +14,7 @@ from siftrec.data.readers.frames import table_frame
 from siftrec.data.readers.lists import read_userlists
 from siftrec.data.readers.multibehavior import FORMAT as MULTIBEHAVIOR
 from siftrec.data.readers.multibehavior import parse_format, read_multibehavior
+from siftrec.data.readers.stream import STREAMED_FORMATS, stream_table
 from siftrec.data.readers.text import read_lightgcn
 from siftrec.errors import SiftrecError
 
@@ -65,9 +66,7 @@ def read_interactions(
     if format is not None and format.strip().lower().partition(":")[0] == MULTIBEHAVIOR:
         if sep is not None or header is not None or columns is not None:
             raise SiftrecError(f"the {MULTIBEHAVIOR} format takes no sep/header/columns options")
-        return read_multibehavior(
-            path, parse_format(format), user_map=user_map, item_map=item_map
-        )
+        return read_multibehavior(path, parse_format(format), user_map=user_map, item_map=item_map)
     fmt = open_log(path, format, sep, header, columns)
     maps = {"user_map": user_map, "item_map": item_map}
     if fmt in _PAIR_READERS:
@@ -76,5 +75,9 @@ def read_interactions(
                 f"{fmt} files have fixed (user, item) fields; drop the column options"
             )
         return _PAIR_READERS[fmt](path, **maps)
+    if fmt in STREAMED_FORMATS:
+        log = stream_table(path, fmt, sep, header, columns, user_col, item_col, weight_col, **maps)
+        if log is not None:
+            return log
     frame = table_frame(path, fmt, sep, header, columns)
     return frame_to_interactions(frame, path.name, user_col, item_col, weight_col, **maps)
