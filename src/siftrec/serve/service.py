@@ -71,9 +71,11 @@ class Query:
 class ModelService:
     """A fitted model with its id maps, popularity ranking and optional ANN index.
 
-    ``ann`` names the index backend (``None`` or ``"exact"``: the model scores every item;
-    ``"faiss"``: an IVF index over the model's factor tables, which needs a dot-product model).
-    ``index`` is a prebuilt index (e.g. read from a file written by ``siftrec export --ann``).
+    ``ann`` names the retrieval for known users: ``None``/``"exact"`` scores every item (an
+    exact search over the factor tables of a dot-product model, which ranks as the model does,
+    else the model's own scores); ``"faiss"`` searches an IVF index over the factor tables
+    (dot-product models only). ``index`` is a prebuilt index (e.g. read from the file
+    ``siftrec export --ann faiss`` writes).
     """
 
     def __init__(
@@ -95,28 +97,37 @@ class ModelService:
         seen = self.model.seen_
         self.popularity = np.asarray(seen.sum(axis=0), dtype=np.float32).ravel()
         self.user_vectors: np.ndarray | None = None
+        self.item_vectors: np.ndarray | None = None
         self.index: VectorIndex | None = None
-        if index is not None or (ann not in (None, "exact")):
+        approximate = index is not None or ann not in (None, "exact")
+        try:
             tables = factor_tables(self.model)
-            if tables is None:
-                raise SiftrecError(
-                    f"{self.model.name} is not a dot-product model; ANN retrieval needs one "
-                    "(serve it with --ann exact)"
-                )
-            self.user_vectors, items = tables
-            self.index = index if index is not None else build_index(ann, items)
-            if self.index.n_items != self.n_items or self.index.dim != items.shape[1]:
+        except SiftrecError:
+            if approximate:
+                raise
+            tables = None  # exact scores then come from the model itself
+        if approximate and tables is None:
+            raise SiftrecError(
+                f"{self.model.name} is not a dot-product model; ANN retrieval needs one "
+                "(serve it with --ann exact)"
+            )
+        if tables is not None:
+            self.user_vectors, self.item_vectors = tables
+            self.index = index if index is not None else build_index(ann or "exact", tables[1])
+            if self.index.n_items != self.n_items or self.index.dim != tables[1].shape[1]:
                 raise SiftrecError(
                     f"the ANN index holds {self.index.n_items} items of dimension "
-                    f"{self.index.dim}; the model has {self.n_items} of dimension {items.shape[1]}"
+                    f"{self.index.dim}; the model has {self.n_items} of dimension "
+                    f"{tables[1].shape[1]}"
                 )
-        self.model.recommend(np.zeros(1, dtype=np.int64), k=1)  # warm-up: prepares torch scorers
+        self.model.score(np.zeros(1, dtype=np.int64))  # warm-up: prepares torch scorers
         self.loaded_at = time.time()
         self.load_seconds = time.perf_counter() - start
 
     @property
     def ann(self) -> str:
-        """The retrieval backend in use for known users."""
+        """The retrieval backend for known users: ``exact`` (an exact search over the factor
+        tables, or the model's own scores for other models) or an ANN backend's name."""
         return "exact" if self.index is None else self.index.name
 
     def metadata(self) -> dict[str, Any]:
@@ -164,19 +175,19 @@ class ModelService:
         k = min(query.k, self.n_items)
         fold_in = history is not None and self.model.supports_fold_in
         if fold_in:
-            rows = history if user < 0 else np.union1d(history, self.model.seen_[user].indices)
+            rows = history if user < 0 else np.union1d(history, self._seen(user))
             matrix = sp.csr_matrix(
                 (np.ones(len(rows), dtype=np.float32), rows, [0, len(rows)]),
                 shape=(1, self.n_items),
             )
-            found = self.model.recommend_history(
-                matrix, k, query.exclude_seen, exclude_items=deny, include_items=allow
-            )
+            scores = self.model.score_history(matrix)[0]
+            items, values = _top(scores, k, rows if query.exclude_seen else None, deny, allow)
             source = "history"
         elif user >= 0:
-            if query.exclude_seen and history is not None:
-                deny = np.union1d(deny, history)
-            found = self._user_top(user, k, query.exclude_seen, deny, allow)
+            seen = self._seen(user) if query.exclude_seen else None
+            if seen is not None and history is not None:
+                seen = np.union1d(seen, history)
+            items, values = self._user_top(user, k, seen, deny, allow)
             source = "user"
         else:
             seen = history if query.exclude_seen else None
@@ -184,28 +195,38 @@ class ModelService:
             return Recommendation(
                 self.raw_items(items), values.tolist(), "popularity", "popularity", unknown
             )
-        items, values = _admissible(*found)
         return Recommendation(self.raw_items(items), values.tolist(), source, None, unknown)
+
+    def _seen(self, user: int) -> np.ndarray:
+        """The training items of ``user`` (read from the CSR arrays: no matrix slicing)."""
+        seen = self.model.seen_
+        return seen.indices[seen.indptr[user] : seen.indptr[user + 1]]
 
     def _user_top(
         self,
         user: int,
         k: int,
-        exclude_seen: bool,
+        seen: np.ndarray | None,
         deny: np.ndarray,
         allow: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` of a training user: through the ANN index when there is one."""
-        if self.index is not None and allow is None:
-            seen = self.model.seen_[user].indices if exclude_seen else deny[:0]
-            want = min(k + len(deny) + len(seen) + ANN_MARGIN, self.n_items)
+        """Top-``k`` of a training user: through the index over the factor tables of a
+        dot-product model (exact or ANN), else from the model's full score row.
+
+        Serving ranks one row itself rather than through ``Recommender.recommend`` or
+        ``score``, whose memory guard reads the process's limits (cgroup files) on every call.
+        """
+        if self.index is not None and allow is not None:
+            scores = self.user_vectors[user] @ self.item_vectors.T
+            return _top(scores, k, seen, deny, allow)
+        if self.index is not None:
+            masked = deny if seen is None else np.union1d(seen, deny)
+            want = min(k + len(masked) + ANN_MARGIN, self.n_items)
             cand, values = self.index.search(self.user_vectors[user : user + 1], want)
-            keep = (cand >= 0) & ~np.isin(cand, seen) & ~np.isin(cand, deny)
+            keep = (cand[0] >= 0) & ~np.isin(cand[0], masked)
             if keep.sum() >= k or want == self.n_items:
-                return cand[keep][None, :k], values[keep][None, :k]
-        return self.model.recommend(
-            np.asarray([user]), k, exclude_seen, exclude_items=deny, include_items=allow
-        )
+                return cand[0][keep][:k], values[0][keep][:k]
+        return _top(self.model.score(np.asarray([user]))[0], k, seen, deny, allow)
 
     def _history(self, history: Sequence[RawId] | None) -> tuple[np.ndarray | None, list[RawId]]:
         """Known item indices of a posted history (None when none is known) and unknown ids."""
@@ -279,10 +300,12 @@ def _top(
     deny: np.ndarray,
     allow: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` of one score row (e.g. popularity) after the masks, excluded items dropped."""
+    """Top-``k`` of one score row after the masks, excluded items dropped (not padded)."""
     row = np.array(scores, dtype=np.float32)
     if allow is not None:
-        row[np.setdiff1d(np.arange(len(row)), allow, assume_unique=True)] = -np.inf
+        allowed = np.full(len(row), -np.inf, dtype=np.float32)
+        allowed[allow] = row[allow]
+        row = allowed
     if seen is not None:
         row[seen] = -np.inf
     row[deny] = -np.inf
