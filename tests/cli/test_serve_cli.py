@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from siftrec.cli.main import app
@@ -43,3 +45,23 @@ def test_serve_command_refuses_bad_settings(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "use --watch" in result.output
     result = runner.invoke(app, ["serve", str(model_dir), "--ann", "annoy"])
     assert result.exit_code == 1 and "unknown ANN backend" in result.output
+
+
+def test_serve_without_the_extra_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the serve extra were missing
+    result = runner.invoke(app, ["serve", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "pip install 'siftrec[serve]'" in result.output
+
+
+def test_worker_processes_build_the_app_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siftrec.serve.app import SETTINGS_ENV, app_from_env
+
+    settings = {"model_dir": str(_model(tmp_path)), "ann": "faiss", "max_k": 7}
+    monkeypatch.setenv(SETTINGS_ENV, json.dumps(settings))
+    service = app_from_env().state.holder.service
+    assert service.ann == "faiss" and service.model.name == "ials"

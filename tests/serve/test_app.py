@@ -298,3 +298,18 @@ def test_watch_reloads_a_replaced_directory(tmp_path: Path) -> None:
         while client.get("/health").json()["generation"] == 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/metadata").json()["model"] == "ease"
+
+
+def test_faiss_retrieval_serves_the_exact_answers(ials_dir: Path) -> None:
+    """A catalog this small is one IVF cell: the ANN path must give the exact results."""
+    exact, ann = TestClient(create_app(ials_dir)), TestClient(create_app(ials_dir, ann="faiss"))
+    assert ann.get("/metadata").json()["ann"] == "faiss"
+    for body in (
+        {"user": "u5", "k": 10},
+        {"user": "u5", "k": 10, "deny": ["i0", "i1"]},
+        {"user": "u5", "k": 10, "exclude_seen": False},
+        {"user": "u5", "k": 4, "allow": ["i3", "i4", "i5", "i6", "i7"]},
+    ):
+        want, got = exact.post("/recommend", json=body).json(), ann.post("/recommend", json=body)
+        assert got.json()["items"] == want["items"]
+        np.testing.assert_allclose(got.json()["scores"], want["scores"], rtol=1e-5)

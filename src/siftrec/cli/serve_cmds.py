@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from siftrec.cli.common import handle_errors, stderr
+from siftrec.cli.common import fail, handle_errors, stderr
 from siftrec.errors import SiftrecError
 
 #: Environment variable holding the admin token when ``--admin-token`` is not given.
@@ -58,10 +59,12 @@ def serve_command(
 
         from siftrec.serve.app import SETTINGS_ENV, create_app
     except ImportError as exc:
-        raise SiftrecError(
-            f"siftrec serve needs the serve extra ({exc.name} is missing): "
-            "pip install 'siftrec[serve]'"
-        ) from None
+        fail(
+            escape(
+                f"siftrec serve needs the serve extra ({exc.name} is missing): "
+                "pip install 'siftrec[serve]'"
+            )
+        )
     token = admin_token or os.environ.get(TOKEN_ENV) or None
     if workers < 1:
         raise SiftrecError(f"--workers must be at least 1, got {workers}")

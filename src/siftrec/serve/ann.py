@@ -206,7 +206,7 @@ def import_faiss() -> ModuleType:
         import faiss  # lazy: an optional dependency (the serve extra)
     except ImportError:
         raise SiftrecError(
-            "the faiss ANN backend needs faiss-cpu: pip install 'siftrec[serve]'"
+            "the faiss ANN backend needs faiss-cpu (part of the serve extra): pip install faiss-cpu"
         ) from None
     return faiss
 
