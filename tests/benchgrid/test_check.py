@@ -20,7 +20,9 @@ from tests.benchgrid.test_runner import write_coat_layout, write_yahoo_layout
 
 GRIDS = sorted((Path(__file__).resolve().parents[2] / "bench" / "grids").glob("*.toml"))
 SMOKE = GRIDS[0].parent / "smoke.toml"
-FORMATS = "csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, userlists"
+FORMATS = (
+    "csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, userlists, multibehavior, mbgcn"
+)
 SYN = {
     "name": "syn",
     "synthetic": {"n_users": 60, "n_items": 40},

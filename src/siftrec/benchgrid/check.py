@@ -141,7 +141,10 @@ def _read_problems(read: dict[str, Any]) -> list[str]:
         if key not in allowed
     ]
     fmt = read.get("format")
-    if fmt is not None and (not isinstance(fmt, str) or fmt.lower() not in FORMATS):
+    # a format may carry options after a colon (multibehavior:collect,cart,buy; mbgcn:crgcn)
+    if fmt is not None and (
+        not isinstance(fmt, str) or fmt.lower().partition(":")[0] not in FORMATS
+    ):
         problems.append(f"read.format = {fmt!r} is not one of {', '.join(FORMATS)}")
     return problems
 

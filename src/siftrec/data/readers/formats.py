@@ -19,6 +19,7 @@ FORMATS: tuple[str, ...] = (
     "npy",
     "userlists",
     "multibehavior",
+    "mbgcn",
 )
 
 #: The formats whose rows form a table of named columns (see :func:`read_frame`); the others

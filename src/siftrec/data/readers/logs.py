@@ -13,7 +13,7 @@ from siftrec.data.readers.formats import open_log
 from siftrec.data.readers.frames import table_frame
 from siftrec.data.readers.lists import read_userlists
 from siftrec.data.readers.multibehavior import FORMAT as MULTIBEHAVIOR
-from siftrec.data.readers.multibehavior import parse_format, read_multibehavior
+from siftrec.data.readers.multibehavior import MBGCN_FORMAT, read_format
 from siftrec.data.readers.stream import STREAMED_FORMATS, stream_table
 from siftrec.data.readers.text import read_lightgcn
 from siftrec.errors import SiftrecError
@@ -61,12 +61,16 @@ def read_interactions(
         multibehavior (``multibehavior:collect,cart,buy`` declares the order): a folder with
         one file per behaviour or a table with a behaviour column, read with ordinal levels;
         see :mod:`~siftrec.data.readers.multibehavior`.
+        mbgcn (``mbgcn:crgcn``, ``mbgcn:honest``, ``:buy`` for purchases only): a file of the
+        MBGCN Tmall release read as its part of that split
+        (:func:`~siftrec.data.readers.multibehavior.read_format`).
     """
     path = Path(path)
-    if format is not None and format.strip().lower().partition(":")[0] == MULTIBEHAVIOR:
+    family = None if format is None else format.strip().lower().partition(":")[0]
+    if family in (MULTIBEHAVIOR, MBGCN_FORMAT):
         if sep is not None or header is not None or columns is not None:
-            raise SiftrecError(f"the {MULTIBEHAVIOR} format takes no sep/header/columns options")
-        return read_multibehavior(path, parse_format(format), user_map=user_map, item_map=item_map)
+            raise SiftrecError(f"the {family} format takes no sep/header/columns options")
+        return read_format(path, format, user_map=user_map, item_map=item_map)
     fmt = open_log(path, format, sep, header, columns)
     maps = {"user_map": user_map, "item_map": item_map}
     if fmt in _PAIR_READERS:

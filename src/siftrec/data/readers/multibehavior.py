@@ -33,6 +33,7 @@ from siftrec.data.levels import (
     KNOWN_BEHAVIORS,
     LEVEL,
     collapse_levels,
+    filter_levels,
     levels_from_behaviors,
 )
 from siftrec.data.readers.columns import frame_to_interactions
@@ -44,6 +45,9 @@ from siftrec.errors import SiftrecError
 
 #: The format name; ``multibehavior:a,b,c`` declares the order.
 FORMAT = "multibehavior"
+#: The format of the MBGCN release's files read as parts of a Tmall split:
+#: ``mbgcn:crgcn``, ``mbgcn:honest`` (``:buy`` appended: the training purchases alone).
+MBGCN_FORMAT = "mbgcn"
 #: Suffixes of per-behaviour files, compression aside.
 _SUFFIXES = (".txt", ".csv", ".tsv", ".dat", "")
 
@@ -210,3 +214,43 @@ def mbgcn_split(folder: str | Path, variant: MbgcnVariant = "crgcn") -> dict[str
     if variant == "honest":
         out["validation"] = part("test")
     return out
+
+
+#: The part of each split that a file of the release holds (file stem → part).
+MBGCN_PARTS: dict[str, dict[str, str]] = {
+    "crgcn": {"train": "train", "validation": "test"},
+    "honest": {"train": "train", "test": "validation", "validation": "test"},
+}
+
+
+def read_format(
+    path: str | Path, spec: str, user_map: IdMap | None = None, item_map: IdMap | None = None
+) -> Interactions:
+    """Read ``path`` by a ``multibehavior[:order]`` or ``mbgcn:SPLIT[:buy]`` format string.
+
+    ``mbgcn:SPLIT`` reads a file of the MBGCN release as its part of :func:`mbgcn_split`
+    (``SPLIT`` = ``crgcn`` or ``honest``): ``train.txt`` is the training log (every behaviour as
+    levels; with ``:buy`` the purchases alone), ``validation.txt`` the test part and, for
+    ``honest``, ``test.txt`` the validation part. A grid or a command then names the release's
+    own files with one read format.
+    """
+    path = Path(path)
+    name, _, rest = spec.strip().partition(":")
+    if name.lower() == FORMAT:
+        return read_multibehavior(path, parse_format(spec), user_map=user_map, item_map=item_map)
+    split, _, only = rest.partition(":")
+    if split not in MBGCN_PARTS or only not in ("", "buy"):
+        raise SiftrecError(f"format {spec!r}: write mbgcn:crgcn or mbgcn:honest (':buy' optional)")
+    require_file(path)
+    stem = path.name.lower().removesuffix(".gz").removesuffix(".txt")
+    roles = MBGCN_PARTS[split]
+    if stem not in roles:
+        files = ", ".join(f"{f}.txt ({r})" for f, r in roles.items())
+        raise SiftrecError(f"{path.name} is no part of the {split} split; its files: {files}")
+    if roles[stem] == "train":
+        train = mbgcn_split(path.parent, split)["train"]  # type: ignore[arg-type]
+        return filter_levels(train, 3) if only == "buy" else train
+    sizes = (path.parent / "data_size.txt").read_text().split()[:2]
+    users = user_map or IdMap(np.arange(int(sizes[0])))
+    items = item_map or IdMap(np.arange(int(sizes[1])))
+    return read_lightgcn(path, user_map=users, item_map=items)
