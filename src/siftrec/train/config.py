@@ -97,12 +97,6 @@ class TrainConfig:
     align_mask: float = 0.15
     align_encoder: str = "tfidf"
     align_shuffle: bool = False
-    align: Literal["none", "con", "gen"] = "none"
-    align_weight: float = 0.01
-    align_temperature: float = 0.2
-    align_mask: float = 0.15
-    align_encoder: str = "tfidf"
-    align_shuffle: bool = False
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "n_negatives")
@@ -122,10 +116,6 @@ class TrainConfig:
             raise SiftrecError(
                 f"optimizer must be adam, sparse_adam, adagrad or sgd, got {self.optimizer!r}"
             )
-        if self.align_weight < 0 or self.align_temperature <= 0:
-            raise SiftrecError("align_weight must be non-negative and align_temperature positive")
-        if not 0 < self.align_mask <= 1:
-            raise SiftrecError(f"align_mask must be in (0, 1], got {self.align_mask}")
         if self.align_weight < 0 or self.align_temperature <= 0:
             raise SiftrecError("align_weight must be non-negative and align_temperature positive")
         if not 0 < self.align_mask <= 1:
