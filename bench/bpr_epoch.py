@@ -1,6 +1,8 @@
-"""BPR-MF epoch time and accuracy: siftrec vs implicit vs Cornac vs a plain PyTorch loop.
+"""BPR-MF epoch time and accuracy: siftrec (numba and torch backends) vs implicit, optionally
+Cornac and a plain PyTorch loop.
 
-Usage: ``python bench/bpr_epoch.py [--data DIR] [--dataset all] [--epochs 20] [--threads 2]``.
+Usage: ``python bench/bpr_epoch.py [--data DIR] [--dataset all] [--epochs 20] [--threads 2]
+[--methods numba,torch,implicit]``.
 
 Data (under ``--data``, default ``$SIFTREC_DATA`` or the user cache, see README "Data"):
 ``ml-1m-diffrec`` clean (train / valid / test; validation items masked at test time, as in DiffRec)
@@ -8,13 +10,18 @@ and ``gowalla-lightgcn`` (train / test). Every method trains BPR-MF with 64 fact
 negative per positive (excluding the user's positives) and L2 0.01, for ``--epochs`` epochs of one
 pass over the training interactions each, with ``--threads`` threads:
 
-- siftrec ``MF`` on its fused row-sparse path, with per-sample SGD (the default: lr 0.05) and
-  with lazy Adam (``sparse_adam``, lr 0.005), batch 4096;
+- ``numba``: siftrec ``MF(backend="numba")``, the compiled per-sample (Hogwild) SGD kernel
+  (lr 0.05), on ``--threads`` numba threads;
+- ``torch``: siftrec ``MF()`` on its fused row-sparse torch path, per-sample SGD (lr 0.05),
+  batch 4096; ``sparse_adam``: the same with lazy Adam (lr 0.005);
 - ``implicit.bpr.BayesianPersonalizedRanking`` (CPU, hogwild per-sample SGD; its defaults
   lr 0.01, regularization 0.01; 64 factors + its item-bias column);
 - Cornac's ``BPR`` (per-sample SGD with item bias, lr 0.01, lambda 0.01) when importable;
-- a plain PyTorch loop: dense ``nn.Embedding`` tables, autograd, ``torch.optim.Adam``
+- ``loop``: a plain PyTorch loop: dense ``nn.Embedding`` tables, autograd, ``torch.optim.Adam``
   (lr 0.005, batch 4096), negatives from siftrec's sampler.
+
+``--methods`` picks among ``numba``, ``torch``, ``sparse_adam``, ``implicit``, ``cornac`` and
+``loop`` (default: the first, second and fourth); every ratio is to implicit's epoch.
 
 Timing: ``--rounds`` interleaved rounds (every method once per round) of ``--timing-epochs``
 epochs each, so that load from other processes hits all methods alike; the first epoch of each
@@ -22,7 +29,8 @@ run is dropped (warm-up), and the median over the rest is reported (per-epoch ti
 siftrec's history, implicit's callback, the loop's own clock; Cornac only reports its whole fit,
 divided by the epochs). Quality: one ``--epochs`` run per method, Recall@20 / NDCG@20 from
 ``siftrec.evaluate.evaluate`` for all (external factors behind a small ``Recommender``). The
-1-minute load average range is printed: this machine is shared, and timings move with it.
+1-minute load average range is printed: on a shared machine timings move with it, and only a
+run at load < 1 measures what a user of an idle machine sees.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -94,6 +103,7 @@ def load(data: Path, name: str) -> tuple[Interactions, Interactions, Interaction
 
 
 def run_siftrec(train: Interactions, epochs: int, **params) -> tuple[list[float], Recommender]:
+    """siftrec MF (its BPR-MF defaults, 64 factors) with ``params``."""
     model = MF(epochs=epochs, dim=FACTORS, l2=L2, batch_size=BATCH, device="cpu", **params)
     model.fit(train)
     return [r["seconds"] for r in model.history_], model
@@ -172,17 +182,20 @@ def run(data: Path, name: str, args: argparse.Namespace) -> None:
 
     def methods(epochs: int) -> dict[str, Callable[[], tuple[list[float], Recommender] | None]]:
         out = {
-            "siftrec MF (sgd, fused)": lambda: run_siftrec(train, epochs),
-            "siftrec MF (sparse_adam, fused)": lambda: run_siftrec(
-                train, epochs, optimizer="sparse_adam", lr=0.005
+            "numba": (
+                "siftrec MF (backend=numba)",
+                lambda: run_siftrec(train, epochs, backend="numba"),
             ),
-            "implicit BPR": lambda: run_implicit(train, epochs, args.threads),
-            "cornac BPR": lambda: run_cornac(train, epochs, args.threads),
-            "plain PyTorch loop (dense Adam)": lambda: run_torch_loop(train, epochs),
+            "torch": ("siftrec MF (torch sgd, fused)", lambda: run_siftrec(train, epochs)),
+            "sparse_adam": (
+                "siftrec MF (torch sparse_adam, fused)",
+                lambda: run_siftrec(train, epochs, optimizer="sparse_adam", lr=0.005),
+            ),
+            "implicit": ("implicit BPR", lambda: run_implicit(train, epochs, args.threads)),
+            "cornac": ("cornac BPR", lambda: run_cornac(train, epochs, args.threads)),
+            "loop": ("plain PyTorch loop (dense Adam)", lambda: run_torch_loop(train, epochs)),
         }
-        if args.skip_torch_loop:
-            del out["plain PyTorch loop (dense Adam)"]
-        return out
+        return dict(out[key] for key in args.methods)
 
     # Timing: interleaved rounds, so that load from other processes hits every method alike.
     seconds: dict[str, list[float]] = {}
@@ -226,9 +239,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--timing-epochs", type=int, default=4, help="epochs per timing run")
-    parser.add_argument("--skip-torch-loop", action="store_true", help="skip the slow plain loop")
+    parser.add_argument(
+        "--methods",
+        default="numba,torch,implicit",
+        help="comma-separated: numba, torch, sparse_adam, implicit, cornac, loop",
+    )
     args = parser.parse_args()
+    args.methods = [m.strip() for m in args.methods.split(",")]
+    known = {"numba", "torch", "sparse_adam", "implicit", "cornac", "loop"}
+    unknown = set(args.methods) - known
+    if unknown or "implicit" not in args.methods:
+        parser.error(f"--methods: unknown {sorted(unknown)} or no implicit (the baseline)")
     torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
     print(
         f"BPR-MF epoch benchmark — {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads, "

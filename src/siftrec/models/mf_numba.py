@@ -10,6 +10,7 @@ evaluation, early stopping, the restore of the best epoch and the history.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 
@@ -23,6 +24,10 @@ from siftrec.train import TrainConfig
 from siftrec.train.engine import BatchSampler, Objective, Scorer
 from siftrec.train.sgd_kernels import OBJECTIVE_BCE, OBJECTIVE_BPR, OBJECTIVE_RCE, sgd_epoch
 from siftrec.train.trainer import EpochFn
+
+#: Blocks per dynamically scheduled chunk of the kernel's parallel loop: a thread that the OS
+#: deschedules on a busy machine holds back only its current chunk, not a static half.
+CHUNK_BLOCKS = 4
 
 #: Objectives with a per-sample form, by class (exact type: a subclass may change the loss).
 KERNEL_OBJECTIVES = {BPR: OBJECTIVE_BPR, BCE: OBJECTIVE_BCE, ReweightedBCE: OBJECTIVE_RCE}
@@ -86,24 +91,28 @@ def numba_epoch(
                 raise SiftrecError("backend='numba' needs contiguous CPU tables")
             arrays = [t.detach().numpy() for t in tables]
             bias = arrays[2].reshape(-1) if len(arrays) > 2 else np.zeros(0, dtype=np.float32)
-            return sgd_epoch(
-                arrays[0],
-                arrays[1],
-                bias,
-                order,
-                users,
-                items,
-                weights,
-                csr.indptr,
-                csr.indices,
-                config.n_negatives,
-                config.exclude_positives,
-                code,
-                beta,
-                weight_negatives,
-                config.lr,
-                config.l2,
-                seed,
-            )
+            previous = numba.set_parallel_chunksize(CHUNK_BLOCKS)
+            try:
+                return sgd_epoch(
+                    arrays[0],
+                    arrays[1],
+                    bias,
+                    order,
+                    users,
+                    items,
+                    weights,
+                    csr.indptr,
+                    csr.indices,
+                    config.n_negatives,
+                    config.exclude_positives,
+                    code,
+                    beta,
+                    weight_negatives,
+                    config.lr,
+                    config.l2,
+                    seed,
+                )
+            finally:
+                numba.set_parallel_chunksize(previous)
 
     return run
