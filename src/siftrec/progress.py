@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -81,7 +80,7 @@ class AverageTimeRemainingColumn(ProgressColumn):
         self._last: dict[TaskID, tuple[float, float]] = {}  # task → (completed, when)
 
     def render(self, task: Task) -> Text:
-        now = time.monotonic()
+        now = task.get_time()
         completed, when = self._last.get(task.id, (0.0, now))
         if task.completed != completed:
             completed, when = task.completed, now

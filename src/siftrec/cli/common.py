@@ -90,7 +90,6 @@ def configure_logging(verbosity: int = 0) -> None:
     informational lines), DEBUG when > 0 (``--verbose``)."""
     if not any(isinstance(h, CliLogHandler) for h in log.handlers):
         log.addHandler(CliLogHandler())
-    log.propagate = False
     log.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity else logging.INFO)
     stderr.quiet = verbosity < 0
 
@@ -154,9 +153,7 @@ _LOG_FLAGS = (
             typer.Option(
                 "--format",
                 help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, "
-                "userlists, multibehavior[:a,b,c] (behaviours shallowest first; a folder of "
-                "per-behaviour files or a behavior column), mbgcn:crgcn|honest[:buy] (a Tmall "
-                "release file as its split part); inferred from the file name when omitted.",
+                "userlists (inferred from the file name when omitted).",
             ),
         ],
     ),
