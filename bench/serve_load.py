@@ -7,7 +7,9 @@ backend in turn, starts ``siftrec serve`` on a free loopback port (one worker), 
 from a bounded async client (httpx, ``--concurrency`` requests in flight), each a single known
 user drawn with a seed, ``k=10``. Reports requests per second, latency percentiles measured by
 the client (send to full response), failed requests (any non-200 answer or transport error)
-and the load average; the server is stopped (SIGINT) after each run.
+the server process's CPU milliseconds per request (user + system, from ``/proc``: other jobs
+on a shared machine barely move it, unlike the wall-clock latencies) and the load average; the
+server is stopped (SIGINT) after each run.
 
     python bench/serve_load.py [--data DIR] [--requests 10000] [--concurrency 8]
 """
@@ -42,10 +44,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, ann: str, port: int) -> subprocess.Popen:
+def start_server(model_dir: Path, ann: str, port: int, threads: int) -> subprocess.Popen:
     """``siftrec serve`` on loopback, returned once ``/health`` answers 200 (at most 300 s)."""
     command = [sys.executable, "-c", LAUNCH, "serve", str(model_dir), "--port", str(port)]
-    command += ["--ann", ann, "--log-level", "warning"]
+    command += ["--ann", ann, "--threads", str(threads), "--log-level", "warning"]
     process = subprocess.Popen(command)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -59,6 +61,12 @@ def start_server(model_dir: Path, ann: str, port: int) -> subprocess.Popen:
         time.sleep(0.5)
     stop_server(process)
     raise SystemExit("server did not answer /health within 300 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -103,21 +111,21 @@ async def drive(port: int, users: list, concurrency: int) -> tuple[np.ndarray, i
     return latencies, failures, wall
 
 
-def run(model_dir: Path, ann: str, users: list, warmup: list, concurrency: int) -> None:
+def run(model_dir: Path, ann: str, users: list, warmup: list, args: argparse.Namespace) -> None:
     port = free_port()
-    process = start_server(model_dir, ann, port)
+    process = start_server(model_dir, ann, port, args.threads)
     try:
-        asyncio.run(drive(port, warmup, concurrency))
-        load_before = os.getloadavg()[0]
-        latencies, failures, wall = asyncio.run(drive(port, users, concurrency))
-        load_after = os.getloadavg()[0]
+        asyncio.run(drive(port, warmup, args.concurrency))
+        load_before, cpu_before = os.getloadavg()[0], cpu_seconds(process.pid)
+        latencies, failures, wall = asyncio.run(drive(port, users, args.concurrency))
+        load_after, cpu = os.getloadavg()[0], cpu_seconds(process.pid) - cpu_before
     finally:
         stop_server(process)
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) * 1000
     print(
         f"{ann:<6} {len(users):>8,} {failures:>6} {len(users) / wall:>8.1f} {p50:>7.1f} "
-        f"{p95:>7.1f} {p99:>7.1f} {latencies.max() * 1000:>7.1f}   {load_before:.1f} → "
-        f"{load_after:.1f}",
+        f"{p95:>7.1f} {p99:>7.1f} {latencies.max() * 1000:>7.1f} "
+        f"{cpu / len(users) * 1000:>9.2f}   {load_before:.1f} → {load_after:.1f}",
         flush=True,
     )
 
@@ -130,6 +138,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ann", default="exact,faiss")
+    parser.add_argument("--threads", type=int, default=1, help="siftrec serve --threads")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,15 +156,16 @@ def main() -> None:
         print(
             f"siftrec {__version__}; {model.name} with {model.n_users:,} users × "
             f"{model.n_items:,} items; {args.requests:,} requests, {args.concurrency} in "
-            f"flight, k=10, one uvicorn worker; load average {os.getloadavg()[0]:.1f}"
+            f"flight, k=10, one uvicorn worker, {args.threads} thread(s) per request; "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         del model
         print(
             f"{'ann':<6} {'requests':>8} {'failed':>6} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-            f"{'p99 ms':>7} {'max ms':>7}   load average"
+            f"{'p99 ms':>7} {'max ms':>7} {'server CPU ms/req':>9}   load average"
         )
         for ann in args.ann.split(","):
-            run(model_dir, ann, users, warmup, args.concurrency)
+            run(model_dir, ann, users, warmup, args)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ def serve_command(
         float | None,
         typer.Option(help="Reload when MODEL_DIR changes on disk, checking every N seconds."),
     ] = None,
+    threads: Annotated[
+        int, typer.Option(help="torch / faiss threads per request (requests run concurrently).")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a model over HTTP: POST /recommend, /recommend/batch, /similar-items, /score;
@@ -57,7 +60,7 @@ def serve_command(
     try:  # lazy: optional dependencies (the serve extra)
         import uvicorn
 
-        from siftrec.serve.app import SETTINGS_ENV, create_app
+        from siftrec.serve.app import SETTINGS_ENV, create_app, set_threads
     except ImportError as exc:
         fail(
             escape(
@@ -85,6 +88,7 @@ def serve_command(
         "admin_token": token,
         "watch_seconds": watch,
     }
+    set_threads(threads)
     app = create_app(**settings)  # loads the model: errors show here, before listening
     stderr.print(
         f"serving {app.state.holder.service.model.name} from {model_dir} on "
@@ -95,7 +99,7 @@ def serve_command(
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     del app
-    os.environ[SETTINGS_ENV] = json.dumps(settings)
+    os.environ[SETTINGS_ENV] = json.dumps({**settings, "threads": threads})
     uvicorn.run(
         "siftrec.serve.app:app_from_env",
         factory=True,

@@ -27,12 +27,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from siftrec.errors import SiftrecError
-from siftrec.serve.ann import FaissIndex
+from siftrec.serve.ann import FaissIndex, import_faiss
 from siftrec.serve.schemas import (
     BatchResponse,
     ErrorResponse,
@@ -232,7 +233,23 @@ def app_from_env() -> FastAPI:
     if not raw:
         raise SiftrecError(f"{SETTINGS_ENV} is not set; start the server with siftrec serve")
     settings = json.loads(raw)
+    set_threads(settings.pop("threads", None))
     return create_app(settings.pop("model_dir"), **settings)
+
+
+def set_threads(threads: int | None) -> None:
+    """Intra-op threads of torch and faiss in this process (None: leave them as they are).
+
+    Requests already run concurrently in the server's thread pool; one thread per request
+    avoids waiting on a descheduled peer thread inside every small matrix product.
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise SiftrecError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    with contextlib.suppress(SiftrecError):  # faiss is optional
+        import_faiss().omp_set_num_threads(threads)
 
 
 def load_exported_index(
