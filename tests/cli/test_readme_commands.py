@@ -4,8 +4,9 @@ The commands are read from the README's ``bash`` blocks (continuation lines join
 dropped, ``a && b`` run as two commands) and run in one temporary directory holding the files
 they name: ``ratings.csv`` and ``clicks.csv`` (the semi-synthetic demo log, with timestamps,
 dwell times and the injected-noise flag), ``pairs.csv`` and the repository's ``bench/grids``.
-Commands that need a real data set are listed in :data:`NEEDS_REAL_DATA` and skipped; the
-hyperparameter search (30 trials, most of the time) runs in its own test, marked slow.
+Commands that need a real data set (:data:`NEEDS_REAL_DATA`) and servers, which run until
+stopped (:data:`SERVERS`), are skipped; the hyperparameter search (30 trials, most of the time)
+runs in its own test, marked slow.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NEEDS_REAL_DATA = ("bench/grids/sgdl_ml100k.toml",)
 #: Commands run by :func:`test_readme_tuning_runs_as_written` (after the README's split).
 SLOW = ("siftrec tune ",)
+#: Servers run until stopped; tests/serve starts the app and checks its answers.
+SERVERS = ("siftrec serve ",)
 
 
 def readme_commands() -> list[str]:
@@ -74,8 +77,8 @@ def run_all(commands: list[str]) -> None:
 def test_every_readme_command_runs_as_written(tmp_path, monkeypatch):
     workdir = make_workdir(tmp_path)
     monkeypatch.chdir(workdir)
-    skipped = [c for c in COMMANDS if any(n in c for n in NEEDS_REAL_DATA + SLOW)]
-    assert len(skipped) == 2  # the real-data grid and the tuning run
+    skipped = [c for c in COMMANDS if any(n in c for n in NEEDS_REAL_DATA + SLOW + SERVERS)]
+    assert len(skipped) == 3  # the real-data grid, the tuning run and the server
     run_all([c for c in COMMANDS if c not in skipped])
     assert (workdir / "models" / "lgcn" / "model.json").is_file()
     assert (workdir / "report.html").is_file() and (workdir / "recs.parquet").is_file()
