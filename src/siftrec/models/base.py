@@ -725,11 +725,11 @@ def _rank_batches(
         if has_items:
             cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
             scores[:, cols.to(scores.device)] = float("-inf")
-        if has_mask:
-            coo = mask.tocoo()
-            rows = torch.as_tensor(coo.row, dtype=torch.long, device=scores.device)
-            cols = torch.as_tensor(coo.col, dtype=torch.long, device=scores.device)
-            scores[rows, cols] = float("-inf")
+        if has_mask:  # one flat index per masked entry, straight from the CSR rows
+            scores = scores.contiguous()
+            starts = np.arange(mask.shape[0], dtype=np.int64) * scores.shape[1]
+            flat = np.repeat(starts, np.diff(mask.indptr)) + mask.indices
+            scores.view(-1)[torch.as_tensor(flat, device=scores.device)] = float("-inf")
         items, values = top_k(scores, k)
         items[np.isneginf(values)] = -1
         all_items.append(items)
