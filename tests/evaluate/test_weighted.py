@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import polars as pl
 import pytest
@@ -60,6 +63,18 @@ def test_column_and_file_specs(setup, tmp_path):
     assert from_file.metrics == pytest.approx(
         evaluate_weighted(model, test, "ips-ndcg@10", "power-law").metrics
     )
+
+
+def test_plain_metrics_do_not_import_torch():
+    """``siftrec evaluate`` of a classic model stays torch-free (start-up time)."""
+    code = (
+        "import sys; import siftrec.evaluate.weighted as w; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "from siftrec.bias.propensity import DEFAULT_ETA; "
+        "assert f'ETA {DEFAULT_ETA} by default' in w.PROPENSITY_SPEC"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(

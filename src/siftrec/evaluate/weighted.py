@@ -13,20 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from siftrec.bias.propensity import DEFAULT_ETA, check_propensities, popularity_propensities
 from siftrec.data.interactions import Interactions
 from siftrec.data.readers import ITEM_ALIASES, read_frame
 from siftrec.data.readers.columns import find_column
 from siftrec.errors import SiftrecError
-from siftrec.evaluate.ips import evaluate_ips
 from siftrec.evaluate.metrics import Metric, metric_names
 from siftrec.evaluate.protocol import EvaluationResult, evaluate
 from siftrec.evaluate.ranker import Ranker
 
-#: What a propensity spec may be.
+#: What a propensity spec may be (ETA's default is ``siftrec.bias.propensity.DEFAULT_ETA``).
 PROPENSITY_SPEC = (
     "'power-law[:ETA]' (item popularity in the model's training data, (n_i / max n)^ETA, "
-    f"ETA {DEFAULT_ETA} by default), 'column[:NAME]' (the test file's per-pair column, "
+    "ETA 0.5 by default), 'column[:NAME]' (the test file's per-pair column, "
     "'propensity' by default) or a CSV/Parquet file with item,propensity columns"
 )
 
@@ -45,6 +43,9 @@ def resolve_propensities(
     column ``spec`` names). Per-item values are aligned with ``model.item_map_``; an item
     without one is NaN, refused by :func:`evaluate_ips` only where a held-out pair needs it.
     """
+    # lazy: siftrec.bias loads torch (its exposure model); plain metrics do not need it
+    from siftrec.bias.propensity import DEFAULT_ETA, check_propensities, popularity_propensities
+
     kind, _, arg = spec.partition(":")
     if kind == "power-law":
         try:
@@ -78,6 +79,8 @@ def resolve_propensities(
 def read_item_propensities(path: Path, model: Ranker) -> np.ndarray:
     """θ per item of ``model.item_map_`` from a CSV/Parquet file with item,propensity columns;
     items the file does not list are NaN, items the model does not know are ignored."""
+    from siftrec.bias.propensity import check_propensities  # lazy: loads torch
+
     frame = read_frame(path)
     item = find_column(frame.columns, ITEM_ALIASES)
     if item is None or "propensity" not in frame.columns:
@@ -130,6 +133,8 @@ def evaluate_weighted(
     if plain:
         results.append(evaluate(model, test, plain, exclude=exclude, progress=progress))
     if weighted:
+        from siftrec.evaluate.ips import evaluate_ips  # lazy: loads torch through siftrec.bias
+
         assert propensity is not None
         theta, test = resolve_propensities(propensity, model, test)
         results.append(evaluate_ips(model, test, weighted, theta, exclude=exclude))
