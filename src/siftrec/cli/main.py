@@ -16,6 +16,7 @@ from siftrec.cli.export_cmds import export_command
 from siftrec.cli.model_cmds import evaluate_command, fit_command, recommend_command, score_command
 from siftrec.cli.models_cmds import models_command
 from siftrec.cli.plot_cmds import plot_app
+from siftrec.cli.report_cmds import report_command
 from siftrec.cli.rerank_cmds import rerank_command, reward_app
 from siftrec.cli.serve_cmds import serve_command
 from siftrec.cli.similar_cmds import similar_command
@@ -43,6 +44,7 @@ app.command("clean")(clean_command)
 app.add_typer(bench_app, name="bench")
 app.command("tune")(tune_command)
 app.add_typer(plot_app, name="plot")
+app.command("report")(report_command)
 app.command("rerank")(rerank_command)
 app.add_typer(reward_app, name="reward")
 app.command("models")(models_command)
