@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from siftrec.cli.common import fail, handle_errors, stderr
+from siftrec.cli.common import errors, fail, handle_errors, stderr
 from siftrec.errors import SiftrecError
 
 #: Failed cells named on the summary line; summary.md lists them all.
@@ -87,7 +87,7 @@ def run_command(
         summary = run_grid(grid, out, retry_failed=retry_failed, only=labels, workers=workers)
     except GridProblems as exc:
         for problem in exc.problems:
-            stderr.print(f"[bold red]error:[/] {escape(f'{grid_file}: {problem}')}", soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(f'{grid_file}: {problem}')}")
         raise typer.Exit(1) from None
     report = write_summary(out)
     stderr.print(

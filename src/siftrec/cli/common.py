@@ -219,6 +219,11 @@ def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__:
     log.warning("%s", message)
 
 
+def warn(message: str) -> None:
+    """A ``warning: …`` line through the ``siftrec`` logger (shown even with ``--quiet``)."""
+    log.warning("%s", message)
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit with status 1."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -23,6 +23,7 @@ from siftrec.cli.common import (
     status,
     stderr,
     stdout,
+    warn,
     with_log_options,
 )
 from siftrec.data.ids import IdMap
@@ -201,7 +202,7 @@ def _recommend_history(
     item_index = model.item_map_.to_index(log.raw_items(), what="item")
     known_item = item_index >= 0
     if not known_item.all():
-        stderr.print(f"warning: {int((~known_item).sum()):,} posted items unknown to the model")
+        warn(f"{int((~known_item).sum()):,} posted items unknown to the model")
     ones = np.ones(int(known_item.sum()), np.float32)
     posted = sp.csr_matrix(
         (ones, (log.users[known_item], item_index[known_item])), shape=(log.n_users, model.n_items)
@@ -298,7 +299,7 @@ def known_ids(id_map: IdMap, raw: np.ndarray, path: Path, what: str = "item") ->
             raise SiftrecError(f"the one {what} in {path} is not known to the model")
         raise SiftrecError(f"none of the {raw.size:,} {what}s in {path} is known to the model")
     if not known.all():
-        stderr.print(f"warning: {int((~known).sum()):,} unknown {what}s skipped")
+        warn(f"{int((~known).sum()):,} unknown {what}s skipped")
     return index[known]
 
 
@@ -435,7 +436,7 @@ def _check_training_overlap(model, test, strict: bool) -> None:
     )
     if strict:
         raise SiftrecError(f"{message} (refused by --strict)")
-    stderr.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    warn(message)
 
 
 @handle_errors
@@ -464,5 +465,5 @@ def score_command(
     write_frame(frame, out)
     unknown = int((~known).sum())
     if unknown:
-        stderr.print(f"warning: {unknown:,} pairs with an unknown user or item got no score")
+        warn(f"{unknown:,} pairs with an unknown user or item got no score")
     stderr.print(f"wrote {out} ({len(frame):,} pairs)", highlight=False)
