@@ -126,3 +126,39 @@ def test_format_strings():
     assert parse_format("MultiBehavior: a, b") == ["a", "b"]
     with pytest.raises(SiftrecError, match="empty"):
         parse_format("multibehavior:")
+
+
+def fake_release(folder: Path) -> Path:
+    """A tiny MBGCN-layout release: 3 users × 4 items."""
+    files = {
+        "data_size.txt": "3 4\n",
+        "train.txt": "0 0\n1 1\n",
+        "test.txt": "0 1\n2 2\n",
+        "validation.txt": "1 3\n2 0\n",
+        "cart.txt": "0 1\n",
+        "collect.txt": "0 2\n1 1\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_the_mbgcn_format_reads_release_files_as_split_parts(tmp_path: Path):
+    folder = fake_release(tmp_path)
+    train = read_interactions(folder / "train.txt", "mbgcn:crgcn")
+    columns = (train.raw_users().tolist(), train.raw_items().tolist(), levels_of(train).tolist())
+    # purchases train ∪ test at level 3 (0-1 also carted, 1-1 also collected: the deepest
+    # wins), the collect 0-2 at level 1
+    assert sorted(zip(*columns, strict=True)) == [
+        (0, 0, 3), (0, 1, 3), (0, 2, 1), (1, 1, 3), (2, 2, 3)
+    ]  # fmt: skip
+    buys = read_interactions(folder / "train.txt", "mbgcn:crgcn:buy")
+    assert len(buys) == 4 and set(levels_of(buys).tolist()) == {3}
+    assert len(read_interactions(folder / "train.txt", "mbgcn:honest:buy")) == 2
+    test = read_interactions(folder / "validation.txt", "mbgcn:crgcn")
+    assert test.shape == (3, 4) and len(test) == 2
+    assert len(read_interactions(folder / "test.txt", "mbgcn:honest")) == 2
+    with pytest.raises(SiftrecError, match="no part of the crgcn split"):
+        read_interactions(folder / "test.txt", "mbgcn:crgcn")
+    with pytest.raises(SiftrecError, match="mbgcn:crgcn or mbgcn:honest"):
+        read_interactions(folder / "train.txt", "mbgcn:other")

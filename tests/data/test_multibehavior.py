@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from siftrec.data.levels import filter_levels, levels_of
-from siftrec.data.readers import read_interactions
 from siftrec.data.readers.multibehavior import mbgcn_split
-from siftrec.errors import SiftrecError
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +41,3 @@ def test_the_honest_split_has_a_disjoint_validation_part(tmall):
     assert len(buys) == 181_428 and len(parts["validation"]) == 74_158
     assert not np.isin(keys(parts["validation"]), keys(buys)).any()
     assert not np.isin(keys(parts["test"]), keys(parts["validation"])).any()
-
-
-def test_the_mbgcn_format_reads_the_release_files_as_split_parts(tmall):
-    train = read_interactions(tmall / "train.txt.gz", "mbgcn:crgcn")
-    assert len(train) == len(mbgcn_split(tmall, "crgcn")["train"])
-    assert len(read_interactions(tmall / "train.txt.gz", "mbgcn:crgcn:buy")) == 255_586
-    assert len(read_interactions(tmall / "validation.txt.gz", "mbgcn:crgcn")) == 31_572
-    assert len(read_interactions(tmall / "test.txt.gz", "mbgcn:honest")) == 74_158
-    with pytest.raises(SiftrecError, match="no part of the crgcn split"):
-        read_interactions(tmall / "test.txt.gz", "mbgcn:crgcn")
-    with pytest.raises(SiftrecError, match="mbgcn:crgcn or mbgcn:honest"):
-        read_interactions(tmall / "train.txt.gz", "mbgcn:other")
