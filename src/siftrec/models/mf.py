@@ -36,9 +36,10 @@ class MFConfig(TrainConfig):
     """MF fields plus every training field (``TrainConfig``).
 
     Training defaults: per-sample SGD (lr 0.05, L2 0.01 on the batch's rows, as in
-    MyMediaLite/implicit-style BPR) on the fused path, batches of 4096 — on ML-1M its epoch cost
-    is of the order of ``implicit``'s and its Recall@20 after 20 epochs is higher
-    (``docs/benchmarks.md``). ``optimizer="sparse_adam", lr=0.005`` is the lazy-Adam variant.
+    MyMediaLite/implicit-style BPR) on the fused path, batches of 4096; its Recall@20 after 20
+    epochs on ML-1M is higher than ``implicit``'s, and ``backend="numba"`` trains the same model
+    on the CPU in about a third of the torch path's epoch time (``docs/benchmarks.md``).
+    ``optimizer="sparse_adam", lr=0.005`` is the lazy-Adam variant.
 
     Attributes:
         dim: embedding dimension.
