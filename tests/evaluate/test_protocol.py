@@ -7,7 +7,7 @@ import pytest
 from siftrec import Interactions, SiftrecError
 from siftrec.data.ids import IdMap
 from siftrec.evaluate import evaluate, parse_metrics, ranking_metrics
-from siftrec.models import Popularity, Recommender
+from siftrec.models import Popularity, RandomScores, Recommender
 from siftrec.testing import contract_log
 
 D2 = 1 / math.log2(3)  # NDCG discount of rank 2
@@ -160,9 +160,9 @@ def test_fold_in() -> None:
 
 
 def test_fold_in_errors(model: FixedScores) -> None:
-    popularity = Popularity().fit(TRAIN)
+    chance = RandomScores().fit(TRAIN)  # a model without fold-in
     with pytest.raises(SiftrecError, match="cannot score users unseen"):
-        evaluate(popularity, TEST, fold_in=TEST)
+        evaluate(chance, TEST, fold_in=TEST)
     with pytest.raises(SiftrecError, match="exclude cannot be combined with fold_in"):
         evaluate(model, TEST, fold_in=TEST, exclude=TEST)
 
