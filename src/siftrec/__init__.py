@@ -8,11 +8,11 @@ import os
 # reads the policy once, when torch first loads it, so it is set here, before any siftrec module
 # can import torch; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Scoring allocates a fresh users × items block per batch, and faulting it in 4 kB pages made
-# the scoring GEMMs of a gowalla evaluation cost 1.8x the CPU of the same GEMMs into a reused
-# buffer (docs/benchmarks.md, full-ranking evaluation). Torch backs allocations of 2 MB and more
-# with transparent huge pages when this is set before its first allocation (where the kernel
-# allows them); a value the user set wins.
+# Scoring allocates a fresh users × items block per batch, faulted in page by page: in 4 kB
+# pages that cost the scoring GEMMs of a gowalla evaluation far more CPU than the same GEMMs into
+# a reused buffer (docs/benchmarks.md, full-ranking evaluation). Torch backs allocations of 2 MB
+# and more with transparent huge pages when this is set before its first allocation (where the
+# kernel allows them); a value the user set wins.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 from siftrec.data.interactions import Interactions

@@ -47,9 +47,9 @@ STREAMED_FORMATS = ("csv", "tsv", "parquet")
 #: Rows per Parquet batch: large enough that per-batch costs (growing the id maps) stay small,
 #: small enough that a batch is a small fraction of the log.
 BATCH_ROWS = 1 << 20
-#: Bytes of csv/tsv text parsed at a time. Polars' own lazy csv scan memory-maps the whole file
-#: (a 246 MB csv of 20M rows raised the peak RSS by 325-358 MiB when read in batches), and its
-#: parse of a block peaks near ten times the block: 8 MiB blocks kept the peak near 110 MiB.
+#: Bytes of csv/tsv text parsed at a time. Polars' own lazy csv scan memory-maps the whole file,
+#: whose pages then count in the RSS, and its parse of a block peaks at several times the block:
+#: small blocks keep both bounded (docs/benchmarks.md, "20M interactions on one machine").
 TEXT_BLOCK = 1 << 23
 
 
