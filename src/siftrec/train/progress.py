@@ -4,6 +4,7 @@ time remaining (from the average epoch so far); every epoch is also logged at DE
 from __future__ import annotations
 
 import logging
+import sys
 from types import TracebackType
 from typing import Any
 
@@ -32,7 +33,9 @@ class TrainProgress:
                 TextColumn("{task.fields[status]}"),
                 TimeElapsedColumn(),
                 AverageTimeRemainingColumn(),
-                transient=False,
+                # erased when done on a terminal (a tuning run's trials do not pile up); printed
+                # once at the end elsewhere
+                transient=sys.stderr.isatty(),
             )
             self._progress.start()
             self._epochs = self._progress.add_task("epochs", total=self.epochs, status="")
