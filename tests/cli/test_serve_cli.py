@@ -32,7 +32,7 @@ def test_export_command(tmp_path: Path) -> None:
     bad = runner.invoke(
         app, ["export", str(model_dir), "--out", str(tmp_path / "y"), "--top-k", "0"]
     )
-    assert bad.exit_code == 1 and "--top-k must be a positive integer" in bad.output
+    assert bad.exit_code == 1 and "top_k must be a positive integer" in bad.output
 
 
 def test_serve_command_refuses_bad_settings(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ class FaissIndex(VectorIndex):
         except RuntimeError:
             raise SiftrecError(f"{path} is not a faiss index file") from None
         if not isinstance(index, faiss.IndexIVFFlat):
-            raise SiftrecError(f"{path} is not an index written by siftrec export --ann faiss")
+            raise SiftrecError(f"{path} is not a faiss index written by siftrec export")
         if index.direct_map.type == faiss.DirectMap.NoMap:
             index.make_direct_map()
         return cls(_index=index, nprobe=nprobe)
@@ -235,7 +235,7 @@ def factor_tables(model: Recommender) -> tuple[np.ndarray, np.ndarray] | None:
     scale = max(float(np.abs(expected).max()), 1e-6)
     if not np.allclose(got, expected, rtol=1e-3, atol=1e-4 * scale):
         raise SiftrecError(
-            f"{model.name}'s factor tables do not reproduce its scores; serve it with --ann exact"
+            f"{model.name}'s factor tables do not reproduce its scores; serve it with ann='exact'"
         )
     return users, items
 

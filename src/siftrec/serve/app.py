@@ -246,7 +246,7 @@ def set_threads(threads: int | None) -> None:
     if threads is None:
         return
     if threads < 1:
-        raise SiftrecError(f"--threads must be at least 1, got {threads}")
+        raise SiftrecError(f"threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
     with contextlib.suppress(SiftrecError):  # faiss is optional
         import_faiss().omp_set_num_threads(threads)

@@ -54,7 +54,7 @@ def export_model(
 ) -> dict[str, Any]:
     """Write the export of a fitted ``model`` to directory ``out``; returns ``export.json``."""
     if top_k is not None and top_k < 1:
-        raise SiftrecError(f"--top-k must be a positive integer, got {top_k}")
+        raise SiftrecError(f"top_k must be a positive integer, got {top_k}")
     if block_users < 1:
         raise SiftrecError(f"block size must be at least 1, got {block_users}")
     if ann not in (None, "faiss"):

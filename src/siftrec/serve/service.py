@@ -109,7 +109,7 @@ class ModelService:
         if approximate and tables is None:
             raise SiftrecError(
                 f"{self.model.name} is not a dot-product model; ANN retrieval needs one "
-                "(serve it with --ann exact)"
+                "(serve it with ann='exact')"
             )
         if tables is not None:
             self.user_vectors, self.item_vectors = tables
