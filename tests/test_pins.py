@@ -2,7 +2,9 @@
 
 Each case fits a small model on the built-in synthetic generator with a fixed seed on the CPU and
 compares the top-10 lists of a few users and a sample of raw float32 scores with values recorded
-from the code as it was; a change of one draw, one operation order or one default shows up here.
+from the code as it was; a change of one draw or one default shows up here. Scores are compared to
+a relative 1e-4: the same code on another CPU (AVX-512 Intel against AVX2 AMD kernels in torch)
+rounds differently, by up to 2e-5 relative here, while a changed draw moves scores by percents.
 """
 
 from __future__ import annotations
@@ -483,4 +485,4 @@ EXPECTED: dict[str, dict[str, Any]] = {
 def test_seeded_fit_is_pinned(name):
     got = fingerprint(fit_case(name))
     assert got["top10"] == EXPECTED[name]["top10"]
-    assert got["scores"] == EXPECTED[name]["scores"]  # exact: float32 values as recorded
+    np.testing.assert_allclose(got["scores"], EXPECTED[name]["scores"], rtol=1e-4, atol=1e-7)
