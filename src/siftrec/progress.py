@@ -38,13 +38,22 @@ def silenced() -> bool:
 
 #: Bars of :func:`new_progress` on screen now.
 _active = 0
+#: Set by :func:`hide_progress`: this process shows no bar at all.
+_hidden = False
+
+
+def hide_progress() -> None:
+    """Show no bar in this process from now on (a bench worker process: its parent shows the
+    bar over the cells, and a worker's own bars would garble it)."""
+    global _hidden
+    _hidden = True
 
 
 def show_progress(progress: bool | None = None) -> bool:
     """Whether to show a bar: ``progress`` None means when stderr is a terminal and no other
     bar is on screen (a fit inside a bench cell or a tuning trial stays quiet); never when
     :func:`silenced`."""
-    if silenced():
+    if _hidden or silenced():
         return False
     if progress is None:
         return sys.stderr.isatty() and not _active

@@ -74,6 +74,13 @@ def test_bars_show_on_a_terminal_unless_quiet_or_nested(monkeypatch):
     assert not progress.show_progress() and not progress.show_progress(True)
 
 
+def test_a_bench_worker_process_shows_no_bars(monkeypatch):
+    terminal(monkeypatch)
+    monkeypatch.setattr(progress, "_hidden", False)  # restored after the test
+    progress.hide_progress()
+    assert not progress.show_progress() and not progress.show_progress(True)
+
+
 def test_no_bars_when_stderr_is_not_a_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert not progress.show_progress()

@@ -56,7 +56,7 @@ from siftrec.data.synthetic import generate
 from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate
 from siftrec.evaluate.mar import evaluate_mar
-from siftrec.progress import new_progress, show_progress
+from siftrec.progress import hide_progress, new_progress, show_progress
 from siftrec.search_space import declared_space
 
 #: Exponent of the popularity power law weighing MAR validation clicks without a propensity
@@ -186,12 +186,14 @@ _WORKER_DATA: _DataCache | None = None
 
 
 def _start_worker(threads: int) -> None:
-    """Initialise a worker process: its torch thread count and its data cache."""
+    """Initialise a worker process: its torch thread count and its data cache; no progress
+    bars (the parent's bar over the cells is the one on screen)."""
     # lazy: loads torch, which `siftrec bench plot` does not need
     import torch
 
     global _WORKER_DATA
     torch.set_num_threads(threads)
+    hide_progress()
     _WORKER_DATA = _DataCache()
 
 
