@@ -153,7 +153,9 @@ _LOG_FLAGS = (
             typer.Option(
                 "--format",
                 help="Input format: csv, tsv, parquet, movielens, lightgcn, denoisingrec, npy, "
-                "userlists (inferred from the file name when omitted).",
+                "userlists, multibehavior[:a,b,c] (behaviours shallowest first; a folder of "
+                "per-behaviour files or a behavior column), mbgcn:crgcn|honest[:buy] (a Tmall "
+                "release file as its split part); inferred from the file name when omitted.",
             ),
         ],
     ),
