@@ -75,5 +75,5 @@ def test_cli_refuses_ips_metrics_without_propensity(files):
         ],
     )
     assert result.exit_code == 1
-    assert "give --propensity" in result.stderr
+    assert "give a propensity source" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr

