@@ -9,7 +9,8 @@ signed-rank p over users matched by raw id within each seed and pooled over seed
 ``siftrec bench``'s summary); the mean best validation NDCG@20; what each seed's search chose
 (the objective or sampler spec beside the baseline's parameters); the mean seconds of a search
 (its trials' durations); and the trials that completed, were pruned or failed, summed over
-seeds (``studies/<cell>/<key>/trials.parquet``). Only data sets whose every arm finished every
+seeds (``studies/<cell>/<key>/trials.parquet``; a trial cut by an interrupted run is run again
+on resume and not counted). Only data sets whose every arm finished every
 seed are shown; the others are named on stderr.
 """
 
@@ -64,8 +65,9 @@ def trial_counts(run: Path, cells: list[str]) -> tuple[str, float]:
     for cell in cells:
         for path in (run / "studies" / cell).glob("*/trials.parquet"):
             trials = pl.read_parquet(path)
+            rerun = trials["error"].fill_null("") == "interrupted"  # run again on resume
             for state in counts:
-                counts[state] += int((trials["state"] == state).sum())
+                counts[state] += int(((trials["state"] == state) & ~rerun).sum())
             seconds.append(float(trials["duration"].sum()))
     text = f"{counts['complete']} / {counts['pruned']} / {counts['fail']}"
     return text, float(np.mean(seconds)) if seconds else float("nan")
