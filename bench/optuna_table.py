@@ -26,6 +26,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import wilcoxon
 
+from siftrec.benchgrid.report import paired_values
+
 METRICS = ("recall@20", "ndcg@20")
 
 
@@ -34,11 +36,7 @@ def paired(run: Path, rows: pl.DataFrame, base: pl.DataFrame, metric: str) -> st
     diffs = []
     for seed, cell in zip(rows["seed"], rows["cell_id"], strict=True):
         (base_cell,) = base.filter(pl.col("seed") == seed)["cell_id"]
-        model = pl.read_parquet(run / "per_user" / f"{cell}.parquet")
-        other = pl.read_parquet(run / "per_user" / f"{base_cell}.parquet")
-        joined = model.join(other, on="user", suffix="__base")
-        values = (joined[metric] - joined[f"{metric}__base"]).to_numpy()
-        diffs.append(values[~np.isnan(values)])
+        diffs.append(paired_values(run, cell, base_cell, [metric])[metric])
     delta = np.concatenate(diffs)
     p = float(wilcoxon(delta).pvalue) if np.any(delta) else 1.0
     sign = "+" if delta.mean() >= 0 else "−"

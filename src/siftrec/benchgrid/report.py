@@ -173,19 +173,19 @@ def _paired_table(run: Path, group: Any, metrics: list[str], baseline: str) -> l
         if model == baseline:
             continue
         pairs = [
-            _paired_values(run, cell_id, base_files[seed], metrics)
+            paired_values(run, cell_id, base_files[seed], metrics)
             for seed, cell_id in zip(rows["seed"], rows["cell_id"], strict=True)
             if seed in base_files
         ]
         cells = []
         for metric in metrics:
             found = [p[metric] for p in pairs if metric in p]
-            cells.append(_wilcoxon_text(np.concatenate(found) if found else np.zeros(0)))
+            cells.append(wilcoxon_text(np.concatenate(found) if found else np.zeros(0)))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _paired_values(
+def paired_values(
     run: Path, cell_id: str, base_id: str, metrics: list[str]
 ) -> dict[str, np.ndarray]:
     """Per per-user metric: model − baseline for each user with a value in both files (NaN:
@@ -201,7 +201,7 @@ def _paired_values(
     return {m: d[~np.isnan(d)] for m, d in diffs.items()}
 
 
-def _wilcoxon_text(diffs: np.ndarray) -> str:
+def wilcoxon_text(diffs: np.ndarray) -> str:
     from scipy.stats import wilcoxon  # lazy: scipy.stats takes about a second to import
 
     if diffs.size == 0:

@@ -15,10 +15,10 @@ import polars as pl
 from siftrec.benchgrid.report import (
     _groups,
     _mean_std,
-    _paired_values,
-    _wilcoxon_text,
     load_run,
     noise_figure,
+    paired_values,
+    wilcoxon_text,
 )
 from siftrec.report.page import (
     Section,
@@ -122,14 +122,14 @@ def _paired_table(run: Path, group: Any, metrics: list[str], baseline: str) -> s
         if model == baseline:
             continue
         pairs = [
-            _paired_values(run, cell_id, base_files[seed], metrics)
+            paired_values(run, cell_id, base_files[seed], metrics)
             for seed, cell_id in zip(cells["seed"], cells["cell_id"], strict=True)
             if seed in base_files and (run / "per_user" / f"{cell_id}.parquet").is_file()
         ]
         row = [f"{model} vs {baseline}"]
         for metric in metrics:
             found = [p[metric] for p in pairs if metric in p]
-            row.append(_wilcoxon_text(np.concatenate(found) if found else np.zeros(0)))
+            row.append(wilcoxon_text(np.concatenate(found) if found else np.zeros(0)))
         rows.append(row)
     if not rows:
         return note("Only the baseline ran here: nothing to compare.")
