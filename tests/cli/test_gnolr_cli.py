@@ -78,5 +78,5 @@ def test_lightgcn_and_learned_cutpoints(files, tmp_path):
     run("fit", "--train", files["levels"], "--model", "lightgcn", "--param",
         "objective=gnolr(learn_cutpoints=true)", "--param", "epochs=1", "--out", out)  # fmt: skip
     model = load_model(out)
-    a = model.scorer_.objective(3).detach()
+    a = model.scorer_.objective.cutpoints(3).detach()
     assert torch.all(torch.diff(a) > 0)

@@ -38,7 +38,7 @@ def test_cutpoints_are_minus_log_odds_of_the_base_rates():
 
 
 def test_nested_loss_equals_the_hand_computed_value():
-    objective = GNOLR()
+    objective = GNOLR(towers=False)
     objective.setup(leveled_log([1, 2, 2, 1]))  # K = 2, a = (0, ln 3) with one negative
     a1, a2 = 0.0, math.log(3.0)
     scores = [[0.3, -0.2], [1.0, 0.5]]
@@ -63,8 +63,8 @@ def test_ablations_are_the_full_likelihood_and_per_level_bce():
     log = leveled_log([1, 2, 2, 1])
     a2 = math.log(3.0)
     scores = [[0.3, -0.2], [1.0, 0.5]]
-    non_nested = GNOLR(variant="non_nested")
-    naive = GNOLR(variant="naive")
+    non_nested = GNOLR(variant="non_nested", towers=False)
+    naive = GNOLR(variant="naive", towers=False)
     for objective in (non_nested, naive):
         objective.setup(log)
     got = non_nested(batch(scores, [1, 2])).item()
@@ -91,14 +91,14 @@ def test_one_level_is_bce_shifted_by_the_base_rate_cutpoint():
     a = float(base_cutpoints(level_rates(log), 3)[0])
     want = BCE()(Batch.from_scores(scores[:, 0] - a, scores[:, 1:] - a)).item()
     for variant in ("nested", "non_nested", "naive"):
-        objective = GNOLR(variant=variant)
+        objective = GNOLR(variant=variant, towers=False)
         objective.setup(log)
         got = objective(Batch.from_scores(scores[:, 0], scores[:, 1:])).item()
         assert got == pytest.approx(want, rel=1e-9), variant
 
 
 def test_gradients_push_deep_positives_up_and_negatives_down():
-    objective = GNOLR()
+    objective = GNOLR(towers=False)
     objective.setup(leveled_log([1, 2, 3, 3, 1]))
     b = batch([[0.0, 0.0, 0.0]] * 3, [1, 2, 3])
     grads = objective.score_gradients(b)
@@ -114,7 +114,7 @@ def test_gradients_push_deep_positives_up_and_negatives_down():
 
 def test_guard_keeps_the_loss_finite_with_equal_cutpoints_and_huge_scores():
     # levels 1 and 2 have the same rate (nobody stops at level 1): a_1 == a_2, p1 - p2 == 0
-    objective = GNOLR(variant="non_nested")
+    objective = GNOLR(variant="non_nested", towers=False)
     objective.setup(leveled_log([2, 2, 2]))
     scores = torch.tensor([[1e4, -1e4], [-1e4, 1e4]], dtype=torch.float64, requires_grad=True)
     loss = objective(Batch(None, torch.arange(2), scores=scores, levels=torch.tensor([1, 1])))
@@ -124,7 +124,7 @@ def test_guard_keeps_the_loss_finite_with_equal_cutpoints_and_huge_scores():
 
 
 def test_learned_cutpoints_start_at_the_base_rates_and_stay_ordered():
-    objective = get_objective("gnolr(learn_cutpoints=true)")
+    objective = get_objective("gnolr(learn_cutpoints=true, towers=false)")
     module = objective.build(3, 3, torch.Generator(), False)
     objective.bind(module)
     objective.setup(leveled_log([1, 2, 3, 3]))
@@ -139,7 +139,7 @@ def test_learned_cutpoints_start_at_the_base_rates_and_stay_ordered():
 
 
 def test_deepest_probability_ranks_as_the_logit():
-    objective = GNOLR(scale=2.0)
+    objective = GNOLR(scale=2.0, towers=False)
     objective.setup(leveled_log([1, 2, 3]))
     logits = torch.randn(50, generator=torch.Generator().manual_seed(3))
     prob = objective.deepest_probability(logits, n_negatives=1)
@@ -170,4 +170,4 @@ def test_bad_parameters_are_one_line_errors(spec):
 
 def test_a_batch_before_setup_is_refused():
     with pytest.raises(SiftrecError, match="setup"):
-        GNOLR()(batch([[0.0, 0.0]], [1]))
+        GNOLR(towers=False)(batch([[0.0, 0.0]], [1]))

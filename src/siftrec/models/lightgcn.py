@@ -270,16 +270,27 @@ class LightGCNScorer(Scorer):
         return torch.bmm(q, p.unsqueeze(2)).squeeze(2)
 
     def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        towers = self.level_towers()
+        if towers is not None:  # per-level similarities [B, N, K] in training
+            return towers.candidates(p, q, self.training)
         emb = self.node_embeddings(torch.cat([users, items + self.n_users]))
         return emb[: len(users)], emb[len(users) :]
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         final = self.propagate()
-        return score_matrix(final[users], final[self.n_users :])
+        p, q = final[users], final[self.n_users :]
+        towers = self.level_towers()
+        if towers is not None:
+            p, q = towers.table(p), towers.table(q)
+        return score_matrix(p, q)
 
     def factors(self) -> Factors:
         final = self.propagate()
-        return final[: self.n_users], final[self.n_users :], None
+        p, q = final[: self.n_users], final[self.n_users :]
+        towers = self.level_towers()
+        if towers is not None:
+            p, q = towers.table(p), towers.table(q)
+        return p, q, None
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

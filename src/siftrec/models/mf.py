@@ -109,7 +109,20 @@ class MFScorer(Scorer):
         return scores if self.bias is None else scores + self.bias(items).squeeze(2)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        scores = score_matrix(self.user_emb(users), self.item_emb.weight)
+        towers = self.level_towers()
+        if towers is not None:  # per-level similarities [B, N, K] in training; bias on level 1
+            scores = towers.candidates(self.user_emb(users), self.item_emb(items), self.training)
+            if self.bias is None:
+                return scores
+            bias = self.bias(items).squeeze(2)
+            if scores.dim() == 2:
+                return scores + bias
+            return torch.cat([scores[..., :1] + bias.unsqueeze(-1), scores[..., 1:]], dim=-1)
+        p, q = self.user_emb(users), self.item_emb.weight
+        towers = self.level_towers()
+        if towers is not None:
+            p, q = towers.table(p), towers.table(q)
+        scores = score_matrix(p, q)
         return scores if self.bias is None else scores + self.bias.weight.T
 
     def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +130,11 @@ class MFScorer(Scorer):
 
     def factors(self) -> Factors:
         bias = None if self.bias is None else self.bias.weight.detach()[:, 0]
-        return self.user_emb.weight.detach(), self.item_emb.weight.detach(), bias
+        p, q = self.user_emb.weight.detach(), self.item_emb.weight.detach()
+        towers = self.level_towers()
+        if towers is not None:
+            p, q = towers.table(p), towers.table(q)
+        return p, q, bias
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor

@@ -3,10 +3,13 @@
 Feedback of ``K`` ordinal levels (e.g. 1 collect < 2 cart < 3 buy; ``batch.levels``, from the
 log's ``level`` column, ``siftrec.data.levels``) is modelled by cumulative probabilities
 
-    p_k = P(y ≥ k | u, i) = σ(S·s_ui − a_k),    a_1 < a_2 < … < a_K,
+    p_k = P(y ≥ k | u, i) = σ(z_k − a_k),    z_k = S·Σ_{j≤k} s_j,    a_1 < a_2 < … < a_K,
 
-of the scorer's logit ``s_ui`` (any scorer: MF, GMF/NeuMF, LightGCN), a scale ``S`` and
-cut-points ``a_k``. Sampled negatives are level 0. Category probabilities are
+of per-level similarities ``s_k`` (the paper's towers, ``towers=True``: the scorer's user and
+item embeddings cut into ``K`` level blocks, ``siftrec.train.towers``; MF and LightGCN), a
+scale ``S`` and cut-points ``a_k``. With ``towers=False`` every level shares the scorer's one
+logit, ``z_k = S·s`` (the paper's Neural-OLR parameterisation; any scorer). Sampled negatives
+are level 0. Category probabilities are
 ``P(y=0) = 1 − p_1``, ``P(y=k) = p_k − p_{k+1}``, ``P(y=K) = p_K``, and the nested loss of the
 paper (methods.md §7.4) sums, for every truncation ``t = 1..K``, the ordinal likelihood in which
 the levels above ``t`` are merged into ``t``:
@@ -23,26 +26,25 @@ the training samples (positives at their levels plus the sampled negatives, so
 (``s ≈ 0``) is calibrated. With ``learn_cutpoints`` they are learned as ``a_1 + cumsum(exp(α))``
 (ordered by construction) with ``anchor · MSE(a, −ln m)`` added to the loss.
 
-Numerical guard (the authors' NaN from ``ln(p_0 − p_1)``): ``ln(p_k − p_{k+1})`` is computed as
-``ln σ(x_k) + ln σ(−x_{k+1}) + ln(1 − e^{−(a_{k+1} − a_k)})`` (exact, no cancellation), the
-cut-point gap is floored at ``eps`` and the log-probability at ``ln eps``.
+Numerical guard (the authors' NaN from ``ln(p_0 − p_1)``): with ``x_k = z_k − a_k``,
+``ln(p_k − p_{k+1})`` is computed as ``ln σ(x_k) + ln σ(−x_{k+1}) + ln(1 − e^{−(x_k − x_{k+1})})``
+(exact, no cancellation) with ``x_k − x_{k+1}`` floored at ``eps``: finite for any scores.
+With towers ``x_k − x_{k+1} = a_{k+1} − a_k − S·s_{k+1}``, which a deep level's similarity can
+make negative; the floor keeps the first two terms, whose gradient pushes it back.
 
-Variants (the paper's ablations on a shared logit): ``nested`` (GNOLR), ``non_nested`` (only
-``NLL_K``: plain cumulative-link OLR, the paper's V1) and ``naive`` (independent BCE on each
-cumulative indicator ``1{y ≥ k}`` against ``p_k``, no category likelihood).
+Variants (the paper's ablations): ``nested`` (GNOLR), ``non_nested`` (only ``NLL_K``: the
+cumulative OLR likelihood, the paper's V1) and ``naive`` (independent BCE on each cumulative
+indicator ``1{y ≥ k}`` against ``p_k``, no category likelihood).
 
-Scoring: ``p_K = σ(S·s − a_K)`` is a strictly increasing function of the logit, so ranking by
-the probability of the deepest level is ranking by the scorer's logit: ``recommend`` needs no
-change and returns the same lists; :meth:`GNOLR.deepest_probability` maps logits to ``p_K``.
-
-What is not here: the paper's per-level towers (``K`` similarity heads whose cumulative sums
-give ``z_k``); every level shares the scorer's one logit, as in the paper's Neural-OLR
-parameterisation, and differs by its cut-point.
+Scoring: outside training the scorer's score of a pair is ``Σ_k s_k = z_K/S`` (with towers: the
+dot product of the concatenated, optionally block-normalised, level vectors, the paper's single
+retrieval space), and ``p_K = σ(z_K − a_K)`` is strictly increasing in it, so ``recommend``
+ranks by the probability of the deepest level; :meth:`GNOLR.deepest_probability` maps scores to
+``p_K``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -56,6 +58,7 @@ from siftrec.data.levels import LEVEL, check_levels
 from siftrec.errors import SiftrecError
 from siftrec.objectives.base import Batch, ObjectiveKind, SampledObjective, register_objective
 from siftrec.search_space import Categorical, Float, SearchSpace
+from siftrec.train.towers import LevelTowers
 
 #: Most levels a learnable module holds (its parameter sizes are fixed before the data is seen,
 #: so a saved model loads without it).
@@ -148,7 +151,8 @@ class _LevelObjective(SampledObjective):
     def labels(self, batch: Batch) -> torch.Tensor:
         """``[B, 1 + n_neg]`` levels: the positives' (``K`` when the batch has none), then 0."""
         k = self.n_levels
-        labels = torch.zeros(batch.scores.shape, dtype=torch.long, device=batch.scores.device)
+        shape = batch.scores.shape[:2]  # [B, 1 + n_neg] (towers add a level axis to the scores)
+        labels = torch.zeros(shape, dtype=torch.long, device=batch.scores.device)
         if batch.levels is None:
             labels[:, 0] = k
         else:
@@ -164,32 +168,37 @@ class _LevelObjective(SampledObjective):
         """``[B, 1 + n_neg]`` interaction weights on the positives' column (None without)."""
         if batch.weights is None:
             return None
-        w = torch.ones_like(batch.scores)
+        w = torch.ones(batch.scores.shape[:2], dtype=batch.scores.dtype, device=batch.scores.device)
         w[:, 0] = batch.weights.to(w.dtype)
         return w
 
 
-def log_categories(x: torch.Tensor, a: torch.Tensor, eps: float) -> torch.Tensor:
-    """``[..., K + 1]`` log-probabilities of the categories ``y = 0..K`` from ``x_k = z − a_k``
-    ``[..., K]`` and the cut-points ``a`` [K], guarded (see the module docstring)."""
+def log_categories(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``[..., K + 1]`` log-probabilities of the categories ``y = 0..K`` from ``x_k = z_k − a_k``
+    ``[..., K]``, guarded (see the module docstring)."""
     c0 = F.logsigmoid(-x[..., :1])
     top = F.logsigmoid(x[..., -1:])
     if x.shape[-1] == 1:
         return torch.cat([c0, top], dim=-1)
-    gaps = torch.clamp(a[1:] - a[:-1], min=eps)
+    gaps = torch.clamp(x[..., :-1] - x[..., 1:], min=eps)
     middle = F.logsigmoid(x[..., :-1]) + F.logsigmoid(-x[..., 1:]) + torch.log(-torch.expm1(-gaps))
-    return torch.cat([c0, torch.clamp(middle, min=math.log(eps)), top], dim=-1)
+    return torch.cat([c0, middle, top], dim=-1)
 
 
 @register_objective("gnolr")
 @dataclass
 class GNOLR(_LevelObjective):
-    """The nested ordinal loss (module docstring) on the scorer's logit.
+    """The nested ordinal loss (module docstring) on per-level towers or a shared logit.
 
     Attributes:
         variant: ``nested`` (GNOLR), ``non_nested`` (only the full OLR likelihood ``NLL_K``)
             or ``naive`` (BCE per cumulative indicator).
-        scale: ``S`` in ``p_k = σ(S·s − a_k)``.
+        towers: one similarity per level from the scorer's user and item embeddings cut into
+            ``K`` blocks (the paper's model; MF and LightGCN; the scorer takes the autograd
+            path); False: one shared logit for every level (any scorer).
+        normalize: L2-normalise each level's block (the paper's towers: ``s_k`` a cosine, so
+            ``scale`` sets how confident a level can get); towers only.
+        scale: ``S`` in ``z_k = S·Σ_{j≤k} s_j``.
         learn_cutpoints: learn the cut-points (ordered, pulled to ``−ln m`` by ``anchor``)
             instead of fixing them at ``−ln m``. They are shared by every sample: train them
             with ``optimizer="adam"`` (MF's per-sample SGD steps ``lr·B`` on the batch mean,
@@ -197,7 +206,7 @@ class GNOLR(_LevelObjective):
         anchor: weight of ``MSE(a, −ln m)`` when the cut-points are learned (authors: 1e-3).
         levels: ``K``; 0 takes the deepest level of the training log. Deeper levels in a
             batch count as ``K``.
-        eps: the numerical guard: floor of the cut-point gaps and of ``p_k − p_{k+1}``.
+        eps: the numerical guard: floor of the learned cut-point gaps and of ``x_k − x_{k+1}``.
     """
 
     search_space: ClassVar[SearchSpace] = {
@@ -206,6 +215,8 @@ class GNOLR(_LevelObjective):
     }
 
     variant: Variant = "nested"
+    towers: bool = True
+    normalize: bool = False
     scale: float = 1.0
     learn_cutpoints: bool = False
     anchor: float = 1e-3
@@ -220,32 +231,61 @@ class GNOLR(_LevelObjective):
             raise SiftrecError(f"scale must be positive, got {self.scale}")
         if not self.anchor >= 0:
             raise SiftrecError(f"anchor must be non-negative, got {self.anchor}")
+        if self.normalize and not self.towers:
+            raise SiftrecError("normalize applies to the per-level towers: set towers=true")
 
     def build(
         self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool
     ) -> nn.Module | None:
-        return Cutpoints() if self.learn_cutpoints else None
+        if not self.towers:
+            return Cutpoints() if self.learn_cutpoints else None
+        towers = LevelTowers(self.normalize)
+        if self.learn_cutpoints:
+            towers.add_module("cutpoints", Cutpoints())
+        return towers
+
+    def setup(self, train: Interactions) -> None:
+        super().setup(train)
+        towers = getattr(self, "module", None)  # None: called outside a model (no scorer)
+        if self.towers and towers is not None:
+            towers.set_levels(self.n_levels)
+
+    def _cutpoint_module(self) -> Cutpoints:
+        return self.module.cutpoints if self.towers else self.module
 
     def cutpoints(self, batch: Batch) -> torch.Tensor:
         """The cut-points ``a`` [K] used for ``batch`` (learned or fixed)."""
         fixed = self.fixed_cutpoints(batch)
         if not self.learn_cutpoints:
             return fixed
-        module: Cutpoints = self.module
+        module = self._cutpoint_module()
         if not bool(module.ready):
             module.initialise(fixed.to(module.first.dtype), self.eps)
         return module(self.n_levels).to(fixed.dtype)
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        """``z_k`` [B, N, K]: ``S·`` the cumulative per-level similarities (towers: the scorer
+        returns them [B, N, K]) or ``S·s`` of the shared logit [B, N]."""
+        scores = batch.scores
+        if not self.towers:
+            return self.scale * scores.unsqueeze(-1).expand(*scores.shape, self.n_levels)
+        if scores.dim() != 3 or scores.shape[-1] != self.n_levels:
+            raise SiftrecError(
+                "gnolr's per-level towers need a model with user and item towers (mf, "
+                "lightgcn); this model gives one logit per pair: set towers=false"
+            )
+        return self.scale * torch.cumsum(scores, dim=-1)
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         k = self.n_levels
         a = self.cutpoints(batch)
         y = self.labels(batch)
-        x = self.scale * batch.scores.unsqueeze(-1) - a  # [B, N, K]
+        x = self.logits(batch) - a  # [B, N, K]
         if self.variant == "naive":
             target = y.unsqueeze(-1) >= torch.arange(1, k + 1, device=y.device)
             per = -torch.where(target, F.logsigmoid(x), F.logsigmoid(-x)).sum(-1)
         else:
-            log_cat = log_categories(x, a, self.eps)
+            log_cat = log_categories(x, self.eps)
             own = log_cat.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # ln P(y)
             if self.variant == "non_nested":
                 per = -own
@@ -258,15 +298,17 @@ class GNOLR(_LevelObjective):
         w = self.sample_weights(batch)
         loss = (per if w is None else per * w).mean()
         if self.learn_cutpoints and self.anchor:
-            target = self.module.target[:k].to(a.dtype)
+            target = self._cutpoint_module().target[:k].to(a.dtype)
             loss = loss + self.anchor * torch.mean((a - target) ** 2)
         return loss
 
     def deepest_probability(self, logits: torch.Tensor, n_negatives: int) -> torch.Tensor:
-        """``p_K = σ(S·s − a_K)`` of logits (fixed cut-points: for ``n_negatives`` per positive;
-        learned: the trained ones). Strictly increasing in the logit."""
-        if self.learn_cutpoints and bool(self.module.ready):
-            a_k = self.module(self.n_levels)[-1].detach()
+        """``p_K = σ(S·s − a_K)`` of the scorer's scores ``s`` (with towers ``Σ_k s_k``; fixed
+        cut-points: for ``n_negatives`` per positive; learned: the trained ones). Strictly
+        increasing in the score."""
+        module = self._cutpoint_module() if self.learn_cutpoints else None
+        if module is not None and bool(module.ready):
+            a_k = module(self.n_levels)[-1].detach()
         else:
             a_k = float(base_cutpoints(self.rates_, n_negatives)[-1])
         return torch.sigmoid(self.scale * logits - a_k)

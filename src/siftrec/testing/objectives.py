@@ -81,10 +81,10 @@ OBJECTIVE_CASES: dict[str, ObjectiveCase] = {
     "ubpr": ObjectiveCase(("ubpr", "ubpr(beta=1.0)")),
     "gnolr": ObjectiveCase(
         (
-            "gnolr",
-            "gnolr(levels=3, variant=non_nested)",
-            "gnolr(levels=3, variant=naive)",
-            "gnolr(levels=3, learn_cutpoints=true, scale=2.0)",
+            "gnolr(towers=false)",
+            "gnolr(levels=3, variant=non_nested, towers=false)",
+            "gnolr(levels=3, variant=naive, towers=false)",
+            "gnolr(levels=3, learn_cutpoints=true, scale=2.0, towers=false)",
         )
     ),
     "multitask": ObjectiveCase(("multitask", "multitask(levels=2)")),

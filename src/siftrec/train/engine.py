@@ -34,6 +34,7 @@ from torch import nn
 from siftrec.components import ComponentRegistry
 from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
+from siftrec.train.towers import LevelTowers
 
 ObjectiveKind = Literal["pairwise", "pointwise", "listwise"]
 #: Kinds trained on a positive and sampled negatives (the others are listwise).
@@ -75,6 +76,12 @@ class Scorer(nn.Module, ABC):
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
+
+    def level_towers(self) -> LevelTowers | None:
+        """The objective's per-level towers (``siftrec.train.towers``, GNOLR) when it owns them:
+        a scorer with user and item towers passes its embeddings through them."""
+        module = self._modules.get(OBJECTIVE_MODULE)
+        return module if isinstance(module, LevelTowers) else None
 
     def prepare(self) -> None:
         """Recompute what derives from the parameters (e.g. graph propagation).

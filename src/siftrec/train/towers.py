@@ -1,0 +1,72 @@
+"""Per-level towers of a two-tower scorer: one similarity per ordinal feedback level.
+
+GNOLR (methods.md §7.3, §7.5) gives each feedback level ``k`` its own user and item vectors
+``u_k``, ``v_k`` and similarity ``s_k = ⟨u_k, v_k⟩``, and retrieves by the deepest level with one
+index over the concatenation ``V_i = [v_1; …; v_K]``. On ID embeddings a per-level tower is a
+per-level block of the embedding: the scorer's ``d``-dimensional user and item vectors are cut
+into ``K`` consecutive blocks (sizes differing by at most one), block ``k`` being level ``k``'s
+vector — with ``normalize`` each block is L2-normalised (``s_k`` a cosine in ``[-1, 1]``, as the
+paper's towers). A network tower over ID features is no more expressive than a free per-level
+embedding, and the blocks keep the scorer's tables, fused propagation and serving unchanged.
+
+An objective switches the towers on by owning a :class:`LevelTowers` module
+(``Objective.build``; it sets ``K`` in ``setup``). A scorer with user and item towers then
+returns from ``score_candidates``, while training with autograd enabled, the ``K`` similarities
+``[B, N, K]``; everywhere else (evaluation, a sampler's no-grad scoring, ``score_all``,
+``factors``) the dot product of the block-normalised tables, which is ``Σ_k s_k``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from siftrec.errors import SiftrecError
+
+
+class LevelTowers(nn.Module):
+    """``K`` per-level blocks of a scorer's user and item embeddings (module docstring).
+
+    ``K`` is a buffer (0 until :meth:`set_levels`), so a saved model restores it.
+    """
+
+    def __init__(self, normalize: bool = False) -> None:
+        super().__init__()
+        self.normalize = normalize
+        self.register_buffer("levels", torch.zeros((), dtype=torch.long))
+
+    def set_levels(self, k: int) -> None:
+        """Use ``k`` levels (the objective's ``K``)."""
+        self.levels.fill_(int(k))
+
+    def _membership(self, dim: int, like: torch.Tensor) -> torch.Tensor:
+        """``[dim, K]`` one-hot block membership of each embedding coordinate."""
+        k = int(self.levels)
+        if k < 1:
+            raise SiftrecError("the level towers have no levels yet: the objective sets them")
+        if dim < k:
+            raise SiftrecError(f"per-level towers need dim >= the {k} levels, got {dim}")
+        block = torch.div(torch.arange(dim, device=like.device) * k, dim, rounding_mode="floor")
+        return F.one_hot(block, k).to(like.dtype)
+
+    def table(self, emb: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[..., d]`` in the single retrieval space: each level's block
+        L2-normalised with ``normalize``, else unchanged."""
+        if not self.normalize:
+            return emb
+        member = self._membership(emb.shape[-1], emb)
+        norms = torch.sqrt((emb.square() @ member).clamp_min(1e-12))  # [..., K]
+        return emb / (norms @ member.T)
+
+    def level_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``[B, N, K]`` per-level similarities of users ``[B, d]`` and items ``[B, N, d]``."""
+        member = self._membership(users.shape[-1], users)
+        products = self.table(items) * self.table(users).unsqueeze(1)
+        return products @ member
+
+    def candidates(self, users: torch.Tensor, items: torch.Tensor, training: bool) -> torch.Tensor:
+        """What ``score_candidates`` returns: :meth:`level_scores` while training with autograd,
+        else their sum ``[B, N]``."""
+        scores = self.level_scores(users, items)
+        return scores if training and torch.is_grad_enabled() else scores.sum(-1)
