@@ -62,7 +62,10 @@ def fit_command(
     ] = None,
     item_text: Annotated[
         Path | None,
-        typer.Option("--item-text", help="CSV item,text for --param align=con|gen (RLMRec)."),
+        typer.Option(
+            "--item-text",
+            help="CSV item,text for --param align=con|gen (RLMRec) or augment_k=N (LLMRec).",
+        ),
     ] = None,
     read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:

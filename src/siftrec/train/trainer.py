@@ -140,8 +140,9 @@ class Trainer:
             self.sampler.setup(train, self.rng)
         self.fused = self._fused_optimizer(scorer, objective, module is not None)
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
-        aux = self.auxiliary
-        self.aux_optimizer = None if aux is None else torch.optim.Adam(aux.parameters(), aux.lr)
+        aux_params = [] if self.auxiliary is None else list(self.auxiliary.parameters())
+        # a term may have no parameters of its own (augmented pairs)
+        self.aux_optimizer = torch.optim.Adam(aux_params, self.auxiliary.lr) if aux_params else None
 
         result = TrainResult()
         best_state: dict[str, torch.Tensor] | None = None
@@ -256,6 +257,7 @@ class Trainer:
             total = loss + self.config.l2 * scorer.regularization(users, items[:, 0], items[:, 1:])
         if self.auxiliary is not None:
             total = total + self.auxiliary(scorer, batch)
+        if self.aux_optimizer is not None:
             self.aux_optimizer.zero_grad(set_to_none=True)
         if self.config.optimizer == "sgd":  # per-sample rate: step the mean with lr·B
             optimizer.param_groups[0]["lr"] = self.config.lr * len(batch)
