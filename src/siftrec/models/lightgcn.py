@@ -37,21 +37,18 @@ import torch
 from torch import nn
 from torch.autograd.function import FunctionCtx
 
-from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
-from siftrec.models.augment import AugmentConfig, with_augmentation
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
-from siftrec.train import Optimizer
-from siftrec.train.engine import AuxiliaryLoss, Factors, Scorer
+from siftrec.train import Optimizer, TrainConfig
+from siftrec.train.engine import Factors, Scorer
 
 
 @dataclass
-class LightGCNConfig(AugmentConfig):
-    """LightGCN fields plus every training field (``TrainConfig``) and the LLMRec-style
-    augmentation (``augment_*``, ``siftrec.models.augment``).
+class LightGCNConfig(TrainConfig):
+    """LightGCN fields plus every training field (``TrainConfig``).
 
     Attributes:
         dim: embedding dimension.
@@ -270,12 +267,12 @@ class LightGCNScorer(Scorer):
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         emb = self.node_embeddings(torch.cat([users, items.reshape(-1) + self.n_users]))
         p, q = emb[: len(users)], emb[len(users) :].view(*items.shape, -1)
-        return torch.bmm(q, p.unsqueeze(2)).squeeze(2)
-
-    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         towers = self.level_towers()
         if towers is not None:  # per-level similarities [B, N, K] in training
             return towers.candidates(p, q, self.training)
+        return torch.bmm(q, p.unsqueeze(2)).squeeze(2)
+
+    def embed(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.node_embeddings(torch.cat([users, items + self.n_users]))
         return emb[: len(users)], emb[len(users) :]
 
@@ -322,13 +319,6 @@ class LightGCN(TorchRecommender):
         "objective": SAMPLED_OBJECTIVES,
         "sampler": SAMPLERS,
     }
-
-    def _alignment(
-        self, config: LightGCNConfig, train: Interactions, kind: str
-    ) -> AuxiliaryLoss | None:
-        """The RLMRec term plus the augmented-edge term of ``augment_k``."""
-        auxiliary = super()._alignment(config, train, kind)
-        return with_augmentation(auxiliary, config, train, self._item_text, kind, self.device_)
 
     def build_scorer(
         self, n_users: int, n_items: int, generator: torch.Generator
