@@ -37,18 +37,21 @@ import torch
 from torch import nn
 from torch.autograd.function import FunctionCtx
 
+from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
+from siftrec.models.augment import AugmentConfig, with_augmentation
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
-from siftrec.train import Optimizer, TrainConfig
-from siftrec.train.engine import Factors, Scorer
+from siftrec.train import Optimizer
+from siftrec.train.engine import AuxiliaryLoss, Factors, Scorer
 
 
 @dataclass
-class LightGCNConfig(TrainConfig):
-    """LightGCN fields plus every training field (``TrainConfig``).
+class LightGCNConfig(AugmentConfig):
+    """LightGCN fields plus every training field (``TrainConfig``) and the LLMRec-style
+    augmentation (``augment_*``, ``siftrec.models.augment``).
 
     Attributes:
         dim: embedding dimension.
@@ -319,6 +322,13 @@ class LightGCN(TorchRecommender):
         "objective": SAMPLED_OBJECTIVES,
         "sampler": SAMPLERS,
     }
+
+    def _alignment(
+        self, config: LightGCNConfig, train: Interactions, kind: str
+    ) -> AuxiliaryLoss | None:
+        """The RLMRec term plus the augmented-edge term of ``augment_k``."""
+        auxiliary = super()._alignment(config, train, kind)
+        return with_augmentation(auxiliary, config, train, self._item_text, kind, self.device_)
 
     def build_scorer(
         self, n_users: int, n_items: int, generator: torch.Generator

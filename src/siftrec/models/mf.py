@@ -21,19 +21,21 @@ from torch import nn
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
+from siftrec.models.augment import AugmentConfig, with_augmentation
 from siftrec.models.mf_numba import check_numba_config, numba_epoch
 from siftrec.models.products import score_matrix
 from siftrec.models.registry import register
 from siftrec.models.torch_base import TorchRecommender
 from siftrec.search_space import SAMPLED_OBJECTIVES, SAMPLERS, Float, Int, SearchSpace
 from siftrec.train import BatchSampler, Objective, Optimizer, TrainConfig
-from siftrec.train.engine import Factors, RowGrad, Scorer
+from siftrec.train.engine import AuxiliaryLoss, Factors, RowGrad, Scorer
 from siftrec.train.trainer import EpochFn
 
 
 @dataclass
-class MFConfig(TrainConfig):
-    """MF fields plus every training field (``TrainConfig``).
+class MFConfig(AugmentConfig):
+    """MF fields plus every training field (``TrainConfig``) and the LLMRec-style augmentation
+    (``augment_*``, ``siftrec.models.augment``).
 
     Training defaults: per-sample SGD (lr 0.05, L2 0.01 on the batch's rows, as in
     MyMediaLite/implicit-style BPR) on the fused path, batches of 4096; its Recall@20 after 20
@@ -75,6 +77,8 @@ class MFConfig(TrainConfig):
             raise SiftrecError(f"backend must be 'torch' or 'numba', got {self.backend!r}")
         if self.backend == "numba":
             check_numba_config(self)
+            if self.augment_k:
+                raise SiftrecError("backend='numba' has no augmented-edge term; use torch")
 
 
 class MFScorer(Scorer):
@@ -194,6 +198,11 @@ class MF(TorchRecommender):
         "objective": SAMPLED_OBJECTIVES,
         "sampler": SAMPLERS,
     }
+
+    def _alignment(self, config: MFConfig, train: Interactions, kind: str) -> AuxiliaryLoss | None:
+        """The RLMRec term plus the augmented-edge term of ``augment_k``."""
+        auxiliary = super()._alignment(config, train, kind)
+        return with_augmentation(auxiliary, config, train, self._item_text, kind, self.device_)
 
     def build_scorer(self, n_users: int, n_items: int, generator: torch.Generator) -> MFScorer:
         cfg = self.config
