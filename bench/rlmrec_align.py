@@ -1,17 +1,21 @@
-"""RLMRec text alignment on ml-100k titles and genres: base vs Con vs Gen vs shuffled profiles.
+"""Text-aware training on ml-100k titles and genres: RLMRec alignment (base vs Con vs Gen vs
+shuffled profiles) and LLMRec-style augmented edges (with and without pruning).
 
 Usage: ``python bench/rlmrec_align.py [--model mf] [--seeds 3] [--epochs 20] [--noise 0.0]
-[--variants base,con,gen,shuffled] [--out results.jsonl]``.
+[--variants base,con,gen,shuffled,aug,aug_prune] [--augment-k 5] [--out results.jsonl]``.
 
 Per seed: a seeded random 80/20 split of ml-100k (``$SIFTREC_DATA/ml-100k``); optionally
-``--noise`` × |train| random (user, item) pairs added to train (the paper's Fig. 5 setting);
+``⌊noise · n_u⌋`` uniform random unseen items added to each user's train (the paper's Fig. 5);
 every variant trains the same backbone for a fixed number of epochs from the same seed and is
 scored on the test part (full ranking, train masked): Recall@20, NDCG@20. Variants:
 ``base`` (align=none), ``con``, ``gen``, ``shuffled`` (con with every node given another
-node's text). Text: ``"<title>. Genres: ..."`` per item, templated user profiles from train,
-the default offline ``tfidf`` encoder. Results append one JSON line per run to ``--out`` (so a
+node's text), ``aug`` (``augment_k`` text-similarity candidate edges per user as extra BPR
+triples, ``augment_prune=0``) and ``aug_prune`` (the same with the default pruning). Text:
+``"<title>. Genres: ..."`` per item, templated user profiles from train, the default offline
+``tfidf`` encoder. Results append one JSON line per run to ``--out`` (so a
 partial run is usable); the summary prints mean ± std over seeds, and paired t-tests of each
-variant against base and of con against shuffled: over seeds and over (seed, user) pairs.
+variant against base, of con against shuffled and of aug_prune against aug: over seeds and
+over (seed, user) pairs.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from siftrec import Interactions
+from siftrec import Interactions, __version__
+from siftrec.data.noise import add_random_noise
 from siftrec.evaluate import evaluate
 from siftrec.models import get_model_class
 from siftrec.text import movielens_item_text
@@ -36,20 +41,23 @@ VARIANTS = {
     "con": {"align": "con"},
     "gen": {"align": "gen"},
     "shuffled": {"align": "con", "align_shuffle": True},
+    "aug": {"augment_prune": 0.0},
+    "aug_prune": {},
 }
+AUGMENTED = ("aug", "aug_prune")
+PAIRS = [("con", "base"), ("gen", "base"), ("shuffled", "base"), ("con", "shuffled")]
+PAIRS += [("aug", "base"), ("aug_prune", "base"), ("aug_prune", "aug")]
 METRICS = ("recall@20", "ndcg@20")
 
 
 def split(raw: np.ndarray, seed: int, noise: float) -> tuple[Interactions, Interactions]:
-    """Seeded 80/20 interaction split, with ``noise`` × |train| random pairs added to train."""
+    """Seeded 80/20 interaction split; with ``noise``, each user's train gets
+    ``⌊noise · n_u⌋`` uniform random unseen items (``siftrec.data.noise.add_random_noise``)."""
     rng = np.random.default_rng(seed)
     test = rng.random(len(raw)) < 0.2
-    users, items = raw[~test, 0], raw[~test, 1]
+    train = Interactions.from_raw(raw[~test, 0], raw[~test, 1])
     if noise:
-        n = int(noise * len(users))
-        users = np.concatenate([users, rng.choice(np.unique(users), n)])
-        items = np.concatenate([items, rng.choice(np.unique(items), n)])
-    train = Interactions.from_raw(users, items)
+        train = add_random_noise(train, noise, seed)
     held, _ = Interactions.from_raw(raw[test, 0], raw[test, 1]).remap(
         train.user_map, train.item_map
     )
@@ -60,6 +68,13 @@ def summarize(rows: list[dict], variants: list[str]) -> None:
     """Mean ± std per variant and paired t-tests (seed level and (seed, user) level)."""
     by = {(r["variant"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows})
+    print("fit seconds (1-minute load average)")
+    for v in variants:
+        runs = [by[(v, s)] for s in seeds if (v, s) in by]
+        if runs:
+            fit = [r["fit_seconds"] for r in runs]
+            load = [r["load"] for r in runs]
+            print(f"  {v:9s} {min(fit):.0f}-{max(fit):.0f} s (load {min(load):.1f}-{max(load):.1f})")
     for metric in METRICS:
         print(f"\n{metric}")
         for v in variants:
@@ -67,7 +82,7 @@ def summarize(rows: list[dict], variants: list[str]) -> None:
             if vals:
                 spread = np.std(vals, ddof=1) if len(vals) > 1 else 0.0
                 print(f"  {v:9s} {np.mean(vals):.4f} ± {spread:.4f}  (n={len(vals)})")
-        for a, b in [("con", "base"), ("gen", "base"), ("shuffled", "base"), ("con", "shuffled")]:
+        for a, b in PAIRS:
             both = [s for s in seeds if (a, s) in by and (b, s) in by]
             if len(both) < 2:
                 continue
@@ -90,6 +105,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--variants", default="base,con,gen,shuffled")
+    parser.add_argument("--augment-k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("rlmrec_align.jsonl"))
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
@@ -108,8 +124,11 @@ def main() -> None:
                 if (args.model, args.noise, v, seed) in key:
                     continue
                 start = time.perf_counter()
+                params = dict(VARIANTS[v])
+                if v in AUGMENTED:
+                    params["augment_k"] = args.augment_k
                 model = get_model_class(args.model)(
-                    epochs=args.epochs, seed=seed, device="cpu", **VARIANTS[v]
+                    epochs=args.epochs, seed=seed, device="cpu", **params
                 )
                 model.fit(train, item_text=item_text)
                 result = evaluate(model, test, ",".join(METRICS))
@@ -118,6 +137,9 @@ def main() -> None:
                     "noise": args.noise,
                     "variant": v,
                     "seed": seed,
+                    "epochs": args.epochs,
+                    "params": params,
+                    "version": __version__,
                     **{m: result.metrics[m] for m in METRICS},
                     "fit_seconds": model.fit_seconds_,
                     "wall": time.perf_counter() - start,
