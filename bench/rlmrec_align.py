@@ -72,9 +72,9 @@ def summarize(rows: list[dict], variants: list[str]) -> None:
     for v in variants:
         runs = [by[(v, s)] for s in seeds if (v, s) in by]
         if runs:
-            fit = [r["fit_seconds"] for r in runs]
-            load = [r["load"] for r in runs]
-            print(f"  {v:9s} {min(fit):.0f}-{max(fit):.0f} s (load {min(load):.1f}-{max(load):.1f})")
+            fit, load = [r["fit_seconds"] for r in runs], [r["load"] for r in runs]
+            print(f"  {v:9s} {min(fit):.0f}-{max(fit):.0f} s", end=" ")
+            print(f"(load {min(load):.1f}-{max(load):.1f})")
     for metric in METRICS:
         print(f"\n{metric}")
         for v in variants:
