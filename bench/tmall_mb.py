@@ -2,7 +2,8 @@
 baselines, by the protocol of CRGCN / MB-CGCN / MuLe.
 
 Usage: ``python bench/tmall_mb.py --out runs/tmall_mb.jsonl [--split crgcn|honest]
-[--model mf|lightgcn] [--labels bpr-buy,bpr-all,gnolr,...] [--seeds 0,1,2] [--epochs N]``.
+[--model mf|lightgcn] [--labels bpr-buy,bpr-all,gnolr,...] [--seeds 0,1,2] [--epochs N]``
+(``--list`` names the labels).
 Each finished (label, seed) appends one JSON line, so a run can be stopped and resumed (rows
 already in ``--out`` are skipped); ``--table`` prints the mean ± sd table of a results file.
 
@@ -13,6 +14,9 @@ items stay candidates), cold items kept; HR@10 / NDCG@10 per user (``hit_rate@10
 ``ndcg@10``) and per test pair (``hit_rate_pairs@10``, ``ndcg_pairs@10``, as MuLe's code).
 ``crgcn``: fixed epochs, the last one reported (that split has no validation part).
 ``honest``: validation = the release's test purchases, the best epoch by NDCG@10 restored.
+Every row also reports NDCG@10 / HR@10 per user on the test purchases of pairs that were *not*
+collected or carted in training (``ndcg_new@10``, ``hit_rate_new@10``): what an ordinal model,
+which learns "collected, not bought" from those pairs, is not penalised on.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from siftrec.data.levels import filter_levels
+from siftrec.data.interactions import Interactions
+from siftrec.data.levels import filter_levels, levels_of
 from siftrec.data.readers.multibehavior import mbgcn_split
 from siftrec.evaluate import evaluate
 from siftrec.models import get_model_class
@@ -35,16 +40,26 @@ METRICS = "hit_rate@10,ndcg@10,hit_rate_pairs@10,ndcg_pairs@10,recall@20,ndcg@20
 #: Dense Adam: the multitask heads are shared scalars, which MF's per-sample SGD (a step of
 #: lr·B on the batch mean) would overshoot; GNOLR runs with it too for a like-for-like row.
 ADAM = {"optimizer": "adam", "lr": 0.005}
-#: label → (objective, purchases only, settings over the model's)
+#: label → (objective, purchases only, settings over the model's). ``gnolr`` is the paper's
+#: model (per-level towers: the embedding cut into one block per level); ``-shared``: every level
+#: on the one logit of the scorer; ``-negN``: N sampled level-0 negatives per positive.
 LABELS: dict[str, tuple[str, bool, dict]] = {
     "bpr-buy": ("bpr", True, {}),
     "bpr-all": ("bpr", False, {}),
     "bce-all": ("bce", False, {}),
+    "bce-all-neg4": ("bce", False, {"n_negatives": 4}),
     "gnolr": ("gnolr", False, {}),
+    "gnolr-neg4": ("gnolr", False, {"n_negatives": 4}),
     "gnolr-non-nested": ("gnolr(variant=non_nested)", False, {}),
     "gnolr-naive": ("gnolr(variant=naive)", False, {}),
+    "gnolr-normalized": ("gnolr(normalize=true, scale=4)", False, {}),
+    "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
+    "gnolr-shared": ("gnolr(towers=false)", False, {}),
+    "gnolr-shared-non-nested": ("gnolr(towers=false, variant=non_nested)", False, {}),
+    "gnolr-shared-naive": ("gnolr(towers=false, variant=naive)", False, {}),
     "multitask-adam": ("multitask", False, ADAM),
     "gnolr-adam": ("gnolr", False, ADAM),
+    "gnolr-shared-adam": ("gnolr(towers=false)", False, ADAM),
     "bpr-all-adam": ("bpr", False, ADAM),
 }
 #: Per-model training settings (MF: per-sample SGD on the fused path; LightGCN: its defaults).
@@ -58,6 +73,7 @@ def run(args: argparse.Namespace) -> None:
     folder = Path(os.environ.get("SIFTREC_DATA", "../shared/data")) / "tmall-mbgcn"
     parts = mbgcn_split(folder, args.split)
     buys = filter_levels(parts["train"], 3)
+    test_new = unseen_pairs(parts["test"], parts["train"])
     out = Path(args.out)
     done = set()
     if out.exists():
@@ -71,6 +87,8 @@ def run(args: argparse.Namespace) -> None:
             if key in done:
                 continue
             train = buys if buy_only else parts["train"]
+            if label.endswith("2levels"):
+                train = train.with_columns(level=np.where(levels_of(train) >= 3, 2, 1))
             params = dict(SETTINGS[args.model], **extra)
             params.update(objective=objective, epochs=args.epochs, seed=seed)
             if args.split == "honest":
@@ -79,14 +97,9 @@ def run(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             model.fit(train, validation=parts.get("validation"))
             fit_seconds = time.perf_counter() - start
-            result = evaluate(
-                model,
-                parts["test"],
-                METRICS,
-                exclude=buys,
-                exclude_seen=False,
-                drop_cold_items=False,
-            )
+            protocol = {"exclude": buys, "exclude_seen": False, "drop_cold_items": False}
+            result = evaluate(model, parts["test"], METRICS, **protocol)
+            new = evaluate(model, test_new, "hit_rate@10,ndcg@10", **protocol).metrics
             row = {
                 "split": args.split,
                 "model": args.model,
@@ -95,16 +108,26 @@ def run(args: argparse.Namespace) -> None:
                 "seed": seed,
                 "epochs": args.epochs,
                 "best_epoch": model.best_epoch_,
+                "valid_ndcg@10": model.best_score_,
                 "fit_seconds": round(fit_seconds, 1),
                 "train_rows": len(train),
                 "n_users": result.n_users,
                 "load": os.getloadavg()[0],
                 "version": __version__,
                 **{k: round(v, 5) for k, v in result.metrics.items()},
+                "hit_rate_new@10": round(new["hit_rate@10"], 5),
+                "ndcg_new@10": round(new["ndcg@10"], 5),
             }
             print(json.dumps(row), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def unseen_pairs(test: Interactions, train: Interactions) -> Interactions:
+    """The ``test`` pairs that are no pair of ``train`` at any level (same id maps)."""
+    seen = train.users.astype(np.int64) * train.n_items + train.items
+    keys = test.users.astype(np.int64) * test.n_items + test.items
+    return test.subset(~np.isin(keys, seen))
 
 
 def table(path: Path) -> None:
@@ -112,13 +135,13 @@ def table(path: Path) -> None:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["split"], row["model"], row["label"], row["epochs"]), []).append(row)
-    keys = ["hit_rate@10", "ndcg@10", "hit_rate_pairs@10", "ndcg_pairs@10"]
+    keys = ["hit_rate@10", "ndcg@10", "hit_rate_pairs@10", "ndcg_pairs@10", "ndcg_new@10"]
     print("| split | model | label | epochs | seeds | " + " | ".join(keys) + " | fit s |")
     print("|---" * (6 + len(keys)) + "|")
     for (split, model, label, epochs), group in sorted(groups.items()):
         cells = []
         for key in keys:
-            values = np.array([r[key] for r in group])
+            values = np.array([r.get(key, np.nan) for r in group])
             cells.append(
                 f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0:.4f}"
             )
@@ -140,8 +163,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")
+    parser.add_argument("--list", action="store_true", help="print the labels and stop")
     args = parser.parse_args()
-    if args.table:
+    if args.list:
+        for label, (objective, buy_only, extra) in LABELS.items():
+            print(f"{label}: {objective} on {'purchases' if buy_only else 'every level'} {extra}")
+    elif args.table:
         table(Path(args.out))
     else:
         run(args)
