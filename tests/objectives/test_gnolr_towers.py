@@ -88,6 +88,7 @@ def graded_log(seed: int = 0) -> Interactions:
         ("mf", {}),
         ("mf", {"objective": "gnolr(normalize=true, scale=2)", "item_bias": True}),
         ("lightgcn", {"layers": 2}),
+        ("gmf", {"objective": "gnolr(normalize=true, scale=2)"}),
     ],
 )
 def test_fitted_towers_score_by_the_deepest_level_from_one_space(model, params):

@@ -152,6 +152,15 @@ class NeuMFScorer(Scorer):
         return torch.cat(user_tables, dim=1), torch.cat(item_tables, dim=1)
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        towers = self.level_towers()
+        if towers is not None and not self.tower:  # GMF: per-level blocks of (p ⊙ w, q)
+            scores = towers.candidates(
+                self.gmf_user(users) * self.predict.weight[0], self.gmf_item(items), self.training
+            )
+            bias = self.predict.bias
+            if scores.dim() == 2:
+                return scores + bias
+            return torch.cat([scores[..., :1] + bias, scores[..., 1:]], dim=-1)
         if self.tower and not torch.is_grad_enabled() and not self._dropout_active():
             return self._score_candidates_split(users, items)
         p, q, *mlp = self._tables(users.unsqueeze(1).expand_as(items), items)
@@ -194,7 +203,11 @@ class NeuMFScorer(Scorer):
         dim = self.gmf_user.embedding_dim
         weight, bias = self.predict.weight[0], self.predict.bias
         # wᵀ(p ⊙ q) = (p ⊙ w)ᵀ q: the GMF branch of every item in one product.
-        scores = (gmf_rows * weight[:dim]) @ self.gmf_item.weight.T + bias
+        user_rows, item_rows = gmf_rows * weight[:dim], self.gmf_item.weight
+        towers = self.level_towers()
+        if towers is not None and not self.tower:
+            user_rows, item_rows = towers.table(user_rows), towers.table(item_rows)
+        scores = user_rows @ item_rows.T + bias
         if not self.tower:
             return scores
         first, rest = self.tower[0], self.tower[1:]
@@ -222,8 +235,11 @@ class NeuMFScorer(Scorer):
         if self.tower:
             return None
         weight, bias = self.predict.weight.detach()[0], self.predict.bias.detach()
-        user_factors = self.gmf_user.weight.detach() * weight
-        return user_factors, self.gmf_item.weight.detach(), bias.expand(self.n_items)
+        user_factors, item_factors = self.gmf_user.weight.detach() * weight, self.gmf_item.weight
+        towers = self.level_towers()
+        if towers is not None:
+            user_factors, item_factors = towers.table(user_factors), towers.table(item_factors)
+        return user_factors, item_factors.detach(), bias.expand(self.n_items)
 
     def regularization(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
