@@ -6,7 +6,7 @@ log's ``level`` column, ``siftrec.data.levels``) is modelled by cumulative proba
     p_k = P(y ≥ k | u, i) = σ(z_k − a_k),    z_k = S·Σ_{j≤k} s_j,    a_1 < a_2 < … < a_K,
 
 of per-level similarities ``s_k`` (the paper's towers, ``towers=True``: the scorer's user and
-item embeddings cut into ``K`` level blocks, ``siftrec.train.towers``; MF and LightGCN), a
+item embeddings cut into ``K`` level blocks, ``siftrec.train.towers``; MF, GMF, LightGCN), a
 scale ``S`` and cut-points ``a_k``. With ``towers=False`` every level shares the scorer's one
 logit, ``z_k = S·s`` (the paper's Neural-OLR parameterisation; any scorer). Sampled negatives
 are level 0. Category probabilities are
@@ -194,7 +194,7 @@ class GNOLR(_LevelObjective):
         variant: ``nested`` (GNOLR), ``non_nested`` (only the full OLR likelihood ``NLL_K``)
             or ``naive`` (BCE per cumulative indicator).
         towers: one similarity per level from the scorer's user and item embeddings cut into
-            ``K`` blocks (the paper's model; MF and LightGCN; the scorer takes the autograd
+            ``K`` blocks (the paper's model; MF, GMF, LightGCN; the scorer takes the autograd
             path); False: one shared logit for every level (any scorer).
         normalize: L2-normalise each level's block (the paper's towers: ``s_k`` a cosine, so
             ``scale`` sets how confident a level can get); towers only.
@@ -271,7 +271,7 @@ class GNOLR(_LevelObjective):
             return self.scale * scores.unsqueeze(-1).expand(*scores.shape, self.n_levels)
         if scores.dim() != 3 or scores.shape[-1] != self.n_levels:
             raise SiftrecError(
-                "gnolr's per-level towers need a model with user and item towers (mf, "
+                "gnolr's per-level towers need a model with user and item towers (mf, gmf, "
                 "lightgcn); this model gives one logit per pair: set towers=false"
             )
         return self.scale * torch.cumsum(scores, dim=-1)
