@@ -14,6 +14,7 @@ from siftrec.train.sgd_kernels import (
     OBJECTIVE_RCE,
     draw_negatives,
     sgd_epoch,
+    user_grouped_order,
 )
 
 LR, L2, DIM = 0.3, 0.05, 5
@@ -184,3 +185,13 @@ def test_one_thread_reproduces_a_seed():
 def test_bce_epoch_lowers_the_loss():
     losses = _run(3, 1, OBJECTIVE_BCE)[3]
     assert losses[-1] < losses[0]
+
+
+def test_user_grouped_order_visits_every_interaction_once_user_by_user():
+    users = np.array([2, 0, 2, 1, 2, 0], dtype=np.int32)
+    row_ids = np.argsort(users, kind="stable").astype(np.int32)  # [1, 5, 3, 0, 2, 4]
+    row_ptr = np.array([0, 2, 3, 6])
+    order = user_grouped_order(np.array([2, 0, 1]), row_ptr, row_ids, np.array([4, 1, 7]))
+    # user 2's ids 0, 2, 4 rotated by 4 % 3 = 1; user 0's 1, 5 rotated by 1; user 1's 3
+    assert order.tolist() == [2, 4, 0, 5, 1, 3]
+    assert order.dtype == np.int32

@@ -52,7 +52,10 @@ class MFConfig(AugmentConfig):
             per-sample SGD (``siftrec.train.sgd_kernels``), thread-parallel without locks, for
             the objectives ``bpr``, ``bce`` and ``rce`` with the ``uniform`` sampler and
             ``optimizer="sgd"`` (``lr`` per sample, ``l2`` on the rows each sample touches,
-            as on the torch path; ``batch_size`` and ``fused`` play no part). It trains and
+            as on the torch path; ``batch_size`` and ``fused`` play no part). An epoch of
+            ``epoch_mode="interactions"`` visits every interaction once, user by user (users
+            in a fresh random order, each one's interactions together), which keeps the rows
+            in cache; the torch path shuffles the interactions themselves. It trains and
             scores on the CPU (``device="auto"`` picks it; a CUDA device is refused) with
             numba's threads (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads``); one thread
             reproduces a seed exactly, several do not (unsynchronised "Hogwild" updates).

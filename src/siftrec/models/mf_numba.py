@@ -2,8 +2,10 @@
 
 :func:`numba_epoch` checks that a configuration has a per-sample form (objective BPR, BCE or
 R-CE; the uniform sampler; plain SGD) and returns the trainer's ``epoch_fn``: each call draws the
-epoch's order from the sampler (a shuffled pass over the log, or LightGCN-style user draws with
-``epoch_mode="users"``) and a seed from its generator, and runs
+epoch's order (with ``epoch_mode="interactions"``, every interaction once, user by user: the
+users in a fresh random order, each user's interactions from a random offset, see
+:func:`~siftrec.train.sgd_kernels.user_grouped_order`; with ``epoch_mode="users"`` the
+sampler's LightGCN-style user draws) and a seed from the sampler's generator, and runs
 :func:`siftrec.train.sgd_kernels.sgd_epoch` on the scorer's tables in place. The trainer keeps
 evaluation, early stopping, the restore of the best epoch and the history.
 """
@@ -22,7 +24,13 @@ from siftrec.objectives.reweighted import ReweightedBCE
 from siftrec.samplers.uniform import UniformSampler
 from siftrec.train import TrainConfig
 from siftrec.train.engine import BatchSampler, Objective, Scorer
-from siftrec.train.sgd_kernels import OBJECTIVE_BCE, OBJECTIVE_BPR, OBJECTIVE_RCE, sgd_epoch
+from siftrec.train.sgd_kernels import (
+    OBJECTIVE_BCE,
+    OBJECTIVE_BPR,
+    OBJECTIVE_RCE,
+    sgd_epoch,
+    user_grouped_order,
+)
 from siftrec.train.trainer import EpochFn
 
 #: Blocks per dynamically scheduled chunk of the kernel's parallel loop: a thread that the OS
@@ -80,8 +88,18 @@ def numba_epoch(
     beta = float(getattr(objective, "beta", 0.0))
     weight_negatives = bool(getattr(objective, "weight_negatives", False))
 
-    def run(epoch: int) -> float:  # the order and seed come from the sampler
-        order = sampler.epoch_ids()
+    # interaction ids grouped by user (a CSR over ids), for the user-by-user epochs
+    row_ids = np.argsort(users, kind="stable").astype(index_type)
+    row_ptr = np.concatenate(([0], np.cumsum(np.bincount(users, minlength=train.n_users))))
+    grouped = getattr(sampler, "epoch_mode", "interactions") == "interactions"
+
+    def run(epoch: int) -> float:  # the order and seed come from the sampler's generator
+        if grouped:
+            user_order = sampler.rng.permutation(train.n_users)
+            offsets = sampler.rng.integers(0, 2**31, size=train.n_users)
+            order = user_grouped_order(user_order, row_ptr, row_ids, offsets)
+        else:
+            order = sampler.epoch_ids()
         seed = int(sampler.rng.integers(2**63))
         with torch.no_grad():
             tables = [scorer.user_emb.weight, scorer.item_emb.weight]
