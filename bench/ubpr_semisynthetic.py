@@ -1,6 +1,7 @@
 """Clipping study of the MNAR debiasers on semi-synthetic data, scored on the true relevance.
 
-Usage: ``python bench/ubpr_semisynthetic.py [--seeds 3] [--threads 2] --out DIR``.
+Usage: ``python bench/ubpr_semisynthetic.py [--seeds 3] [--threads 2] [--backbone protocol]
+--out DIR``.
 
 The third data set of the leave-one-dataset-out choice of the clipping defaults (beside
 ``bench/grids/yahoo_ubpr.toml`` and ``bench/grids/coat_ubpr.toml``; ``bench/ubpr_defaults.py``
@@ -10,8 +11,11 @@ makes the choice). Data: ``generate(noise_ratio=0, seed=s)`` (1,000 users × 800
 did not click: can a model find relevant items it never saw clicked? Models: MF-BCE and Rel-MF /
 UBPR at clip {0.01, 0.05, 0.1, 0.2}, propensities from the power law (no ``propensity`` column:
 what a user without known exposure gets), and both at their default clip with propensities from
-the exposure model; nothing tuned. MF: dim 32, Adam lr 0.005, L2 1e-4,
-batch 1,024, 40 epochs (as ``bench/relmf_semisynthetic.py``). Writes ``DIR/results.csv`` (one row
+the exposure model, and UBPR with self-normalised weights (``normalize=true``) at clip
+{0.05, 0.1, 0.2, 0.5}; nothing tuned. ``--backbone protocol``: MF dim 32, Adam lr 0.005, L2 1e-4,
+batch 1,024, 40 epochs (as ``bench/relmf_semisynthetic.py``); ``--backbone defaults``: MF with
+nothing but the objective and the seed set (what ``siftrec fit --model mf --param objective=…``
+gives). Writes ``DIR/results.csv`` (one row
 per model × seed) and ``DIR/per_user.parquet`` (per-user NDCG@10 and Recall@10) and prints
 mean ± sd and the Wilcoxon signed-rank test over users (all seeds pooled) against MF-BCE. A rerun
 with the same ``--out`` keeps the (model, seed) runs already there and runs only the missing ones.
@@ -38,6 +42,7 @@ from siftrec.models import MF
 K = 10
 METRICS = (f"ndcg@{K}", f"recall@{K}")
 CLIPS = (0.01, 0.05, 0.1, 0.2)
+NORMALIZED_CLIPS = (0.05, 0.1, 0.2, 0.5)
 MODELS = (
     {"mf-bce": "bce", "mf-bpr": "bpr"}
     | {f"{name}-clip{clip}": f"{name}(clip={clip})" for name in ("relmf", "ubpr") for clip in CLIPS}
@@ -45,6 +50,7 @@ MODELS = (
         "relmf-exposure-model": "relmf(clip=0.1, propensity=exposure-model)",
         "ubpr-exposure-model": "ubpr(clip=0.2, propensity=exposure-model)",
     }
+    | {f"ubpr-norm-clip{c}": f"ubpr(normalize=true, clip={c})" for c in NORMALIZED_CLIPS}
 )
 
 
@@ -60,7 +66,9 @@ def prepare(seed: int) -> tuple[Interactions, Interactions, Interactions]:
     return split.train, split.test, test
 
 
-def build(objective: str, seed: int) -> MF:
+def build(objective: str, seed: int, backbone: str) -> MF:
+    if backbone == "defaults":
+        return MF(objective=objective, eval_every=0, seed=seed, device="cpu")
     return MF(
         objective=objective,
         dim=32,
@@ -79,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backbone", choices=("protocol", "defaults"), default="protocol")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -95,7 +104,7 @@ def main() -> None:
             continue
         train, validation, test = prepare(seed)
         for label in todo:
-            model = build(MODELS[label], seed).fit(train)
+            model = build(MODELS[label], seed, args.backbone).fit(train)
             result = evaluate(model, test, list(METRICS), exclude=validation)
             rows.append({"model": label, "seed": seed, **result.metrics})
             rows[-1]["fit_seconds"] = model.fit_seconds_

@@ -193,3 +193,16 @@ def test_trains_an_mf_with_and_without_clicked_sampled_items(exclude_positives):
         losses[objective] = model.fit(train).history_[-1]["loss"]
     assert all(np.isfinite(v) for v in losses.values())
     assert losses["ubpr(clip=0.05)"] != pytest.approx(losses["bpr"])
+
+
+def test_normalize_divides_the_weights_by_their_mean_over_the_training_clicks():
+    train = clicked_log()
+    plain, normalized = UBPR(clip=0.01), UBPR(clip=0.01, normalize=True)
+    plain.setup(train)
+    normalized.setup(train)
+    # θ of the three clicks 0.5, 0.2, 0.25: 1/θ = 2, 5, 4, mean 11/3
+    batch = clicked_batch()
+    assert normalized(batch).item() == pytest.approx(plain(batch).item() * 3 / 11)
+    grads, normalized_grads = plain.score_gradients(batch), normalized.score_gradients(batch)
+    torch.testing.assert_close(normalized_grads.neg, grads.neg * 3 / 11)
+    torch.testing.assert_close(normalized_grads.pos, grads.pos * 3 / 11)

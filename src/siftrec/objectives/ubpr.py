@@ -68,6 +68,10 @@ class UBPR(SampledObjective):
         eta: exponent of the popularity power law.
         propensity: ``"power-law"`` or ``"exposure-model"``, used without a ``propensity``
             column.
+        normalize: divide every inverse propensity by their mean over the training
+            interactions (self-normalised, as SNIPS is to IPS): the weights keep their ratios
+            but average 1, so a step is as large as an unweighted BPR step and a backbone's
+            learning rate and L2 tuned for BPR carry over.
     """
 
     kind: ClassVar[ObjectiveKind] = "pairwise"
@@ -81,6 +85,7 @@ class UBPR(SampledObjective):
     beta: float = 0.0
     eta: float = DEFAULT_ETA
     propensity: str = "power-law"
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.clip <= 1:
@@ -98,6 +103,7 @@ class UBPR(SampledObjective):
         self._keys: torch.Tensor | None = None
         self._theta: torch.Tensor | None = None
         self._n_items = 0
+        self._scale = 1.0
 
     def setup(self, train: Interactions) -> None:
         """Take the log's ``propensity`` column (checked) or estimate one; index clicked pairs."""
@@ -118,6 +124,7 @@ class UBPR(SampledObjective):
         self._keys = torch.from_numpy(keys)
         self._theta = torch.from_numpy(theta[first])
         self._n_items = train.n_items
+        self._scale = float(1.0 / np.mean(1.0 / theta)) if self.normalize else 1.0
 
     def interaction_propensities(self, train: Interactions) -> np.ndarray | None:
         """The propensities estimated in :meth:`setup` (None: the log has a column)."""
@@ -151,7 +158,7 @@ class UBPR(SampledObjective):
                 "ubpr needs the propensity of every positive: train it through a model (the "
                 "trainer passes them) or give the Batch propensities"
             )
-        inverse = 1.0 / propensities.to(neg.dtype).clamp(min=self.clip)
+        inverse = self._scale / propensities.to(neg.dtype).clamp(min=self.clip)
         factor = inverse.unsqueeze(1).expand_as(neg)
         if batch.items is None or self._keys is None or not len(self._keys):
             return factor
