@@ -54,6 +54,8 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-naive": ("gnolr(variant=naive)", False, {}),
     "gnolr-normalized": ("gnolr(normalize=true, scale=4)", False, {}),
     "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
+    "gnolr-lr0.02": ("gnolr", False, {"lr": 0.02}),
+    "gnolr-dim192": ("gnolr", False, {"dim": 192}),  # 64 dimensions per level
     "gnolr-shared": ("gnolr(towers=false)", False, {}),
     "gnolr-shared-non-nested": ("gnolr(towers=false, variant=non_nested)", False, {}),
     "gnolr-shared-naive": ("gnolr(towers=false, variant=naive)", False, {}),
