@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import logging
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -14,6 +17,7 @@ from siftrec.atomic import check_directory_target
 from siftrec.cli.common import (
     DEFAULT_LOG_OPTIONS,
     LogOptions,
+    configure_logging,
     guard_outputs,
     handle_errors,
     load_model_dir,
@@ -67,6 +71,14 @@ def fit_command(
             help="CSV item,text for --param align=con|gen (RLMRec) or augment_k=N (LLMRec).",
         ),
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Train a torch model in N local processes (torch.distributed: gloo on CPU, "
+            "NCCL on CUDA; docs/distributed.md).",
+        ),
+    ] = 1,
     read: LogOptions = DEFAULT_LOG_OPTIONS,
 ) -> None:
     """Fit a model on a training file and save it to a model directory.
@@ -77,7 +89,62 @@ def fit_command(
 
     MODEL_DIR/model.json records the model name, every hyperparameter, versions, a fingerprint of
     the training data and fit_seconds (fitting alone, loading excluded).
+
+    --nproc N trains a torch model data-parallel in N local processes; started by torchrun
+    (`torchrun --nproc-per-node N -m siftrec fit ...`) each process is one rank. Only rank 0
+    writes MODEL_DIR.
     """
+    arguments = {
+        "train": train,
+        "model": model,
+        "out": out,
+        "param": param,
+        "objective": objective,
+        "sampler": sampler,
+        "validation": validation,
+        "item_text": item_text,
+        "read": read,
+    }
+    if nproc == 1:
+        _fit_model(**arguments)
+        return
+    # lazy: loads torch
+    from siftrec.train.distributed import launch_local, launched
+
+    if nproc < 1:
+        raise SiftrecError(f"--nproc must be at least 1, got {nproc}")
+    if launched():
+        raise SiftrecError("--nproc starts its own processes; leave it out under torchrun")
+    _checked_estimator(**arguments, ranks=nproc)  # a bad flag fails here, not in every rank
+    level = logging.getLogger("siftrec").getEffectiveLevel()
+    verbosity = -1 if level > logging.INFO else 1 if level < logging.INFO else 0
+    launch_local(nproc, _fit_worker, (arguments, verbosity))
+
+
+def _fit_worker(arguments: dict[str, Any], verbosity: int) -> None:
+    """One rank of ``siftrec fit --nproc N`` (a spawned process: its own logging set-up)."""
+    configure_logging(verbosity)
+    try:
+        handle_errors(_fit_model)(**arguments)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+
+
+def _checked_estimator(
+    *,
+    train: Path,
+    model: str,
+    out: Path,
+    param: list[str] | None,
+    objective: str | None,
+    sampler: str | None,
+    validation: Path | None,
+    item_text: Path | None,
+    read: LogOptions,
+    ranks: int,
+) -> Any:
+    """The estimator of the fit's flags, once the flags and the output path are checked
+    (``ranks``: the processes that will train it)."""
     # lazy: loads torch; the CLI imports it only for the commands that need it
     from siftrec.models import get_model_class
 
@@ -97,6 +164,28 @@ def fit_command(
     check_directory_target(out)  # refuse a non-model directory now, not after the fit
     if validation is not None and not model_cls.uses_validation:
         raise SiftrecError(f"model {model_cls.name} does not use a validation set")
+    if ranks > 1 and "device" not in model_cls.fit_options:  # no torch training loop
+        raise SiftrecError(
+            f"model {model_cls.name} trains in one process; --nproc and torchrun are for the "
+            "torch models"
+        )
+    return estimator
+
+
+def _fit_model(**arguments: Any) -> None:
+    """The fit of ``siftrec fit``: in this process, or as one rank of a process group (the
+    environment of torchrun or --nproc: only rank 0 writes the model directory)."""
+    ranks = int(os.environ.get("WORLD_SIZE") or 1)  # set by torchrun and --nproc
+    estimator = _checked_estimator(**arguments, ranks=ranks)
+    model_cls = type(estimator)
+    session, is_main = contextlib.nullcontext(), lambda: True
+    if ranks > 1:
+        # lazy: loads torch (a torch model's fit loads it anyway; a classic one never does)
+        from siftrec.train.distributed import distributed_session, is_main
+
+        session = distributed_session(estimator.options.device)
+    train, validation, item_text = (arguments[k] for k in ("train", "validation", "item_text"))
+    out, read = arguments["out"], arguments["read"]
     data = read_input(train, "training", read)
     fit_options = {}
     if item_text is not None:
@@ -108,11 +197,14 @@ def fit_command(
             validation, "validation", read, user_map=data.user_map, item_map=data.item_map
         )
         fit_options["validation"], dropped = valid.remap(data.user_map, data.item_map)
-        if dropped:
+        if dropped and is_main():
             stderr.print(f"validation: {dropped:,} rows with ids unknown to train skipped")
-    # a model with a progress option shows its own bars (one live display at a time)
-    with status(f"Fitting {model_cls.name}", "progress" not in model_cls.fit_options):
-        estimator.fit(data, **fit_options)
+    with session:
+        # a model with a progress option shows its own bars (one live display at a time)
+        with status(f"Fitting {model_cls.name}", "progress" not in model_cls.fit_options):
+            estimator.fit(data, **fit_options)
+        if not is_main():  # every rank holds the same parameters; rank 0 writes them
+            return
     estimator.save(out)
     stderr.print(
         f"fitted {model_cls.name} on {len(data):,} interactions in "

@@ -25,13 +25,14 @@ import torch
 from siftrec.data.interactions import Interactions
 from siftrec.device import select_device
 from siftrec.errors import SiftrecError
-from siftrec.evaluate import evaluate, parse_metrics
+from siftrec.evaluate import parse_metrics
 from siftrec.models.base import FitOptions, Recommender, item_cosine
 from siftrec.models.products import score_matrix
 from siftrec.objectives.align import TextAlignment
 from siftrec.text import ItemText, build_text_features
 from siftrec.train import SPARSE_OPTIMIZERS, TrainConfig, Trainer
 from siftrec.train.auto import check_auto, is_auto, select_candidate
+from siftrec.train.distributed import evaluate_sharded
 from siftrec.train.engine import (
     OBJECTIVE_MODULE,
     SAMPLED_KINDS,
@@ -252,7 +253,8 @@ class TorchRecommender(Recommender):
         evaluator: Evaluator | None,
     ) -> Evaluate | None:
         """The trainer's ``evaluate``: ``evaluator(self)``, or ``config.metric`` on
-        ``validation`` by the full-ranking protocol; None without either."""
+        ``validation`` by the full-ranking protocol (sharded by user over the ranks of a
+        distributed fit); None without either."""
         if evaluator is not None:
             return lambda: evaluator(self)
         if validation is None:
@@ -261,7 +263,7 @@ class TorchRecommender(Recommender):
             raise SiftrecError(f"validation must be Interactions, got {type(validation).__name__}")
         metric = config.metric
         parse_metrics(metric)  # an unknown metric fails now, not after the first epoch
-        return lambda: evaluate(self, validation, metric).metrics
+        return lambda: evaluate_sharded(self, validation, metric)
 
     def metadata(self) -> dict[str, Any]:
         """``model.json``; after ``objective="auto"`` its params hold the chosen objective and

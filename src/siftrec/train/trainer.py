@@ -12,6 +12,7 @@ compute the same update: autograd (any scorer, any optimizer) and the fused row-
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,7 @@ from siftrec.errors import SiftrecError
 from siftrec.evaluate.metrics import metric_names
 from siftrec.progress import show_progress
 from siftrec.train.config import SPARSE_OPTIMIZERS, TrainConfig
+from siftrec.train.distributed import Replica, active
 from siftrec.train.engine import (
     OBJECTIVE_MODULE,
     SAMPLED_KINDS,
@@ -44,6 +46,8 @@ from siftrec.train.progress import TrainProgress
 from siftrec.train.sparse import RowSparseOptimizer, row_optimizer
 
 __all__ = ["OBJECTIVE_MODULE", "EpochFn", "Evaluate", "TrainResult", "Trainer"]
+
+log = logging.getLogger(__name__)
 
 #: ``evaluate() -> {metric: value}`` on validation with the current parameters; higher is better
 #: for the selection metric.
@@ -112,6 +116,7 @@ class Trainer:
         self.progress = progress
         self.auxiliary = auxiliary
         self.epoch_fn = epoch_fn
+        self.replica: Replica | None = None  # this rank's part of a data-parallel fit
 
     # ------------------------------------------------------------------ public
     def fit(self, train: Interactions) -> TrainResult:
@@ -138,7 +143,11 @@ class Trainer:
         )
         if self.sampler is not None:
             self.sampler.setup(train, self.rng)
+        self.replica = self._replica(train)
         self.fused = self._fused_optimizer(scorer, objective, module is not None)
+        if self.fused is not None and self.replica is not None:
+            log.info("distributed training takes the autograd path (fused: one process only)")
+            self.fused = None
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
         aux_params = [] if self.auxiliary is None else list(self.auxiliary.parameters())
         # a term may have no parameters of its own (augmented pairs)
@@ -150,9 +159,8 @@ class Trainer:
         n_batches = math.ceil(
             (len(train) if self.sampler else np.count_nonzero(train.user_counts())) / cfg.batch_size
         )
-        with TrainProgress(
-            show_progress(self.progress), cfg.epochs, n_batches, cfg.metric
-        ) as progress:
+        bars = show_progress(self.progress) and (self.replica is None or self.replica.rank == 0)
+        with TrainProgress(bars, cfg.epochs, n_batches, cfg.metric) as progress:
             for epoch in range(cfg.epochs):
                 start = time.perf_counter()
                 record: dict[str, Any] = {"epoch": epoch + 1}
@@ -190,6 +198,8 @@ class Trainer:
         scorer, objective = self.scorer, self.objective
         scorer.train()
         self.changed()
+        if self.replica is not None:
+            self.replica.begin_epoch(epoch)
         if self.epoch_fn is not None:
             steps = iter([torch.tensor(self.epoch_fn(epoch), dtype=torch.float64)])
         elif isinstance(objective, SampledObjective):
@@ -207,7 +217,10 @@ class Trainer:
             losses.append(loss.detach())
             self.step += 1
             progress.batch_done()
-        mean_loss = torch.stack(losses).double().mean().item()
+        stacked = torch.stack(losses).double()
+        if self.replica is not None:  # the ranks' share-weighted losses add up to the batch's
+            stacked = self.replica.sum(stacked)
+        mean_loss = stacked.mean().item()
         if not math.isfinite(mean_loss):
             raise SiftrecError(
                 f"training diverged: the loss is {mean_loss} at epoch {epoch + 1}; "
@@ -219,6 +232,13 @@ class Trainer:
     def _sampled_step(
         self, scorer: Scorer, objective: SampledObjective, drawn: Batch, epoch: int
     ) -> torch.Tensor:
+        if self.replica is not None:  # this rank's users' part of the global batch
+            drawn = self.replica.local_batch(drawn)
+            if not len(drawn):  # none of them: join the gradient reduction all the same
+                if self.aux_optimizer is not None:
+                    self.aux_optimizer.zero_grad(set_to_none=True)
+                self._update(None, 0)
+                return torch.zeros((), device=self.device)
         dev = self.device
         users = drawn.users.to(dev, non_blocking=True)
         items = drawn.items.to(dev, non_blocking=True)
@@ -241,7 +261,7 @@ class Trainer:
             step=self.step,
             epoch=epoch,
         )
-        fused, optimizer = self.fused, self.optimizer
+        fused = self.fused
         if fused is not None:
             scores, cache = scorer.sparse_forward(users, items)
             scale = fused.grad_scale(len(batch))
@@ -259,14 +279,28 @@ class Trainer:
             total = total + self.auxiliary(scorer, batch)
         if self.aux_optimizer is not None:
             self.aux_optimizer.zero_grad(set_to_none=True)
-        if self.config.optimizer == "sgd":  # per-sample rate: step the mean with lr·B
-            optimizer.param_groups[0]["lr"] = self.config.lr * len(batch)
+        self._update(total, len(batch))
+        return loss if self.replica is None else loss * self.replica.share
+
+    def _update(self, total: torch.Tensor | None, size: int | None) -> None:
+        """Back-propagate ``total`` (None: nothing on this rank) and step the optimizers.
+
+        ``size``: the batch's positives, for ``sgd``'s per-sample rate (None: ``lr`` as given).
+        In a data-parallel fit the loss is weighted by this rank's share of the global batch
+        and the gradients are summed over the ranks before the step.
+        """
+        optimizer, replica = self.optimizer, self.replica
+        if size is not None and self.config.optimizer == "sgd":  # step the mean with lr·B
+            batch = size if replica is None else replica.global_size
+            optimizer.param_groups[0]["lr"] = self.config.lr * batch
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        if total is not None:
+            (total if replica is None else total * replica.share).backward()
+        if replica is not None:
+            replica.reduce_gradients()
         optimizer.step()
         if self.aux_optimizer is not None:
             self.aux_optimizer.step()
-        return loss
 
     def _listwise_step(
         self,
@@ -276,14 +310,15 @@ class Trainer:
         rows: torch.Tensor,
         epoch: int,
     ) -> torch.Tensor:
+        if self.replica is not None and not len(users):  # no user of this rank in the batch
+            self._update(None, None)
+            return torch.zeros((), device=self.device)
         scorer.prepare()
         logits, penalty = scorer.forward_rows(users, rows, self.step)
         batch = Batch(None, users, scores=logits, targets=rows, step=self.step, epoch=epoch)
         loss = objective(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        (loss + penalty).backward()
-        self.optimizer.step()
-        return loss
+        self._update(loss + penalty, None)
+        return loss if self.replica is None else loss * self.replica.share
 
     def _user_batches(
         self, train: Interactions, batch_size: int
@@ -294,10 +329,27 @@ class Trainer:
         users = users[self.rng.permutation(len(users))]
         for start in range(0, len(users), batch_size):
             chunk = users[start : start + batch_size]
+            if self.replica is not None:  # this rank's users of the global batch
+                chunk = self.replica.local_users(chunk)
             rows = torch.from_numpy(matrix[chunk].toarray()).to(self.device)
             yield torch.from_numpy(chunk).to(self.device), rows
 
     # ------------------------------------------------------------------ helpers
+    def _replica(self, train: Interactions) -> Replica | None:
+        """This rank's part of a data-parallel fit (``siftrec.train.distributed``) when a
+        process group of several ranks is active, else None."""
+        if not active():
+            return None
+        if self.epoch_fn is not None:
+            raise SiftrecError(
+                "a compiled epoch (MF backend='numba') runs in one process; use "
+                "backend='torch' for distributed training"
+            )
+        counts = train.user_counts()  # listwise batches hold users, sampled ones interactions
+        weights = counts if self.sampler is not None else (counts > 0).astype(np.float64)
+        modules = [self.scorer] if self.auxiliary is None else [self.scorer, self.auxiliary]
+        return Replica.join(modules, weights, self.config.seed)
+
     def _column(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(values, dtype=np.float32), device=self.device)
 
