@@ -27,6 +27,7 @@ embeddings in closed form (regularised least squares,
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -57,6 +58,10 @@ class LightGCNConfig(AugmentConfig):
         dim: embedding dimension.
         layers: propagation layers ``K`` (0 gives plain MF on the same training setup).
         init_std: standard deviation of the normal initialisation of ``E⁽⁰⁾``.
+        edge_chunk: propagate ``Â`` by blocks of rows holding at most this many edges (a row
+            with more is a block of its own), one sparse product per block, so the sparse
+            kernel's temporary memory is bounded by a block instead of the whole graph; the
+            results are those of the single product. None: one product over the whole graph.
     """
 
     epoch_mode: Literal["interactions", "users"] = "users"
@@ -68,6 +73,7 @@ class LightGCNConfig(AugmentConfig):
     dim: int = 64
     layers: int = 3
     init_std: float = 0.1
+    edge_chunk: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,6 +83,8 @@ class LightGCNConfig(AugmentConfig):
             raise SiftrecError(f"layers must be non-negative, got {self.layers}")
         if self.init_std <= 0:
             raise SiftrecError(f"init_std must be positive, got {self.init_std}")
+        if self.edge_chunk is not None and self.edge_chunk < 1:
+            raise SiftrecError(f"edge_chunk must be at least 1 (or None), got {self.edge_chunk}")
         if self.optimizer == "sparse_adam":
             raise SiftrecError(
                 "lightgcn propagates through the whole graph, so its gradients are dense; "
@@ -146,6 +154,36 @@ def csr_tensor(
         )
 
 
+def edge_blocks(indptr: np.ndarray, edge_chunk: int) -> list[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` of a CSR matrix with row pointer ``indptr``, in order and
+    covering every row, each holding at most ``edge_chunk`` entries (or a single row)."""
+    bounds, n_rows = [0], len(indptr) - 1
+    while bounds[-1] < n_rows:
+        lo = bounds[-1]
+        hi = int(np.searchsorted(indptr, indptr[lo] + edge_chunk, side="right")) - 1
+        bounds.append(min(max(hi, lo + 1), n_rows))
+    return list(itertools.pairwise(bounds))
+
+
+def blocked_product(
+    adj: torch.Tensor, x: torch.Tensor, blocks: list[tuple[int, int]] | None
+) -> torch.Tensor:
+    """``adj @ x`` for a CSR ``adj``: one sparse product (``blocks`` None) or one per row
+    block of :func:`edge_blocks`, written into the rows of the result (each row is the same
+    sum over the same entries either way)."""
+    if blocks is None:
+        return adj @ x
+    crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+    out = x.new_empty((adj.shape[0], x.shape[1]))
+    for lo, hi in blocks:
+        start, stop = int(crow[lo]), int(crow[hi])
+        block = csr_tensor(
+            crow[lo : hi + 1] - start, col[start:stop], val[start:stop], (hi - lo, adj.shape[1])
+        )
+        out[lo:hi] = block @ x
+    return out
+
+
 class _LastLayerRows(torch.autograd.Function):
     """Final embeddings of some graph nodes, given the first ``K − 1`` layers.
 
@@ -167,9 +205,11 @@ class _LastLayerRows(torch.autograd.Function):
         partial: torch.Tensor,
         last: torch.Tensor,
         layers: int,
+        blocks: list[tuple[int, int]] | None,
     ) -> torch.Tensor:
         sub, owner = csr_rows(adj, nodes)
         ctx.adj, ctx.sub, ctx.owner, ctx.nodes, ctx.layers = adj, sub, owner, nodes, layers
+        ctx.blocks = blocks
         ctx.n_users = user_emb.shape[0]
         return (partial[nodes] + sub @ last) / (layers + 1)
 
@@ -178,9 +218,9 @@ class _LastLayerRows(torch.autograd.Function):
         adj, nodes = ctx.adj, ctx.nodes
         total = csr_transpose(ctx.sub, ctx.owner, adj.shape[0]) @ grad
         for _ in range(ctx.layers - 1):
-            total = adj @ total.index_add_(0, nodes, grad)
+            total = blocked_product(adj, total.index_add_(0, nodes, grad), ctx.blocks)
         total.index_add_(0, nodes, grad).div_(ctx.layers + 1)
-        return total[: ctx.n_users], total[ctx.n_users :], None, None, None, None, None
+        return total[: ctx.n_users], total[ctx.n_users :], None, None, None, None, None, None
 
 
 class LightGCNScorer(Scorer):
@@ -202,9 +242,12 @@ class LightGCNScorer(Scorer):
         layers: int,
         init_std: float,
         generator: torch.Generator,
+        edge_chunk: int | None = None,
     ) -> None:
         super().__init__(n_users, n_items)
         self.layers = layers
+        #: Row blocks of the graph products (``edge_chunk``), None: one product.
+        self.blocks = None if edge_chunk is None else edge_blocks(adjacency.indptr, edge_chunk)
         self.user_emb = nn.Parameter(
             torch.empty(n_users, dim).normal_(0, init_std, generator=generator)
         )
@@ -227,7 +270,7 @@ class LightGCNScorer(Scorer):
             total = layer.clone()
             steps = self.layers - 1 if self.training and self.layers else self.layers
             for _ in range(steps):
-                layer = self.adjacency @ layer
+                layer = blocked_product(self.adjacency, layer, self.blocks)
                 total += layer
             if self.training:
                 self._cache = (total, layer)
@@ -247,7 +290,8 @@ class LightGCNScorer(Scorer):
             return total
         if self._final_key != self._cache_key:  # once per parameter version, not per call
             with torch.no_grad():
-                self._final = (total + self.adjacency @ last) / (self.layers + 1)
+                last = blocked_product(self.adjacency, last, self.blocks)
+                self._final = (total + last) / (self.layers + 1)
             self._final_key = self._cache_key
         return self._final
 
@@ -263,7 +307,14 @@ class LightGCNScorer(Scorer):
         unique, inverse = torch.unique(nodes, return_inverse=True)
         partial, last = self._cached()
         rows = _LastLayerRows.apply(
-            self.user_emb, self.item_emb, unique, self.adjacency, partial, last, self.layers
+            self.user_emb,
+            self.item_emb,
+            unique,
+            self.adjacency,
+            partial,
+            last,
+            self.layers,
+            self.blocks,
         )
         return rows.index_select(0, inverse)
 
@@ -342,4 +393,5 @@ class LightGCN(TorchRecommender):
             layers=cfg.layers,
             init_std=cfg.init_std,
             generator=generator,
+            edge_chunk=cfg.edge_chunk,
         )
