@@ -146,7 +146,8 @@ class Trainer:
         self.replica = self._replica(train)
         self.fused = self._fused_optimizer(scorer, objective, module is not None)
         if self.fused is not None and self.replica is not None:
-            log.info("distributed training takes the autograd path (fused: one process only)")
+            if self.replica.rank == 0:
+                log.info("distributed training takes the autograd path (fused: one process only)")
             self.fused = None
         self.optimizer = None if self.fused else self._torch_optimizer(scorer)
         aux_params = [] if self.auxiliary is None else list(self.auxiliary.parameters())
