@@ -714,7 +714,13 @@ def _rank_batches(
     (``include_items``: an allow-list, every other column masked)."""
     all_items, all_scores = [], []
     for raw_scores, mask in batches:
-        scores = _as_tensor(raw_scores).detach().float()
+        scores = _as_tensor(raw_scores).detach()
+        if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
+            items, values = _fused_top_k(scores, k, mask, exclude_items, include_items)
+            all_items.append(items)
+            all_scores.append(values)
+            continue
+        scores = scores.float()
         has_items = exclude_items is not None and len(exclude_items) > 0
         has_mask = mask is not None and mask.nnz > 0
         if include_items is not None:
@@ -737,6 +743,38 @@ def _rank_batches(
     if not all_items:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     return np.concatenate(all_items), np.concatenate(all_scores)
+
+
+def _fused_top_k(
+    scores: torch.Tensor,
+    k: int,
+    mask: sp.csr_matrix | None,
+    exclude_items: np.ndarray | None,
+    include_items: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masking and top-k of a CPU block in one pass (``siftrec.models.topk_kernels``); masked
+    or missing entries come back as item -1 with score -inf."""
+    from siftrec.models.topk_kernels import masked_top_k  # numba loads on the first ranking
+
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k <= 0 or n_rows == 0:
+        return np.full((n_rows, max(k, 0)), -1, dtype=np.int64), np.full(
+            (n_rows, max(k, 0)), -np.inf, dtype=np.float32
+        )
+    blocked = np.zeros(0, dtype=np.bool_)
+    if include_items is not None:
+        blocked = np.ones(n_cols, dtype=np.bool_)
+        blocked[np.asarray(include_items, dtype=np.int64)] = False
+    if exclude_items is not None and len(exclude_items):
+        blocked = blocked if blocked.size else np.zeros(n_cols, dtype=np.bool_)
+        blocked[np.asarray(exclude_items, dtype=np.int64)] = True
+    indptr = indices = np.zeros(0, dtype=np.int64)
+    if mask is not None and mask.nnz:
+        if not mask.has_sorted_indices:
+            mask = mask.sorted_indices()
+        indptr, indices = mask.indptr.astype(np.int64), mask.indices.astype(np.int64)
+    return masked_top_k(scores.contiguous().numpy(), k, indptr, indices, blocked)
 
 
 def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:
