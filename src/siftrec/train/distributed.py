@@ -26,7 +26,7 @@ per-user metric sums are all-reduced, so the means are the single-process means.
 from __future__ import annotations
 
 import contextlib
-import logging
+import dataclasses
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -61,8 +61,6 @@ __all__ = [
     "rank",
     "world_size",
 ]
-
-log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- process group
@@ -268,7 +266,8 @@ class Replica:
         """
         if not active():
             return None
-        parameters = [p for m in modules for p in m.parameters() if p.requires_grad]
+        unique = {id(p): p for m in modules for p in m.parameters() if p.requires_grad}
+        parameters = list(unique.values())  # a parameter shared by two modules counts once
         sparse = [
             m.weight
             for module in modules
@@ -289,7 +288,13 @@ class Replica:
         """This rank's part of a global sampled ``batch`` (possibly empty); sets ``share``."""
         mine = self._owner[batch.users] == self.rank
         self._record(int(mine.sum()), len(batch))
-        return Batch(batch.ids[mine], batch.users[mine], batch.items[mine])
+        rows = {  # every per-example field the sampler filled
+            f.name: value[mine]
+            for f in dataclasses.fields(batch)
+            if isinstance(value := getattr(batch, f.name), torch.Tensor)
+            and value.shape[:1] == (len(batch),)
+        }
+        return dataclasses.replace(batch, **rows)
 
     def local_users(self, users: np.ndarray) -> np.ndarray:
         """This rank's users among a global batch of ``users`` (listwise); sets ``share``."""
