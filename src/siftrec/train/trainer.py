@@ -7,7 +7,9 @@ improvement and restores the best parameters. It knows the engine contract
 (``siftrec.train.engine``) only: the model builds the scorer, objective and sampler and hands
 them in with two callables (LensKit's "the model builds its trainer"). Two step implementations
 compute the same update: autograd (any scorer, any optimizer) and the fused row-sparse path
-(scorers with analytic gradients; ``sgd``/``adagrad``/``sparse_adam``).
+(scorers with analytic gradients; ``sgd``/``adagrad``/``sparse_adam``). Under a
+``torch.distributed`` process group each rank trains its users' part of every batch on the
+autograd path and the gradients are summed over the ranks (``siftrec.train.distributed``).
 """
 
 from __future__ import annotations
