@@ -52,7 +52,7 @@ def test_inverse_propensity_weights_on_the_positives_by_hand():
     pos = torch.tensor([0.5, -1.0], dtype=torch.float64)
     neg = torch.tensor([[2.0], [0.0]], dtype=torch.float64)
     theta = torch.tensor([0.25, 0.01], dtype=torch.float64)
-    loss = UBPR(clip=0.05)(Batch.from_scores(pos, neg, propensities=theta))
+    loss = UBPR(clip=0.05, normalize=False)(Batch.from_scores(pos, neg, propensities=theta))
     # 1/θ = 4 and 1/0.05 = 20 (the second clipped); softplus(s_j − s_i) = softplus(1.5), (1.0)
     assert loss.item() == pytest.approx((4 * softplus(1.5) + 20 * softplus(1.0)) / 2)
 
@@ -62,7 +62,7 @@ def test_inverse_propensity_weights_on_the_positives_by_hand():
     [(10.0, 2 * (1 - 1 / 0.2) * softplus(-1.0)), (1.0, -1.0), (0.0, 0.0)],
 )
 def test_clicked_sampled_items_weigh_negatively_down_to_minus_beta(beta, clicked_term):
-    objective = UBPR(clip=0.1, beta=beta)
+    objective = UBPR(clip=0.1, beta=beta, normalize=False)
     objective.setup(clicked_log())
     loss = objective(clicked_batch())
     # row 0: (1/0.5)(1 − 1/0.2)·softplus(−1) capped at −beta, (1/0.5)·softplus(−2);
@@ -72,7 +72,7 @@ def test_clicked_sampled_items_weigh_negatively_down_to_minus_beta(beta, clicked
 
 
 def test_the_log_column_gives_the_clicked_items_propensity_and_wins():
-    objective = UBPR(clip=0.3, beta=10.0)
+    objective = UBPR(clip=0.3, beta=10.0, normalize=False)
     objective.setup(clicked_log())  # θ 0.2 of the clicked item 1 is clipped to 0.3
     assert objective.interaction_propensities(clicked_log()) is None
     terms = [2 * (1 - 1 / 0.3) * softplus(-1.0), 2 * softplus(-2.0), 0.0, 1 / 0.3 * softplus(2.0)]
@@ -84,9 +84,9 @@ def test_reduces_to_bpr_with_propensity_one():
     ones = torch.ones_like(pos)
     for w in (None, weights):
         batch = Batch.from_scores(pos, neg, weights=w, propensities=ones)
-        torch.testing.assert_close(UBPR()(batch), BPR()(batch))
+        torch.testing.assert_close(UBPR(normalize=False)(batch), BPR()(batch))
         for got, ref in zip(
-            UBPR().score_gradients(batch), BPR().score_gradients(batch), strict=True
+            UBPR(normalize=False).score_gradients(batch), BPR().score_gradients(batch), strict=True
         ):
             torch.testing.assert_close(got, ref)
 
@@ -170,10 +170,11 @@ def test_spec_and_defaults():
     defaults = UBPR()
     assert (defaults.kind, defaults.clip, defaults.beta, defaults.propensity) == (
         "pairwise",
-        0.2,
+        0.5,
         0.0,
         "power-law",
     )
+    assert defaults.normalize
 
 
 @pytest.mark.parametrize("exclude_positives", [True, False])
@@ -197,12 +198,14 @@ def test_trains_an_mf_with_and_without_clicked_sampled_items(exclude_positives):
 
 def test_normalize_divides_the_weights_by_their_mean_over_the_training_clicks():
     train = clicked_log()
-    plain, normalized = UBPR(clip=0.01), UBPR(clip=0.01, normalize=True)
+    plain, normalized = UBPR(clip=0.01, normalize=False), UBPR(clip=0.01)
     plain.setup(train)
     normalized.setup(train)
     # θ of the three clicks 0.5, 0.2, 0.25: 1/θ = 2, 5, 4, mean 11/3
     batch = clicked_batch()
     assert normalized(batch).item() == pytest.approx(plain(batch).item() * 3 / 11)
+    with pytest.raises(SiftrecError, match="setup"):
+        UBPR()(batch)
     grads, normalized_grads = plain.score_gradients(batch), normalized.score_gradients(batch)
     torch.testing.assert_close(normalized_grads.neg, grads.neg * 3 / 11)
     torch.testing.assert_close(normalized_grads.pos, grads.pos * 3 / 11)
