@@ -21,11 +21,11 @@ polars and implicit alike. Stages: **read** (``read_interactions`` and the CSR v
 ``log.matrix``), **split** (random 80/20 per user), **iALS fit** (siftrec's ``IALS``, CG with 3
 steps, ``--factors``, ``--iterations``), **implicit ALS fit** (the same objective: implicit is
 fed siftrec's confidences ``1 + α r`` with its own ``alpha=1``, as in
-``bench/classic_vs_implicit.py``), **BPR-MF epoch** (siftrec's ``MF``, one epoch), **implicit
-BPR epoch**, and **evaluate** (Recall@20 / NDCG@20 of the iALS model over all test users, every
-item ranked, training items masked). Both libraries run on ``--threads`` threads. The pipeline
-time is siftrec's stages (read + split + iALS + BPR epoch + evaluate); implicit's stages are
-references beside them.
+``bench/classic_vs_implicit.py``), **BPR-MF epoch** (siftrec's ``MF(backend="numba")``, one
+epoch), **implicit BPR epoch**, and **evaluate** (Recall@20 / NDCG@20 of the iALS model over
+all test users, every item ranked, training items masked). Both libraries run on ``--threads``
+threads. The pipeline time is siftrec's stages (read + split + iALS + BPR epoch + evaluate);
+implicit's stages are references beside them.
 """
 
 from __future__ import annotations
@@ -160,6 +160,7 @@ def measure(name: str, fn: Callable[[], Any], stages: list[Stage], note: str = "
 # ---------------------------------------------------------------------------- the pipeline
 def pipeline(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every stage on ``path``; returns the stage rows and the sizes the report needs."""
+    import numba
     import scipy.sparse as sp
     import torch
     from implicit.cpu.als import AlternatingLeastSquares
@@ -221,7 +222,8 @@ def pipeline(path: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     measure("iALS fit (implicit)", implicit_als, stages, f"{args.iterations} iterations")
     del confidences
-    bpr = MF(epochs=1, dim=args.factors, seed=args.seed, device="cpu")
+    numba.set_num_threads(args.threads)
+    bpr = MF(epochs=1, dim=args.factors, seed=args.seed, backend="numba", progress=False)
     measure("BPR-MF 1 epoch (siftrec)", lambda: bpr.fit(train), stages)
 
     def implicit_bpr():
