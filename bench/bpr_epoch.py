@@ -11,7 +11,8 @@ negative per positive (excluding the user's positives) and L2 0.01, for ``--epoc
 pass over the training interactions each, with ``--threads`` threads:
 
 - ``numba``: siftrec ``MF(backend="numba")``, the compiled per-sample (Hogwild) SGD kernel
-  (lr 0.05), on ``--threads`` numba threads;
+  (lr 0.05), on ``--threads`` numba threads; an epoch visits every interaction once, user by user
+  (users in a fresh random order), where implicit draws (user, item) pairs at random;
 - ``torch``: siftrec ``MF()`` on its fused row-sparse torch path, per-sample SGD (lr 0.05),
   batch 4096; ``sparse_adam``: the same with lazy Adam (lr 0.005);
 - ``implicit.bpr.BayesianPersonalizedRanking`` (CPU, hogwild per-sample SGD; its defaults
