@@ -67,6 +67,19 @@ def test_guard_when_the_deep_similarity_inverts_the_levels():
     assert grad[0, 0, 1] > 0  # the level-1 pair's deep similarity is pushed back down
 
 
+def test_normalised_towers_keep_every_pair_nested():
+    objective = tower_objective(normalize=True, scale=8.0)
+    a = objective.fixed_cutpoints(Batch.from_scores(torch.zeros(1), torch.zeros(1, 1)))
+    scales = objective.level_scales(a)
+    assert scales[0] == 8.0 and 0 < scales[1] < a[1] - a[0]
+    cosines = torch.rand(200, 2, 2, dtype=torch.float64) * 2 - 1  # any s_k in [-1, 1]
+    z = objective.logits(Batch(None, torch.arange(200), scores=cosines), a)
+    p = torch.sigmoid(z - a)
+    assert (p[..., 0] > p[..., 1]).all()
+    # the towers score by z_K / S
+    torch.testing.assert_close(objective.module.weights[:2], (scales / 8.0).float())
+
+
 def test_one_logit_per_pair_is_refused_with_towers():
     objective = tower_objective()
     with pytest.raises(SiftrecError, match="towers=false"):
@@ -106,7 +119,8 @@ def test_fitted_towers_score_by_the_deepest_level_from_one_space(model, params):
     levels = scorer.score_candidates(users, items)
     scorer.eval()
     assert levels.shape == (5, 30, 3)
-    np.testing.assert_allclose(scores, levels.sum(-1).detach().numpy(), rtol=1e-4, atol=1e-5)
+    weighted = (levels * towers.weights[:3]).sum(-1).detach().numpy()  # z_K / S
+    np.testing.assert_allclose(scores, weighted, rtol=1e-4, atol=1e-5)
     p, q, b = scorer.factors()
     table = (p[:5] @ q.T + (0 if b is None else b)).numpy()
     np.testing.assert_allclose(scores, table, rtol=1e-4, atol=1e-5)

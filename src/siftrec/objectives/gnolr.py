@@ -3,13 +3,14 @@
 Feedback of ``K`` ordinal levels (e.g. 1 collect < 2 cart < 3 buy; ``batch.levels``, from the
 log's ``level`` column, ``siftrec.data.levels``) is modelled by cumulative probabilities
 
-    p_k = P(y ≥ k | u, i) = σ(z_k − a_k),    z_k = S·Σ_{j≤k} s_j,    a_1 < a_2 < … < a_K,
+    p_k = P(y ≥ k | u, i) = σ(z_k − a_k),    z_k = Σ_{j≤k} S_j·s_j,    a_1 < a_2 < … < a_K,
 
 of per-level similarities ``s_k`` (the paper's towers, ``towers=True``: the scorer's user and
-item embeddings cut into ``K`` level blocks, ``siftrec.train.towers``; MF, GMF, LightGCN), a
-scale ``S`` and cut-points ``a_k``. With ``towers=False`` every level shares the scorer's one
-logit, ``z_k = S·s`` (the paper's Neural-OLR parameterisation; any scorer). Sampled negatives
-are level 0. Category probabilities are
+item embeddings cut into ``K`` level blocks, ``siftrec.train.towers``; MF, GMF, LightGCN),
+scales ``S_j`` (``S``; with ``normalize`` the deeper levels' capped at their cut-point gaps,
+:meth:`GNOLR.level_scales`) and cut-points ``a_k``. With ``towers=False`` every level shares the
+scorer's one logit, ``z_k = S·s`` (the paper's Neural-OLR parameterisation; any scorer).
+Sampled negatives are level 0. Category probabilities are
 ``P(y=0) = 1 − p_1``, ``P(y=k) = p_k − p_{k+1}``, ``P(y=K) = p_K``, and the nested loss of the
 paper (methods.md §7.4) sums, for every truncation ``t = 1..K``, the ordinal likelihood in which
 the levels above ``t`` are merged into ``t``:
@@ -29,18 +30,19 @@ the training samples (positives at their levels plus the sampled negatives, so
 Numerical guard (the authors' NaN from ``ln(p_0 − p_1)``): with ``x_k = z_k − a_k``,
 ``ln(p_k − p_{k+1})`` is computed as ``ln σ(x_k) + ln σ(−x_{k+1}) + ln(1 − e^{−(x_k − x_{k+1})})``
 (exact, no cancellation) with ``x_k − x_{k+1}`` floored at ``eps``: finite for any scores.
-With towers ``x_k − x_{k+1} = a_{k+1} − a_k − S·s_{k+1}``, which a deep level's similarity can
-make negative; the floor keeps the first two terms, whose gradient pushes it back.
+With towers ``x_k − x_{k+1} = a_{k+1} − a_k − S_{k+1}·s_{k+1}``, which an unnormalised deep
+level's similarity can make negative; the floor keeps the first two terms, whose gradient pushes
+it back (normalised towers with capped scales keep it positive).
 
 Variants (the paper's ablations): ``nested`` (GNOLR), ``non_nested`` (only ``NLL_K``: the
 cumulative OLR likelihood, the paper's V1) and ``naive`` (independent BCE on each cumulative
 indicator ``1{y ≥ k}`` against ``p_k``, no category likelihood).
 
-Scoring: outside training the scorer's score of a pair is ``Σ_k s_k = z_K/S`` (with towers: the
-dot product of the concatenated, optionally block-normalised, level vectors, the paper's single
-retrieval space), and ``p_K = σ(z_K − a_K)`` is strictly increasing in it, so ``recommend``
-ranks by the probability of the deepest level; :meth:`GNOLR.deepest_probability` maps scores to
-``p_K``.
+Scoring: outside training the scorer's score of a pair is ``z_K/S`` (with towers
+``Σ_k (S_k/S)·s_k``: the dot product of the concatenated level vectors, normalised and weighted
+by ``√(S_k/S)``, the paper's single retrieval space), and ``p_K = σ(z_K − a_K)`` is strictly
+increasing in it, so ``recommend`` ranks by the probability of the deepest level;
+:meth:`GNOLR.deepest_probability` maps scores to ``p_K``.
 """
 
 from __future__ import annotations
@@ -197,8 +199,9 @@ class GNOLR(_LevelObjective):
             ``K`` blocks (the paper's model; MF, GMF, LightGCN; the scorer takes the autograd
             path); False: one shared logit for every level (any scorer).
         normalize: L2-normalise each level's block (the paper's towers: ``s_k`` a cosine, so
-            ``scale`` sets how confident a level can get); towers only.
-        scale: ``S`` in ``z_k = S·Σ_{j≤k} s_j``.
+            ``scale`` sets how confident a level can get, and the deeper levels' scales are
+            capped so every pair's levels stay nested, :meth:`level_scales`); towers only.
+        scale: ``S`` in ``z_k = Σ_{j≤k} S_j·s_j`` (``S_1 = S``).
         learn_cutpoints: learn the cut-points (ordered, pulled to ``−ln m`` by ``anchor``)
             instead of fixing them at ``−ln m``. They are shared by every sample: train them
             with ``optimizer="adam"`` (MF's per-sample SGD steps ``lr·B`` on the batch mean,
@@ -263,9 +266,22 @@ class GNOLR(_LevelObjective):
             module.initialise(fixed.to(module.first.dtype), self.eps)
         return module(self.n_levels).to(fixed.dtype)
 
-    def logits(self, batch: Batch) -> torch.Tensor:
-        """``z_k`` [B, N, K]: ``S·`` the cumulative per-level similarities (towers: the scorer
-        returns them [B, N, K]) or ``S·s`` of the shared logit [B, N]."""
+    def level_scales(self, a: torch.Tensor) -> torch.Tensor:
+        """``[K]`` scale of each level's similarity: ``S``, and with ``normalize`` the deeper
+        levels' capped at ``(1 − 10⁻³)·(a_k − a_{k−1})``, so that ``S_k·s_k < a_k − a_{k−1}``
+        for every cosine ``s_k`` and ``p_{k−1} > p_k`` for every pair (the authors' bound
+        ``S < min_k (a_{k+1} − a_k)``, per level): deep levels only lower ``p_K`` below what
+        level 1 gives. Unnormalised towers are unbounded: nothing keeps a pair's levels nested."""
+        scales = torch.full_like(a, self.scale)
+        if self.normalize and len(a) > 1:
+            gaps = (1 - 1e-3) * (a[1:] - a[:-1]).detach().clamp_min(0)
+            scales = torch.cat([scales[:1], torch.minimum(scales[1:], gaps)])
+        return scales
+
+    def logits(self, batch: Batch, a: torch.Tensor) -> torch.Tensor:
+        """``z_k`` [B, N, K]: the cumulative sums of ``S_k·s_k`` (towers: the scorer returns
+        ``s`` [B, N, K]; scales from :meth:`level_scales` of the cut-points ``a``) or ``S·s``
+        of the shared logit [B, N]."""
         scores = batch.scores
         if not self.towers:
             return self.scale * scores.unsqueeze(-1).expand(*scores.shape, self.n_levels)
@@ -274,13 +290,17 @@ class GNOLR(_LevelObjective):
                 "gnolr's per-level towers need a model with user and item towers (mf, gmf, "
                 "lightgcn); this model gives one logit per pair: set towers=false"
             )
-        return self.scale * torch.cumsum(scores, dim=-1)
+        scales = self.level_scales(a).to(scores.dtype)
+        towers = getattr(self, "module", None)
+        if towers is not None:  # scoring ranks by Σ_k S_k s_k / S = z_K / S
+            towers.set_weights(scales / self.scale)
+        return torch.cumsum(scores * scales, dim=-1)
 
     def __call__(self, batch: Batch) -> torch.Tensor:
         k = self.n_levels
         a = self.cutpoints(batch)
         y = self.labels(batch)
-        x = self.logits(batch) - a  # [B, N, K]
+        x = self.logits(batch, a) - a  # [B, N, K]
         if self.variant == "naive":
             target = y.unsqueeze(-1) >= torch.arange(1, k + 1, device=y.device)
             per = -torch.where(target, F.logsigmoid(x), F.logsigmoid(-x)).sum(-1)

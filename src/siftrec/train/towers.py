@@ -13,7 +13,10 @@ An objective switches the towers on by owning a :class:`LevelTowers` module
 (``Objective.build``; it sets ``K`` in ``setup``). A scorer with user and item towers then
 returns from ``score_candidates``, while training with autograd enabled, the ``K`` similarities
 ``[B, N, K]``; everywhere else (evaluation, a sampler's no-grad scoring, ``score_all``,
-``factors``) the dot product of the block-normalised tables, which is ``Σ_k s_k``.
+``factors``) the dot product of the tables :meth:`LevelTowers.table` gives: the blocks
+(normalised with ``normalize``) each times ``√w_k``, so the score is ``Σ_k w_k s_k`` with the
+level weights ``w`` the objective sets (GNOLR: each level's scale over ``S``, so the score is
+``z_K/S``; default 1).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from siftrec.errors import SiftrecError
+
+#: Most levels the towers hold weights for (buffer sizes are fixed before the data is seen).
+MAX_LEVELS = 16
 
 
 class LevelTowers(nn.Module):
@@ -35,10 +41,18 @@ class LevelTowers(nn.Module):
         super().__init__()
         self.normalize = normalize
         self.register_buffer("levels", torch.zeros((), dtype=torch.long))
+        self.register_buffer("weights", torch.ones(MAX_LEVELS))
 
     def set_levels(self, k: int) -> None:
-        """Use ``k`` levels (the objective's ``K``)."""
+        """Use ``k`` levels (the objective's ``K``, at most :data:`MAX_LEVELS`)."""
+        if not 1 <= k <= MAX_LEVELS:
+            raise SiftrecError(f"the level towers take 1..{MAX_LEVELS} levels, got {k}")
         self.levels.fill_(int(k))
+
+    def set_weights(self, weights: torch.Tensor) -> None:
+        """The non-negative weight ``w_k`` of each level's similarity in the score."""
+        with torch.no_grad():
+            self.weights[: len(weights)] = weights.clamp_min(0)
 
     def _membership(self, dim: int, like: torch.Tensor) -> torch.Tensor:
         """``[dim, K]`` one-hot block membership of each embedding coordinate."""
@@ -50,23 +64,31 @@ class LevelTowers(nn.Module):
         block = torch.div(torch.arange(dim, device=like.device) * k, dim, rounding_mode="floor")
         return F.one_hot(block, k).to(like.dtype)
 
-    def table(self, emb: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``[..., d]`` in the single retrieval space: each level's block
-        L2-normalised with ``normalize``, else unchanged."""
+    def _blocks(self, emb: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+        """``emb`` with each level's block L2-normalised (``normalize``) or unchanged."""
         if not self.normalize:
             return emb
-        member = self._membership(emb.shape[-1], emb)
         norms = torch.sqrt((emb.square() @ member).clamp_min(1e-12))  # [..., K]
         return emb / (norms @ member.T)
 
+    def table(self, emb: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[..., d]`` in the single retrieval space: each level's block
+        (L2-normalised with ``normalize``) times ``√w_k``."""
+        member = self._membership(emb.shape[-1], emb)
+        root = torch.sqrt(self.weights[: member.shape[1]]).to(emb.dtype)
+        return self._blocks(emb, member) * (member @ root)
+
     def level_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``[B, N, K]`` per-level similarities of users ``[B, d]`` and items ``[B, N, d]``."""
+        """``[B, N, K]`` per-level similarities ``s_k`` (unweighted) of users ``[B, d]`` and
+        items ``[B, N, d]``."""
         member = self._membership(users.shape[-1], users)
-        products = self.table(items) * self.table(users).unsqueeze(1)
+        products = self._blocks(items, member) * self._blocks(users, member).unsqueeze(1)
         return products @ member
 
     def candidates(self, users: torch.Tensor, items: torch.Tensor, training: bool) -> torch.Tensor:
         """What ``score_candidates`` returns: :meth:`level_scores` while training with autograd,
-        else their sum ``[B, N]``."""
+        else their weighted sum ``Σ_k w_k s_k`` ``[B, N]``."""
         scores = self.level_scores(users, items)
-        return scores if training and torch.is_grad_enabled() else scores.sum(-1)
+        if training and torch.is_grad_enabled():
+            return scores
+        return scores @ self.weights[: scores.shape[-1]].to(scores.dtype)
