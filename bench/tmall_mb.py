@@ -53,6 +53,11 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-non-nested": ("gnolr(variant=non_nested)", False, {}),
     "gnolr-naive": ("gnolr(variant=naive)", False, {}),
     "gnolr-normalized": ("gnolr(normalize=true, scale=4)", False, {}),
+    "gnolr-norm-s8": ("gnolr(normalize=true, scale=8)", False, {}),
+    "gnolr-norm-s16": ("gnolr(normalize=true, scale=16)", False, {}),
+    "gnolr-norm-s8-neg4": ("gnolr(normalize=true, scale=8)", False, {"n_negatives": 4}),
+    "gnolr-norm-s8-2levels": ("gnolr(normalize=true, scale=8)", False, {}),
+    "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
     "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
     "gnolr-lr0.02": ("gnolr", False, {"lr": 0.02}),
     "gnolr-dim192": ("gnolr", False, {"dim": 192}),  # 64 dimensions per level
