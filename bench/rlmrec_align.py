@@ -9,7 +9,8 @@ Per seed: a seeded random 80/20 split of ml-100k (``$SIFTREC_DATA/ml-100k``); op
 every variant trains the same backbone for a fixed number of epochs from the same seed and is
 scored on the test part (full ranking, train masked): Recall@20, NDCG@20. Variants:
 ``base`` (align=none), ``con``, ``gen``, ``shuffled`` (con with every node given another
-node's text), ``aug`` (``augment_k`` text-similarity candidate edges per user as extra BPR
+node's text), ``con_autograd`` (con with ``fused=False``: the whole step through autograd,
+for MF's timing), ``aug`` (``augment_k`` text-similarity candidate edges per user as extra BPR
 triples, ``augment_prune=0``) and ``aug_prune`` (the same with the default pruning). Text:
 ``"<title>. Genres: ..."`` per item, templated user profiles from train, the default offline
 ``tfidf`` encoder. Results append one JSON line per run to ``--out`` (so a
@@ -43,10 +44,11 @@ VARIANTS = {
     "shuffled": {"align": "con", "align_shuffle": True},
     "aug": {"augment_prune": 0.0},
     "aug_prune": {},
+    "con_autograd": {"align": "con", "fused": False},
 }
 AUGMENTED = ("aug", "aug_prune")
 PAIRS = [("con", "base"), ("gen", "base"), ("shuffled", "base"), ("con", "shuffled")]
-PAIRS += [("aug", "base"), ("aug_prune", "base"), ("aug_prune", "aug")]
+PAIRS += [("aug", "base"), ("aug_prune", "base"), ("aug_prune", "aug"), ("con", "con_autograd")]
 METRICS = ("recall@20", "ndcg@20")
 
 

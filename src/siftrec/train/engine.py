@@ -335,10 +335,11 @@ def available_objectives() -> list[str]:
 class AuxiliaryLoss(nn.Module, ABC):
     """An extra loss term the trainer adds to the objective's loss on each sampled batch.
 
-    It reads the scorer through :meth:`Scorer.embed`. Its own parameters are trained by a
-    separate dense Adam at ``lr`` and are not part of the scorer, so they are not saved with
-    the model (the RLMRec text alignment, ``siftrec.objectives.align``). A fit with an
-    auxiliary term takes the autograd path.
+    It reads the scorer through :meth:`Scorer.embed` (or ``score_candidates``). Its own
+    parameters, if any, are trained by a separate dense Adam at ``lr`` and are not part of the
+    scorer, so they are not saved with the model (the RLMRec text alignment,
+    ``siftrec.objectives.align``). On the fused path only the term goes through autograd: its
+    gradient rows join the objective's analytic ones in the row-sparse step.
     """
 
     lr: float = 1e-3

@@ -40,6 +40,7 @@ from siftrec.train.engine import (
     FactorsFn,
     ListwiseObjective,
     Objective,
+    RowGrad,
     SampledObjective,
     ScoreFn,
     Scorer,
@@ -270,7 +271,10 @@ class Trainer:
             scale = fused.grad_scale(len(batch))
             grads, own = objective.fused_gradients(replace(batch, scores=scores), scale)
             dscores = torch.cat([grads.pos.unsqueeze(1), grads.neg], dim=1).mul_(scale)
-            fused.step(scorer.sparse_backward(cache, dscores, self.config.l2 * scale) + own)
+            rows = scorer.sparse_backward(cache, dscores, self.config.l2 * scale) + own
+            if self.auxiliary is not None:
+                rows = self._auxiliary_rows(scorer, batch, rows, scale)
+            fused.step(rows)
             return grads.loss
         scorer.prepare()
         scores = scorer.score_candidates(users, items)
@@ -284,6 +288,43 @@ class Trainer:
             self.aux_optimizer.zero_grad(set_to_none=True)
         self._update(total, len(batch))
         return loss if self.replica is None else loss * self.replica.share
+
+    def _auxiliary_rows(
+        self, scorer: Scorer, batch: Batch, rows: list[RowGrad], scale: float
+    ) -> list[RowGrad]:
+        """The fused step's ``rows`` plus the auxiliary term's gradient rows, times ``scale``
+        as the objective's are; the term's own parameters take their Adam step here.
+
+        Only the term goes through autograd: its backward reaches the rows it reads (sparse
+        gradients of embedding tables; a dense gradient contributes its non-zero rows).
+        """
+        params = [p for p in scorer.parameters() if p.requires_grad]
+        for param in params:
+            param.grad = None
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.zero_grad(set_to_none=True)
+        self.auxiliary(scorer, batch).backward()
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.step()
+        merged = {id(g.param): g for g in rows}
+        for param in params:
+            grad, param.grad = param.grad, None
+            if grad is None:
+                continue
+            if grad.is_sparse:
+                grad = grad.coalesce()
+                index, values = grad.indices()[0], grad.values()
+            else:
+                index = torch.nonzero(grad.reshape(len(grad), -1).any(dim=1)).squeeze(1)
+                values = grad.index_select(0, index)
+            values = values.mul_(scale) if scale != 1.0 else values
+            own = merged.get(id(param))
+            if own is None:
+                merged[id(param)] = RowGrad(param, index, values)
+            else:
+                index = torch.cat([own.rows.to(index.dtype), index])
+                merged[id(param)] = RowGrad(param, index, torch.cat([own.grad, values]))
+        return list(merged.values())
 
     def _update(self, total: torch.Tensor | None, size: int | None) -> None:
         """Back-propagate ``total`` (None: nothing on this rank) and step the optimizers.
@@ -366,7 +407,6 @@ class Trainer:
             and objective.kind in SAMPLED_KINDS
             and cfg.optimizer in SPARSE_OPTIMIZERS
             and not cfg.weight_decay
-            and self.auxiliary is None  # its term has no analytic row gradient
             # an objective's own parameters need its analytic gradient (fused_gradients)
             and (
                 not owns_module
