@@ -85,6 +85,19 @@ def level_rates(train: Interactions, k: int | None = None) -> np.ndarray:
     return counts[::-1].cumsum()[::-1][1:] / len(levels)
 
 
+def merged_levels(rates: np.ndarray, min_share: float) -> np.ndarray:
+    """``[K + 1]`` map of levels ``0..K`` (``rates`` from :func:`level_rates`) onto dense levels
+    in which every level below the deepest holds at least ``min_share`` of the rows: a rarer one
+    joins the nearest kept level below it (level 1 the nearest above). Level 0 stays 0."""
+    rates = np.asarray(rates, dtype=np.float64)
+    shares = rates - np.append(rates[1:], 0.0)  # rows at exactly level k, k = 1..K
+    kept = np.flatnonzero((shares >= min_share) | (np.arange(len(rates)) == len(rates) - 1))
+    levels = np.arange(len(rates))
+    below = np.searchsorted(kept, levels, side="right") - 1  # nearest kept level ≤ k
+    target = np.where(below >= 0, below, 0)  # before the first kept level: the first one
+    return np.concatenate([[0], target + 1]).astype(np.int64)
+
+
 def base_cutpoints(rates: np.ndarray, n_negatives: int) -> np.ndarray:
     """``a_k = −ln m_k``, ``m_k = π_k/(1 − π_k)``, ``π_k = rates_k / (1 + n_negatives)`` (clipped
     to [1e-6, 1 − 1e-6]); non-decreasing in ``k``."""
@@ -139,9 +152,12 @@ class _LevelObjective(SampledObjective):
         if not 0 < self.eps < 1e-2:
             raise SiftrecError(f"eps must be in (0, 0.01), got {self.eps}")
         self.rates_: np.ndarray | None = None
+        #: ``[K_data + 1]`` map of the log's levels onto the ones modelled (None: identity).
+        self.level_map_: torch.Tensor | None = None
 
     def setup(self, train: Interactions) -> None:
         self.rates_ = level_rates(train, self.levels or None)
+        self.level_map_ = None
 
     @property
     def n_levels(self) -> int:
@@ -157,8 +173,11 @@ class _LevelObjective(SampledObjective):
         labels = torch.zeros(shape, dtype=torch.long, device=batch.scores.device)
         if batch.levels is None:
             labels[:, 0] = k
-        else:
+        elif self.level_map_ is None:
             labels[:, 0] = batch.levels.to(labels.device).long().clamp(0, k)
+        else:
+            lookup = self.level_map_.to(labels.device)
+            labels[:, 0] = lookup[batch.levels.to(labels.device).long().clamp(0, len(lookup) - 1)]
         return labels
 
     def fixed_cutpoints(self, batch: Batch) -> torch.Tensor:
@@ -201,6 +220,11 @@ class GNOLR(_LevelObjective):
         normalize: L2-normalise each level's block (the paper's towers: ``s_k`` a cosine, so
             ``scale`` sets how confident a level can get, and the deeper levels' scales are
             capped so every pair's levels stay nested, :meth:`level_scales`); towers only.
+        min_share: towers only: a level below the deepest that holds fewer than this share of
+            the training rows is merged into the nearest shallower level (level 1 into level 2;
+            :func:`merged_levels`). Tower ``k + 1`` is pushed down only by the pairs that stop at
+            level ``k``: above a near-empty level (Tmall's carts, 0.4 % of the rows) it has
+            nothing against it and swamps the ranking. 0 keeps every level.
         scale: ``S`` in ``z_k = Σ_{j≤k} S_j·s_j`` (``S_1 = S``).
         learn_cutpoints: learn the cut-points (ordered, pulled to ``−ln m`` by ``anchor``)
             instead of fixing them at ``−ln m``. They are shared by every sample: train them
@@ -220,6 +244,7 @@ class GNOLR(_LevelObjective):
     variant: Variant = "nested"
     towers: bool = True
     normalize: bool = False
+    min_share: float = 0.01
     scale: float = 1.0
     learn_cutpoints: bool = False
     anchor: float = 1e-3
@@ -236,6 +261,8 @@ class GNOLR(_LevelObjective):
             raise SiftrecError(f"anchor must be non-negative, got {self.anchor}")
         if self.normalize and not self.towers:
             raise SiftrecError("normalize applies to the per-level towers: set towers=true")
+        if not 0 <= self.min_share < 0.5:
+            raise SiftrecError(f"min_share must be in [0, 0.5), got {self.min_share}")
 
     def build(
         self, n_users: int, n_items: int, generator: torch.Generator, sparse: bool
@@ -249,6 +276,12 @@ class GNOLR(_LevelObjective):
 
     def setup(self, train: Interactions) -> None:
         super().setup(train)
+        lookup = merged_levels(self.rates_, self.min_share) if self.towers else None
+        if lookup is not None and lookup[-1] < len(self.rates_):
+            shares = self.rates_ - np.append(self.rates_[1:], 0.0)
+            merged = np.bincount(lookup[1:] - 1, weights=shares)
+            self.rates_ = merged[::-1].cumsum()[::-1]
+            self.level_map_ = torch.as_tensor(lookup)
         towers = getattr(self, "module", None)  # None: called outside a model (no scorer)
         if self.towers and towers is not None:
             towers.set_levels(self.n_levels)
