@@ -41,8 +41,10 @@ METRICS = "hit_rate@10,ndcg@10,hit_rate_pairs@10,ndcg_pairs@10,recall@20,ndcg@20
 #: lr·B on the batch mean) would overshoot; GNOLR runs with it too for a like-for-like row.
 ADAM = {"optimizer": "adam", "lr": 0.005}
 #: label → (objective, purchases only, settings over the model's). ``gnolr`` is the paper's
-#: model (per-level towers: the embedding cut into one block per level); ``-shared``: every level
-#: on the one logit of the scorer; ``-negN``: N sampled level-0 negatives per positive.
+#: model (per-level towers: the embedding cut into one block per level; the cart level, 0.4 % of
+#: the rows, is merged into collect by ``min_share``, as ``-2levels`` does in the data);
+#: ``-shared``: every level on the one logit of the scorer; ``-negN``: N sampled level-0
+#: negatives per positive.
 LABELS: dict[str, tuple[str, bool, dict]] = {
     "bpr-buy": ("bpr", True, {}),
     "bpr-all": ("bpr", False, {}),
@@ -59,6 +61,7 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-norm-s8-2levels": ("gnolr(normalize=true, scale=8)", False, {}),
     "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
     "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
+    "gnolr-3levels": ("gnolr(min_share=0)", False, {}),  # the near-empty cart level kept
     "gnolr-lr0.02": ("gnolr", False, {"lr": 0.02}),
     "gnolr-dim192": ("gnolr", False, {"dim": 192}),  # 64 dimensions per level
     "gnolr-shared": ("gnolr(towers=false)", False, {}),
