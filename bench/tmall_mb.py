@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> None:
                 train = train.with_columns(level=np.where(levels_of(train) >= 3, 2, 1))
             params = dict(SETTINGS[args.model], **extra)
             params.update(objective=objective, epochs=args.epochs, seed=seed)
+            if args.lr is not None:
+                params["lr"] = args.lr
             if args.split == "honest":
                 params.update(metric="ndcg@10", eval_every=args.eval_every)
             model = get_model_class(args.model)(**params)
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> None:
             new = evaluate(model, test_new, "hit_rate@10,ndcg@10", **protocol).metrics
             row = {
                 "split": args.split,
+                "lr": params.get("lr"),
                 "model": args.model,
                 "label": label,
                 "objective": objective,
@@ -172,6 +175,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--lr", type=float, help="learning rate over every label's")
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")
     parser.add_argument("--list", action="store_true", help="print the labels and stop")
     args = parser.parse_args()
