@@ -54,11 +54,13 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-neg4": ("gnolr", False, {"n_negatives": 4}),
     "gnolr-non-nested": ("gnolr(variant=non_nested)", False, {}),
     "gnolr-naive": ("gnolr(variant=naive)", False, {}),
-    "gnolr-normalized": ("gnolr(normalize=true, scale=4)", False, {}),
-    "gnolr-norm-s8": ("gnolr(normalize=true, scale=8)", False, {}),
-    "gnolr-norm-s16": ("gnolr(normalize=true, scale=16)", False, {}),
-    "gnolr-norm-s8-neg4": ("gnolr(normalize=true, scale=8)", False, {"n_negatives": 4}),
-    "gnolr-norm-s8-2levels": ("gnolr(normalize=true, scale=8)", False, {}),
+    "gnolr-normalized": ("gnolr(normalize=all, scale=4)", False, {}),
+    "gnolr-deep": ("gnolr(normalize=deep)", False, {}),  # level 1 free, the buy level bounded
+    "gnolr-deep-neg4": ("gnolr(normalize=deep)", False, {"n_negatives": 4}),
+    "gnolr-norm-s8": ("gnolr(normalize=all, scale=8)", False, {}),
+    "gnolr-norm-s16": ("gnolr(normalize=all, scale=16)", False, {}),
+    "gnolr-norm-s8-neg4": ("gnolr(normalize=all, scale=8)", False, {"n_negatives": 4}),
+    "gnolr-norm-s8-2levels": ("gnolr(normalize=all, scale=8)", False, {}),
     "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
     "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
     "gnolr-3levels": ("gnolr(min_share=0)", False, {}),  # the near-empty cart level kept

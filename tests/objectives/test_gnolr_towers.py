@@ -69,7 +69,7 @@ def test_guard_when_the_deep_similarity_inverts_the_levels():
 
 
 def test_normalised_towers_keep_every_pair_nested():
-    objective = tower_objective(normalize=True, scale=8.0)
+    objective = tower_objective(normalize="all", scale=8.0)
     a = objective.fixed_cutpoints(Batch.from_scores(torch.zeros(1), torch.zeros(1, 1)))
     scales = objective.level_scales(a)
     assert scales[0] == 8.0 and 0 < scales[1] < a[1] - a[0]
@@ -100,9 +100,9 @@ def graded_log(seed: int = 0) -> Interactions:
     ("model", "params"),
     [
         ("mf", {}),
-        ("mf", {"objective": "gnolr(normalize=true, scale=2)", "item_bias": True}),
+        ("mf", {"objective": "gnolr(normalize=all, scale=2)", "item_bias": True}),
         ("lightgcn", {"layers": 2}),
-        ("gmf", {"objective": "gnolr(normalize=true, scale=2)"}),
+        ("gmf", {"objective": "gnolr(normalize=all, scale=2)"}),
     ],
 )
 def test_fitted_towers_score_by_the_deepest_level_from_one_space(model, params):

@@ -10,7 +10,7 @@ from siftrec.train.towers import LevelTowers
 
 
 def towers(k: int, normalize: bool) -> LevelTowers:
-    module = LevelTowers(normalize)
+    module = LevelTowers("all" if normalize else "none")
     module.set_levels(k)
     return module
 
@@ -54,3 +54,16 @@ def test_levels_must_be_set_and_fit_the_dimension():
         LevelTowers().level_scores(torch.ones(1, 4), torch.ones(1, 1, 4))
     with pytest.raises(SiftrecError, match="dim"):
         towers(5, False).level_scores(torch.ones(1, 4), torch.ones(1, 1, 4))
+
+
+def test_deep_normalisation_leaves_level_one_a_free_dot_product():
+    g = torch.Generator().manual_seed(2)
+    users, items = torch.randn(3, 6, generator=g) * 3, torch.randn(3, 4, 6, generator=g) * 3
+    module = LevelTowers("deep")
+    module.set_levels(2)
+    scores = module.level_scores(users, items)
+    torch.testing.assert_close(scores[..., 0], (items[..., :3] * users[:, None, :3]).sum(-1))
+    cos = torch.nn.functional.cosine_similarity(users[:, None, 3:], items[..., 3:], dim=-1)
+    torch.testing.assert_close(scores[..., 1], cos)
+    with pytest.raises(SiftrecError, match="normalize"):
+        LevelTowers("sometimes")

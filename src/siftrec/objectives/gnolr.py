@@ -60,7 +60,7 @@ from siftrec.data.levels import LEVEL, check_levels
 from siftrec.errors import SiftrecError
 from siftrec.objectives.base import Batch, ObjectiveKind, SampledObjective, register_objective
 from siftrec.search_space import Categorical, Float, SearchSpace
-from siftrec.train.towers import LevelTowers
+from siftrec.train.towers import NORMALIZE, LevelTowers, Normalize
 
 #: Most levels a learnable module holds (its parameter sizes are fixed before the data is seen,
 #: so a saved model loads without it).
@@ -217,9 +217,12 @@ class GNOLR(_LevelObjective):
         towers: one similarity per level from the scorer's user and item embeddings cut into
             ``K`` blocks (the paper's model; MF, GMF, LightGCN; the scorer takes the autograd
             path); False: one shared logit for every level (any scorer).
-        normalize: L2-normalise each level's block (the paper's towers: ``s_k`` a cosine, so
-            ``scale`` sets how confident a level can get, and the deeper levels' scales are
-            capped so every pair's levels stay nested, :meth:`level_scales`); towers only.
+        normalize: towers only: ``"all"`` L2-normalises each level's block (the paper's
+            towers: ``s_k`` a cosine, so ``scale`` sets how confident a level can get, and the
+            deeper levels' scales are capped so every pair's levels stay nested,
+            :meth:`level_scales`); ``"deep"`` every block but level 1's (level 1 a free dot
+            product, the deeper levels bounded and capped); ``"none"`` (default) none: deeper
+            levels unbounded.
         min_share: towers only: a level below the deepest that holds fewer than this share of
             the training rows is merged into the nearest shallower level (level 1 into level 2;
             :func:`merged_levels`). Tower ``k + 1`` is pushed down only by the pairs that stop at
@@ -243,7 +246,7 @@ class GNOLR(_LevelObjective):
 
     variant: Variant = "nested"
     towers: bool = True
-    normalize: bool = False
+    normalize: Normalize = "none"
     min_share: float = 0.01
     scale: float = 1.0
     learn_cutpoints: bool = False
@@ -259,7 +262,11 @@ class GNOLR(_LevelObjective):
             raise SiftrecError(f"scale must be positive, got {self.scale}")
         if not self.anchor >= 0:
             raise SiftrecError(f"anchor must be non-negative, got {self.anchor}")
-        if self.normalize and not self.towers:
+        if self.normalize not in NORMALIZE:
+            raise SiftrecError(
+                f"normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}"
+            )
+        if self.normalize != "none" and not self.towers:
             raise SiftrecError("normalize applies to the per-level towers: set towers=true")
         if not 0 <= self.min_share < 0.5:
             raise SiftrecError(f"min_share must be in [0, 0.5), got {self.min_share}")
@@ -306,7 +313,7 @@ class GNOLR(_LevelObjective):
         ``S < min_k (a_{k+1} − a_k)``, per level): deep levels only lower ``p_K`` below what
         level 1 gives. Unnormalised towers are unbounded: nothing keeps a pair's levels nested."""
         scales = torch.full_like(a, self.scale)
-        if self.normalize and len(a) > 1:
+        if self.normalize != "none" and len(a) > 1:
             gaps = (1 - 1e-3) * (a[1:] - a[:-1]).detach().clamp_min(0)
             scales = torch.cat([scales[:1], torch.minimum(scales[1:], gaps)])
         return scales

@@ -5,8 +5,9 @@ GNOLR (methods.md §7.3, §7.5) gives each feedback level ``k`` its own user and
 index over the concatenation ``V_i = [v_1; …; v_K]``. On ID embeddings a per-level tower is a
 per-level block of the embedding: the scorer's ``d``-dimensional user and item vectors are cut
 into ``K`` consecutive blocks (sizes differing by at most one), block ``k`` being level ``k``'s
-vector — with ``normalize`` each block is L2-normalised (``s_k`` a cosine in ``[-1, 1]``, as the
-paper's towers). A network tower over ID features is no more expressive than a free per-level
+vector — with ``normalize="all"`` each block is L2-normalised (``s_k`` a cosine in ``[-1, 1]``, as
+the paper's towers), with ``"deep"`` every block but level 1's (a bounded deep similarity on an
+unbounded first level). A network tower over ID features is no more expressive than a free per-level
 embedding, and the blocks keep the scorer's tables, fused propagation and serving unchanged.
 
 An objective switches the towers on by owning a :class:`LevelTowers` module
@@ -21,6 +22,8 @@ level weights ``w`` the objective sets (GNOLR: each level's scale over ``S``, so
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,6 +32,9 @@ from siftrec.errors import SiftrecError
 
 #: Most levels the towers hold weights for (buffer sizes are fixed before the data is seen).
 MAX_LEVELS = 16
+#: Which level blocks are L2-normalised: none, all, or all but level 1's.
+Normalize = Literal["none", "all", "deep"]
+NORMALIZE = ("none", "all", "deep")
 
 
 class LevelTowers(nn.Module):
@@ -37,8 +43,12 @@ class LevelTowers(nn.Module):
     ``K`` is a buffer (0 until :meth:`set_levels`), so a saved model restores it.
     """
 
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, normalize: Normalize = "none") -> None:
         super().__init__()
+        if normalize not in NORMALIZE:
+            raise SiftrecError(
+                f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}"
+            )
         self.normalize = normalize
         self.register_buffer("levels", torch.zeros((), dtype=torch.long))
         self.register_buffer("weights", torch.ones(MAX_LEVELS))
@@ -65,15 +75,17 @@ class LevelTowers(nn.Module):
         return F.one_hot(block, k).to(like.dtype)
 
     def _blocks(self, emb: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
-        """``emb`` with each level's block L2-normalised (``normalize``) or unchanged."""
-        if not self.normalize:
+        """``emb`` with the level blocks ``normalize`` names L2-normalised."""
+        if self.normalize == "none":
             return emb
         norms = torch.sqrt((emb.square() @ member).clamp_min(1e-12))  # [..., K]
+        if self.normalize == "deep":
+            norms = torch.cat([torch.ones_like(norms[..., :1]), norms[..., 1:]], dim=-1)
         return emb / (norms @ member.T)
 
     def table(self, emb: torch.Tensor) -> torch.Tensor:
         """Embeddings ``[..., d]`` in the single retrieval space: each level's block
-        (L2-normalised with ``normalize``) times ``√w_k``."""
+        (L2-normalised as ``normalize`` says) times ``√w_k``."""
         member = self._membership(emb.shape[-1], emb)
         root = torch.sqrt(self.weights[: member.shape[1]]).to(emb.dtype)
         return self._blocks(emb, member) * (member @ root)
