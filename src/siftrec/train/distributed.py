@@ -268,6 +268,13 @@ class Replica:
             return None
         unique = {id(p): p for m in modules for p in m.parameters() if p.requires_grad}
         parameters = list(unique.values())  # a parameter shared by two modules counts once
+        device = parameters[0].device if parameters else torch.device("cpu")
+        if backend_for(device) != dist.get_backend():
+            raise SiftrecError(
+                f"the process group uses {dist.get_backend()} but the model trains on "
+                f"{device.type}; start the group for the fit's device "
+                "(distributed_session(device))"
+            )
         sparse = [
             m.weight
             for module in modules
