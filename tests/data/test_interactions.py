@@ -1,9 +1,13 @@
+import hashlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from siftrec import Interactions, SiftrecError
+from siftrec.data import interactions
 from siftrec.data.ids import IdMap, normalize_ids
+from siftrec.data.interactions import uniform_weights
 
 
 # ---------------------------------------------------------------------------- normalize_ids
@@ -199,3 +203,71 @@ def test_fingerprint_tracks_ids_and_weights():
     assert len(unicode.fingerprint()) == 64  # non-ASCII ids hash too
     other = Interactions.from_raw(np.array(["cafe", "naïve"]), np.array([1, 2]))
     assert unicode.fingerprint() != other.fingerprint()
+
+
+# ---------------------------------------------------------------------------- uniform weights
+def materialised(log: Interactions) -> Interactions:
+    """The same log holding its weights as an ordinary array (what the constructor avoids)."""
+    copy = Interactions(log.users, log.items, log.weights, log.user_map, log.item_map)
+    object.__setattr__(copy, "weights", np.array(log.weights))
+    return copy
+
+
+def old_fingerprint(log: Interactions) -> str:
+    """The fingerprint over materialised weights, as ``model.json`` recorded it before."""
+    h = hashlib.sha256()
+    for ids in (log.raw_users(), log.raw_items()):
+        h.update((ids.astype(np.bytes_) if ids.dtype.kind == "U" else ids).tobytes())
+    h.update(np.array(log.weights).tobytes())
+    return h.hexdigest()
+
+
+def is_uniform(weights: np.ndarray) -> bool:
+    return weights.strides == (0,) and not weights.flags.writeable
+
+
+def test_a_log_without_weights_holds_its_ones_without_memory():
+    log = Interactions.from_raw(np.array(["a", "b", "a", "c"]), np.array([1, 2, 2, 1]))
+    assert is_uniform(log.weights) and log.uniform_weight == 1.0
+    assert log.weights.dtype == np.float32 and log.weights.tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="read-only"):
+        log.weights[0] = 2.0
+    # equal weights given as an array are kept the same way; unequal, zeros and empty are not
+    assert is_uniform(Interactions.from_raw([1, 2], [1, 2], weights=np.full(2, 3.0)).weights)
+    assert Interactions.from_raw([1, 2], [1, 2], weights=[1.0, 2.0]).uniform_weight is None
+    assert Interactions.from_raw([1, 2], [1, 2], weights=[0.0, -0.0]).uniform_weight is None
+    assert Interactions.from_raw([], []).uniform_weight is None
+    with pytest.raises(SiftrecError, match="3 NaN/inf values"):
+        Interactions.from_raw([1, 2, 3], [1, 2, 3], weights=uniform_weights(3, np.nan))
+
+
+def test_uniform_weights_behave_as_ones():
+    log = Interactions.from_raw(
+        np.array(["a", "b", "a", "c", "b", "a"]),
+        np.array([1, 2, 2, 1, 2, 3]),  # ("b", 2) twice: summed in the matrix
+        columns={"t": np.arange(6)},
+    )
+    ones = materialised(log)
+    assert not is_uniform(ones.weights)
+    for name in ("matrix", "binary"):
+        left, right = getattr(log, name), getattr(ones, name)
+        assert left.dtype == right.dtype == np.float32 and left.data.flags.writeable
+        assert (left != right).nnz == 0 and left.toarray()[1, 1] == (2.0 if name == "matrix" else 1)
+    assert log.fingerprint() == ones.fingerprint() == old_fingerprint(ones)
+    sub = log.subset(np.array([True, False, True, True, False, True]))
+    assert is_uniform(sub.weights) and len(sub.weights) == 4
+    assert is_uniform(log.subset(np.array([5, 0])).weights)
+    assert is_uniform(log.with_columns(s=np.zeros(6)).weights)
+    remapped, dropped = log.remap(IdMap(np.array(["a", "c"])), log.item_map)
+    assert dropped == 2 and is_uniform(remapped.weights) and len(remapped.weights) == 4
+    assert log.to_polars()["weight"].to_list() == [1.0] * 6
+    doubled = log.with_weights(uniform_weights(6, 2.0))
+    assert doubled.uniform_weight == 2.0 and doubled.matrix.toarray()[0, 0] == 2.0
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 13])
+def test_fingerprint_of_uniform_weights_hashed_by_block(monkeypatch, n):
+    monkeypatch.setattr(interactions, "_HASH_BLOCK", 3)  # blocks, a remainder or none
+    log = Interactions.from_raw(np.arange(n), np.arange(n), weights=np.full(n, 2.5))
+    assert log.uniform_weight == 2.5
+    assert log.fingerprint() == old_fingerprint(log) != old_fingerprint(log.subset(np.arange(4)))

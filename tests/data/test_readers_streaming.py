@@ -96,6 +96,24 @@ def test_parquet_equals_the_whole_frame_path(tmp_path):
     assert_same(streamed(path, "parquet"), whole_frame(path, "parquet"))
 
 
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.parquet"])
+def test_a_log_without_weights_keeps_its_ones_without_memory(tmp_path, name):
+    """No weight column: the ones are a zero-stride view, equal to the whole-frame path's; the
+    batches' side column is joined from many chunks (gzip: the id columns too)."""
+    text = "user,item,t\n" + "".join(f"u{n % 5},{n % 7},{n * 1.5}\n" for n in range(40))
+    path = tmp_path / name
+    if name.endswith("parquet"):
+        pl.read_csv(text.encode(), schema_overrides={"item": pl.String}).write_parquet(path)
+    else:
+        write(path, text, gz=name.endswith(".gz"))
+    fmt = "parquet" if name.endswith("parquet") else "csv"
+    log = streamed(path, fmt)
+    assert log.weights.strides == (0,) and log.uniform_weight == 1.0 and len(log) == 40
+    assert log.column("t").tolist() == [n * 1.5 for n in range(40)]
+    assert_same(log, whole_frame(path, fmt))
+    assert log.fingerprint() == whole_frame(path, fmt).fingerprint()
+
+
 def test_named_weight_column_and_given_maps(tmp_path):
     path = write(tmp_path / "log.csv", TABLE)
     users = IdMap(np.array(["u1", "x"]))

@@ -5,6 +5,7 @@ import numba
 import numpy as np
 import pytest
 
+from siftrec.data.interactions import Interactions
 from siftrec.errors import SiftrecError
 from siftrec.evaluate import evaluate
 from siftrec.models import MF, load_model
@@ -107,3 +108,17 @@ def test_numba_trains_the_tables_in_place():
 def test_refuses_what_has_no_per_sample_form(params, named):
     with pytest.raises(SiftrecError, match=named):
         MF(**{"backend": "numba", "epochs": 1, "dim": 4, **params}).fit(contract_log())
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_uniform_weights_train_as_materialised_ones(backend):
+    """A log without weights holds its ones as a zero-stride view; a weighted fit on it equals
+    the fit on the same ones held as an ordinary array (the numba kernel's unweighted path, the
+    torch trainer's expanded tensor)."""
+    log = contract_log()
+    assert log.weights.strides == (0,)
+    ones = Interactions(log.users, log.items, log.weights, log.user_map, log.item_map)
+    object.__setattr__(ones, "weights", np.ones(len(log), dtype=np.float32))
+    params = {"backend": backend, "epochs": 2, "dim": 8, "use_weights": True, "device": "cpu"}
+    scores = [MF(**params).fit(data).score(np.arange(10)) for data in (log, ones)]
+    np.testing.assert_array_equal(*scores)

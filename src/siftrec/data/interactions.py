@@ -20,6 +20,15 @@ from siftrec.errors import SiftrecError
 
 #: Side columns with a known meaning. Any other name is carried along unchanged.
 KNOWN_COLUMNS = ("timestamp", "rating", "dwell_time", "feedback", "session", "is_noise")
+#: Weights hashed at a time by :meth:`Interactions.fingerprint` when they are uniform.
+_HASH_BLOCK = 1 << 20
+
+
+def uniform_weights(n: int, value: float = 1.0) -> np.ndarray:
+    """``n`` float32 weights all equal to ``value`` that take no memory: a read-only zero-stride
+    view of one number, which numpy, scipy and polars read like any array (a log without a
+    weight column holds its ones this way)."""
+    return np.broadcast_to(np.float32(value), (n,))
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +38,8 @@ class Interactions:
     Attributes:
         users: int32 user index per interaction (row order = input order).
         items: int32 item index per interaction.
-        weights: float32 value per interaction (1 for plain implicit feedback).
+        weights: float32 value per interaction (1 for plain implicit feedback). Equal weights
+            are kept as :func:`uniform_weights` (read-only, no memory): see ``uniform_weight``.
         user_map, item_map: raw id ↔ index maps; shared across splits of one data set.
         columns: extra per-interaction arrays aligned with ``users``.
     """
@@ -44,7 +54,7 @@ class Interactions:
     def __post_init__(self) -> None:
         users = np.ascontiguousarray(self.users, dtype=np.int32)
         items = np.ascontiguousarray(self.items, dtype=np.int32)
-        weights = np.ascontiguousarray(self.weights, dtype=np.float32)
+        weights = _weights(self.weights)
         n = len(users)
         if len(items) != n or len(weights) != n:
             raise SiftrecError("users, items and weights must have the same length")
@@ -52,10 +62,6 @@ class Interactions:
             raise SiftrecError("user index out of range of the user id map")
         if n and (items.min() < 0 or items.max() >= len(self.item_map)):
             raise SiftrecError("item index out of range of the item id map")
-        if not np.all(np.isfinite(weights)):
-            raise SiftrecError(
-                f"weights contain {int((~np.isfinite(weights)).sum())} NaN/inf values"
-            )
         columns = {}
         for name, values in self.columns.items():
             values = np.asarray(values)
@@ -97,7 +103,7 @@ class Interactions:
             item_map = item_map.extend(items)
             i_idx = item_map._lookup(items)
         if weights is None:
-            w = np.ones(len(users), dtype=np.float32)
+            w = uniform_weights(len(users))
         else:
             w = np.asarray(weights)
             if w.dtype.kind not in "iufb":
@@ -145,6 +151,14 @@ class Interactions:
         return (self.n_users, self.n_items)
 
     @property
+    def uniform_weight(self) -> float | None:
+        """The weight of every interaction when all are equal (stored without memory, see
+        :func:`uniform_weights`), else None; None for an empty log."""
+        if len(self.weights) and self.weights.strides == (0,):
+            return float(self.weights[0])
+        return None
+
+    @property
     def density(self) -> float:
         return len(self) / max(1, self.n_users * self.n_items)
 
@@ -187,10 +201,11 @@ class Interactions:
     def subset(self, mask_or_index: np.ndarray) -> Interactions:
         """Rows selected by a boolean mask or an index array; id maps are kept."""
         sel = np.asarray(mask_or_index)
+        users = self.users[sel]
         return Interactions(
-            self.users[sel],
+            users,
             self.items[sel],
-            self.weights[sel],
+            self._weights_of(sel, len(users)),
             self.user_map,
             self.item_map,
             {k: v[sel] for k, v in self.columns.items()},
@@ -218,15 +233,21 @@ class Interactions:
         u = user_map._lookup(self.user_map.ids[self.users])
         i = item_map._lookup(self.item_map.ids[self.items])
         keep = (u >= 0) & (i >= 0)
+        users = u[keep]
         out = Interactions(
-            u[keep],
+            users,
             i[keep],
-            self.weights[keep],
+            self._weights_of(keep, len(users)),
             user_map,
             item_map,
             {k: v[keep] for k, v in self.columns.items()},
         )
         return out, int((~keep).sum())
+
+    def _weights_of(self, sel: np.ndarray, n: int) -> np.ndarray:
+        """The weights of the ``n`` rows ``sel`` selects (uniform ones stay memory-free)."""
+        value = self.uniform_weight
+        return self.weights[sel] if value is None else uniform_weights(n, value)
 
     def raw_users(self) -> np.ndarray:
         return self.user_map.ids[self.users]
@@ -252,7 +273,15 @@ class Interactions:
                 except UnicodeEncodeError:
                     arr = np.char.encode(arr, "utf-8")
             h.update(arr.tobytes())
-        h.update(self.weights.tobytes())
+        value = self.uniform_weight
+        if value is None:
+            h.update(self.weights.tobytes())
+        else:  # the same bytes as the materialised weights, a block at a time
+            block = np.full(min(len(self), _HASH_BLOCK), value, dtype=np.float32).tobytes()
+            full, rest = divmod(len(self), _HASH_BLOCK)
+            for _ in range(full):
+                h.update(block)
+            h.update(block[: rest * 4])
         return h.hexdigest()
 
     def __repr__(self) -> str:
@@ -261,3 +290,23 @@ class Interactions:
             f"Interactions({len(self):,} interactions, {self.n_users:,} users × "
             f"{self.n_items:,} items, density {self.density:.4%}, columns: {cols})"
         )
+
+
+def _weights(values: np.ndarray | list) -> np.ndarray:
+    """float32 weights, finite; equal weights as :func:`uniform_weights` (any copy dropped)."""
+    weights = np.asarray(values)
+    if weights.ndim == 1 and len(weights) and weights.strides == (0,):  # uniform already
+        value = np.float32(weights[0])
+        if not np.isfinite(value):
+            raise SiftrecError(f"weights contain {len(weights)} NaN/inf values")
+        return uniform_weights(len(weights), value)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    if weights.ndim != 1:
+        raise SiftrecError(f"weights must be one-dimensional, got shape {weights.shape}")
+    if not len(weights):
+        return weights
+    lo, hi = weights.min(), weights.max()  # NaN propagates through both
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise SiftrecError(f"weights contain {int((~np.isfinite(weights)).sum())} NaN/inf values")
+    # (zeros are left alone: 0.0 and -0.0 compare equal but hash apart in the fingerprint)
+    return uniform_weights(len(weights), lo) if lo == hi != 0 else weights

@@ -80,9 +80,9 @@ def numba_epoch(
     index_type = np.int32 if max(train.n_users, train.n_items) < 2**31 else np.int64
     users = train.users.astype(index_type)
     items = train.items.astype(index_type)
-    weights = (
-        np.asarray(train.weights, dtype=np.float32)
-        if config.use_weights
+    weights = (  # all 1 (as a log without weights): the kernel's unweighted path, same result
+        np.ascontiguousarray(train.weights, dtype=np.float32)
+        if config.use_weights and train.uniform_weight != 1.0
         else np.zeros(0, dtype=np.float32)
     )
     beta = float(getattr(objective, "beta", 0.0))

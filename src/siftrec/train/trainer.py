@@ -395,7 +395,10 @@ class Trainer:
         return Replica.join(modules, weights, self.config.seed)
 
     def _column(self, values: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(values, dtype=np.float32), device=self.device)
+        values = np.asarray(values, dtype=np.float32)
+        if len(values) and values.strides == (0,):  # uniform (Interactions.weights): no memory
+            return torch.full((1,), float(values[0]), device=self.device).expand(len(values))
+        return torch.as_tensor(values, device=self.device)
 
     def _fused_optimizer(
         self, scorer: Scorer, objective: Objective, owns_module: bool

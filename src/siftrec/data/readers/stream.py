@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from siftrec.data.ids import IdMap
-from siftrec.data.interactions import Interactions
+from siftrec.data.interactions import Interactions, uniform_weights
 from siftrec.data.readers.columns import (
     ITEM_ALIASES,
     SIDE_ALIASES,
@@ -286,19 +286,26 @@ class _Builder:
         self.arrays = {}
         users, items = joined.pop("user"), joined.pop("item")
         weights = joined.pop("weight", None)
-        if weights is None:
-            weights = np.ones(len(users), dtype=np.float32)
+        if weights is None:  # no weight column: ones that take no memory
+            weights = uniform_weights(len(users))
         columns = {key.removeprefix("side:"): values for key, values in joined.items()}
         user_map, item_map = self.maps["user"], self.maps["item"]
         assert user_map is not None and item_map is not None
         return Interactions(users, items, weights, user_map, item_map, columns)
 
     def _join(self, key: str) -> np.ndarray:
+        """A column's chunks as one array (as ``np.concatenate``), each chunk dropped once
+        copied, so that the column is held about once rather than twice."""
         chunks = self.chunks.pop(key)
         if len(chunks) == 1:
             return chunks[0]
-        joined = np.concatenate(chunks)
-        chunks.clear()
+        joined = np.empty(sum(len(chunk) for chunk in chunks), dtype=np.result_type(*chunks))
+        chunks.reverse()
+        lo = 0
+        while chunks:
+            chunk = chunks.pop()
+            joined[lo : lo + len(chunk)] = chunk
+            lo += len(chunk)
         return joined
 
 
