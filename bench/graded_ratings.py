@@ -15,8 +15,8 @@ the model): play counts in three levels at the training tertiles (152 and 438 pl
 
 Each target is scored on the test pairs at or above it, every training pair masked. Baselines,
 for each target: BPR and BCE on the training pairs at or above it, and BPR on every training
-pair. GNOLR (per-level towers; ``gnolr-deep``: the deeper levels' blocks normalised and bounded;
-``gnolr-shared``: one logit for every level) trains once on all training pairs with their levels
+pair. GNOLR (per-level towers, the deeper levels' blocks normalised and bounded; ``gnolr-none``:
+no block normalised; ``gnolr-shared``: one logit for every level) trains once on all training pairs with their levels
 and is scored on both targets. MF, per-sample SGD (lr 0.05,
 L2 0.01, dim 64, batch 4096, one negative).
 """
@@ -48,7 +48,7 @@ SETTINGS = {"dim": 64, "lr": 0.05, "l2": 0.01, "batch_size": 4096}
 #: the models trained on every level (the others train once per target)
 ALL_LEVELS = {
     "gnolr": "gnolr",
-    "gnolr-deep": "gnolr(normalize=deep)",
+    "gnolr-none": "gnolr(normalize=none)",
     "gnolr-shared": "gnolr(towers=false)",
     "bpr-all": "bpr",
 }
@@ -151,7 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--data", default="ml-100k", choices=tuple(TARGETS))
-    parser.add_argument("--labels", default="gnolr,gnolr-deep,gnolr-shared,bpr-all,bpr,bce")
+    parser.add_argument("--labels", default="gnolr,gnolr-none,gnolr-shared,bpr-all,bpr,bce")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")

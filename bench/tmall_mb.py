@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from siftrec.data.interactions import Interactions
-from siftrec.data.levels import filter_levels, levels_of
+from siftrec.data.levels import filter_levels
 from siftrec.data.readers.multibehavior import mbgcn_split
 from siftrec.evaluate import evaluate
 from siftrec.models import get_model_class
@@ -41,10 +41,10 @@ METRICS = "hit_rate@10,ndcg@10,hit_rate_pairs@10,ndcg_pairs@10,recall@20,ndcg@20
 #: lr·B on the batch mean) would overshoot; GNOLR runs with it too for a like-for-like row.
 ADAM = {"optimizer": "adam", "lr": 0.005}
 #: label → (objective, purchases only, settings over the model's). ``gnolr`` is the paper's
-#: model (per-level towers: the embedding cut into one block per level; the cart level, 0.4 % of
-#: the rows, is merged into collect by ``min_share``, as ``-2levels`` does in the data);
-#: ``-shared``: every level on the one logit of the scorer; ``-negN``: N sampled level-0
-#: negatives per positive.
+#: model with siftrec's defaults (per-level towers: the embedding cut into one block per level,
+#: the deeper level's block normalised and bounded; the cart level, 0.4 % of the rows, merged
+#: into collect by ``min_share``); ``-shared``: every level on the one logit of the scorer;
+#: ``-negN``: N sampled level-0 negatives per positive.
 LABELS: dict[str, tuple[str, bool, dict]] = {
     "bpr-buy": ("bpr", True, {}),
     "bpr-all": ("bpr", False, {}),
@@ -54,24 +54,18 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-neg4": ("gnolr", False, {"n_negatives": 4}),
     "gnolr-non-nested": ("gnolr(variant=non_nested)", False, {}),
     "gnolr-naive": ("gnolr(variant=naive)", False, {}),
-    "gnolr-normalized": ("gnolr(normalize=all, scale=4)", False, {}),
-    "gnolr-deep": ("gnolr(normalize=deep)", False, {}),  # level 1 free, the buy level bounded
-    "gnolr-deep-neg4": ("gnolr(normalize=deep)", False, {"n_negatives": 4}),
-    "gnolr-norm-s8": ("gnolr(normalize=all, scale=8)", False, {}),
-    "gnolr-norm-s16": ("gnolr(normalize=all, scale=16)", False, {}),
-    "gnolr-norm-s8-neg4": ("gnolr(normalize=all, scale=8)", False, {"n_negatives": 4}),
-    "gnolr-norm-s8-2levels": ("gnolr(normalize=all, scale=8)", False, {}),
-    "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
-    "gnolr-2levels": ("gnolr", False, {}),  # cart merged into collect: collect-or-cart < buy
-    "gnolr-3levels": ("gnolr(min_share=0)", False, {}),  # the near-empty cart level kept
-    "gnolr-lr0.02": ("gnolr", False, {"lr": 0.02}),
-    "gnolr-dim192": ("gnolr", False, {"dim": 192}),  # 64 dimensions per level
+    # the towers' ablations: every block free (none), the paper's cosines (all), the cart kept
+    "gnolr-none": ("gnolr(normalize=none)", False, {}),
+    "gnolr-none-3levels": ("gnolr(normalize=none, min_share=0)", False, {}),
+    "gnolr-naive-none-3levels": ("gnolr(variant=naive, normalize=none, min_share=0)", False, {}),
+    "gnolr-all-s8-3levels": ("gnolr(normalize=all, scale=8, min_share=0)", False, {}),
+    "gnolr-all-s8": ("gnolr(normalize=all, scale=8)", False, {}),
     "gnolr-shared": ("gnolr(towers=false)", False, {}),
+    "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
     "gnolr-shared-non-nested": ("gnolr(towers=false, variant=non_nested)", False, {}),
     "gnolr-shared-naive": ("gnolr(towers=false, variant=naive)", False, {}),
     "multitask-adam": ("multitask", False, ADAM),
     "gnolr-adam": ("gnolr", False, ADAM),
-    "gnolr-shared-adam": ("gnolr(towers=false)", False, ADAM),
     "bpr-all-adam": ("bpr", False, ADAM),
 }
 #: Per-model training settings (MF: per-sample SGD on the fused path; LightGCN: its defaults).
@@ -99,8 +93,6 @@ def run(args: argparse.Namespace) -> None:
             if key in done:
                 continue
             train = buys if buy_only else parts["train"]
-            if label.endswith("2levels"):
-                train = train.with_columns(level=np.where(levels_of(train) >= 3, 2, 1))
             params = dict(SETTINGS[args.model], **extra)
             params.update(objective=objective, epochs=args.epochs, seed=seed)
             if args.lr is not None:

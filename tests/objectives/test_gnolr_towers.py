@@ -34,7 +34,7 @@ def tower_objective(**params) -> GNOLR:
 
 
 def test_nested_loss_on_cumulative_level_similarities():
-    objective = tower_objective(scale=2.0)
+    objective = tower_objective(scale=2.0, normalize="none")
     assert isinstance(objective.module, LevelTowers) and int(objective.module.levels) == 2
     a1, a2 = 0.0, math.log(3.0)
     # [B=2, 1 + n_neg = 2, K = 2]: s_1, s_2 per candidate
@@ -60,7 +60,7 @@ def test_nested_loss_on_cumulative_level_similarities():
 
 def test_guard_when_the_deep_similarity_inverts_the_levels():
     # S * s_2 far above a_2 - a_1: p_2 > p_1, so P(y = 1) = p_1 - p_2 < 0 without the guard
-    objective = tower_objective(variant="non_nested")
+    objective = tower_objective(variant="non_nested", normalize="none")
     scores = torch.tensor([[[0.0, 5.0], [0.0, 0.0]]], dtype=torch.float64, requires_grad=True)
     loss = objective(Batch(None, torch.arange(1), scores=scores, levels=torch.tensor([1])))
     (grad,) = torch.autograd.grad(loss, scores)

@@ -217,12 +217,14 @@ class GNOLR(_LevelObjective):
         towers: one similarity per level from the scorer's user and item embeddings cut into
             ``K`` blocks (the paper's model; MF, GMF, LightGCN; the scorer takes the autograd
             path); False: one shared logit for every level (any scorer).
-        normalize: towers only: ``"all"`` L2-normalises each level's block (the paper's
-            towers: ``s_k`` a cosine, so ``scale`` sets how confident a level can get, and the
-            deeper levels' scales are capped so every pair's levels stay nested,
-            :meth:`level_scales`); ``"deep"`` every block but level 1's (level 1 a free dot
-            product, the deeper levels bounded and capped); ``"none"`` (default) none: deeper
-            levels unbounded.
+        normalize: towers only (ignored without): ``"all"`` L2-normalises each level's block (the
+            paper's towers: ``s_k`` a cosine, so ``scale`` sets how confident a level can get, and
+            the deeper levels' scales are capped so every pair's levels stay nested,
+            :meth:`level_scales`); ``"deep"`` (default) every block but level 1's: level 1 a free
+            dot product, the deeper levels bounded and capped. A deeper level's tower never meets a
+            level-0 negative (``P(y=0) = 1 − p_1``), so on the unobserved items it ranks it is
+            unconstrained; bounded, it can only lower an item by at most twice the cut-point gaps.
+            ``"none"``: no block normalised, deeper levels unbounded.
         min_share: towers only: a level below the deepest that holds fewer than this share of
             the training rows is merged into the nearest shallower level (level 1 into level 2;
             :func:`merged_levels`). Tower ``k + 1`` is pushed down only by the pairs that stop at
@@ -246,7 +248,7 @@ class GNOLR(_LevelObjective):
 
     variant: Variant = "nested"
     towers: bool = True
-    normalize: Normalize = "none"
+    normalize: Normalize = "deep"
     min_share: float = 0.01
     scale: float = 1.0
     learn_cutpoints: bool = False
@@ -266,8 +268,6 @@ class GNOLR(_LevelObjective):
             raise SiftrecError(
                 f"normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}"
             )
-        if self.normalize != "none" and not self.towers:
-            raise SiftrecError("normalize applies to the per-level towers: set towers=true")
         if not 0 <= self.min_share < 0.5:
             raise SiftrecError(f"min_share must be in [0, 0.5), got {self.min_share}")
 
