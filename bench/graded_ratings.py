@@ -16,9 +16,9 @@ the model): play counts in three levels at the training tertiles (152 and 438 pl
 Each target is scored on the test pairs at or above it, every training pair masked. Baselines,
 for each target: BPR and BCE on the training pairs at or above it, and BPR on every training
 pair. GNOLR (per-level towers, the deeper levels' blocks normalised and bounded; ``gnolr-none``:
-no block normalised; ``gnolr-shared``: one logit for every level) trains once on all training pairs with their levels
-and is scored on both targets. MF, per-sample SGD (lr 0.05,
-L2 0.01, dim 64, batch 4096, one negative).
+no block normalised; ``gnolr-shared``: one logit for every level) trains once on all training
+pairs with their levels and is scored on both targets. MF, per-sample SGD (lr 0.05, L2 0.01,
+dim 64, batch 4096, one negative).
 """
 
 from __future__ import annotations
