@@ -114,6 +114,20 @@ def test_a_log_without_weights_keeps_its_ones_without_memory(tmp_path, name):
     assert log.fingerprint() == whole_frame(path, fmt).fingerprint()
 
 
+def test_a_gzip_of_several_members_grows_the_arrays(tmp_path):
+    """The size in a gzip trailer is the last member's: the row bound falls short, the arrays
+    grow; a bound above the rows is cut back to size."""
+    rows = [f"{n % 9},{n % 4},{n % 3 + 1}" for n in range(60)]
+    path = tmp_path / "log.csv.gz"
+    parts = ["user,item,weight\n" + "\n".join(rows[:55]) + "\n", "\n".join(rows[55:]) + "\n"]
+    path.write_bytes(b"".join(gzip.compress(part.encode()) for part in parts))
+    assert stream._row_bound(path, "csv", None, None, 3) < 60
+    log = streamed(path, "csv")
+    assert len(log) == 60 and log.weights.tolist() == [n % 3 + 1 for n in range(60)]
+    assert_same(log, Interactions.from_raw(*np.array([r.split(",") for r in rows]).T.astype(int)))
+    assert stream._row_bound(write(tmp_path / "log.csv", parts[0]), "csv", None, None, 3) == 55
+
+
 def test_named_weight_column_and_given_maps(tmp_path):
     path = write(tmp_path / "log.csv", TABLE)
     users = IdMap(np.array(["u1", "x"]))

@@ -5,9 +5,10 @@ csv, tsv and Parquet files. Parquet is read through polars' lazy scan (``scan_pa
 ``collect_batches``); csv/tsv text, plain or gzip (decompressed as a stream), is cut into
 line-aligned blocks of :data:`TEXT_BLOCK` bytes that polars parses one at a time. Each batch's
 columns go through the same conversions as the whole-frame path (:mod:`.columns`); its ids are
-indexed at once on id maps grown batch by batch (first-seen order, as :meth:`IdMap.from_raw`),
-so only int32 indices and float32 weights are kept: peak memory is the final log plus one
-column and one batch, instead of the whole file as text plus int64 ids.
+indexed at once on id maps grown batch by batch (first-seen order, as :meth:`IdMap.from_raw`)
+and written into the final int32 arrays (float32 for weights; a log without a weight column
+keeps none, see :func:`~siftrec.data.interactions.uniform_weights`): peak memory is the final
+log plus one batch, instead of the whole file as text plus int64 ids.
 
 The result equals the whole-frame path's. Whenever it could differ — a column whose type differs
 between batches (say ids that are integers in one batch and text in another), a multi-character
@@ -45,12 +46,13 @@ from siftrec.errors import SiftrecError
 #: Formats read batch by batch (the others are small or need the whole file at once).
 STREAMED_FORMATS = ("csv", "tsv", "parquet")
 #: Rows per Parquet batch: large enough that per-batch costs (growing the id maps) stay small,
-#: small enough that a batch is a small fraction of the log.
-BATCH_ROWS = 1 << 20
+#: small enough that a batch's decoding and conversions are a small fraction of the log.
+BATCH_ROWS = 1 << 18
 #: Bytes of csv/tsv text parsed at a time. Polars' own lazy csv scan memory-maps the whole file,
-#: whose pages then count in the RSS, and its parse of a block peaks at several times the block:
-#: small blocks keep both bounded (docs/benchmarks.md, "20M interactions on one machine").
-TEXT_BLOCK = 1 << 23
+#: whose pages then count in the RSS, and its parse of a block and the conversions of its columns
+#: take several times the block: small blocks keep both bounded (docs/benchmarks.md, "20M
+#: interactions on one machine": 8 MiB blocks took 75 MiB more than 2 MiB ones, no faster).
+TEXT_BLOCK = 1 << 21
 
 
 class _Fallback(Exception):
@@ -79,8 +81,8 @@ def stream_table(
         if first is None:
             return None
         names = _resolve(first.columns, user_col, item_col, weight_col)
-        n_rows = _row_count(path, fmt, header, columns)
-        builder = _Builder(path.name, names, user_map, item_map, n_rows)
+        capacity = _row_bound(path, fmt, header, columns, first.width)
+        builder = _Builder(path.name, names, user_map, item_map, capacity)
         builder.add(first)
         del first
         for batch in batches:
@@ -131,18 +133,24 @@ def _batches(
         yield frame.rename(dict(zip(frame.columns, names, strict=True)))
 
 
-def _row_count(
-    path: Path, fmt: str, header: bool | None, columns: Sequence[str] | None
-) -> int | None:
-    """At least the number of rows, when cheap to know ahead: Parquet metadata, or the lines of
-    a plain csv/tsv (a blank line or a quoted line break counts a row too many: the arrays are
-    then cut to size); None for gzip, which would have to be decompressed twice."""
+def _row_bound(
+    path: Path, fmt: str, header: bool | None, columns: Sequence[str] | None, width: int
+) -> int:
+    """At least the number of rows, as far as cheap to know ahead: Parquet metadata, the lines
+    of a plain csv/tsv (a blank line or a quoted line break counts a row too many), and for
+    gzip the decompressed size its trailer records over the shortest row of ``width`` columns
+    (one character each, separated, a line end). The arrays are cut to size at the end without
+    a copy, and memory never written takes none; a gzip file that records a wrong size (several
+    members, or 4 GiB or more) grows the arrays."""
     import polars as pl  # lazy: slow to import, and `siftrec --help` loads this module
 
     if fmt == "parquet":
         return int(pl.scan_parquet(path).select(pl.len()).collect().item())
     if is_gzip(path):
-        return None
+        with open(path, "rb") as stream:
+            stream.seek(-4, 2)
+            size = int.from_bytes(stream.read(4), "little")  # ISIZE: bytes modulo 2**32
+        return size // (2 * width) + 1
     lines, last = 0, b"\n"
     with open(path, "rb") as stream:
         while block := stream.read(TEXT_BLOCK):
@@ -206,8 +214,8 @@ _FIXED = {"user": np.int32, "item": np.int32, "weight": np.float32}
 class _Builder:
     """Accumulates batches: indexed ids (int32), float32 weights and side-column chunks.
 
-    With the row count known, the fixed-type columns are written into their final arrays as
-    batches come; otherwise (and for side columns, whose type the data decide) chunks are kept
+    The fixed-type columns are written into their final arrays as batches come (``capacity``
+    rows, cut to size at the end); side columns, whose type the data decide, are kept as chunks
     and joined at the end, one column at a time.
     """
 
@@ -217,20 +225,17 @@ class _Builder:
         names: dict[str, str | None],
         user_map: IdMap | None,
         item_map: IdMap | None,
-        n_rows: int | None,
+        capacity: int,
     ) -> None:
         self.source = source
         self.names = names
         self.maps: dict[str, IdMap | None] = {"user": user_map, "item": item_map}
-        self.n_rows = n_rows
         self.filled = 0
-        self.arrays: dict[str, np.ndarray] = {}
-        if n_rows is not None:
-            self.arrays = {
-                key: np.empty(n_rows, dtype=dtype)
-                for key, dtype in _FIXED.items()
-                if names[key] is not None
-            }
+        self.arrays = {
+            key: np.empty(capacity, dtype=dtype)
+            for key, dtype in _FIXED.items()
+            if names[key] is not None
+        }
         self.chunks: dict[str, list[np.ndarray]] = {
             key: [] for key, name in names.items() if name is not None and key not in self.arrays
         }
@@ -238,8 +243,8 @@ class _Builder:
     def add(self, batch: Any) -> None:
         """Convert one batch's columns and index its ids."""
         lo, hi = self.filled, self.filled + batch.height
-        if self.n_rows is not None and hi > self.n_rows:
-            raise _Fallback  # more rows than counted
+        if hi > len(self.arrays["user"]):
+            self._grow(hi)
         for key, name in self.names.items():
             if name is None:
                 continue
@@ -258,6 +263,14 @@ class _Builder:
                 raise _Fallback
             chunks.append(values)
         self.filled = hi
+
+    def _grow(self, rows: int) -> None:
+        """Room for at least ``rows`` rows (more rows than the bound: see :func:`_row_bound`)."""
+        capacity = max(rows, 2 * len(self.arrays["user"]))
+        for key, values in self.arrays.items():
+            grown = np.empty(capacity, dtype=values.dtype)
+            grown[: self.filled] = values[: self.filled]
+            self.arrays[key] = grown
 
     def _index(self, what: str, raw: np.ndarray) -> np.ndarray:
         """Indices of ``raw`` on the growing ``what`` map (new ids appended in first-seen
@@ -280,8 +293,8 @@ class _Builder:
         """The log: each column's chunks joined one column at a time."""
         if self.filled == 0:
             raise _Fallback  # no rows: the whole-frame path says so
-        if self.filled != (self.n_rows or self.filled):  # fewer rows than lines
-            self.arrays = {key: values[: self.filled].copy() for key, values in self.arrays.items()}
+        for values in self.arrays.values():  # only this builder refers to them
+            values.resize(self.filled, refcheck=False)  # in place: the tail goes back unused
         joined = {**self.arrays, **{key: self._join(key) for key in list(self.chunks)}}
         self.arrays = {}
         users, items = joined.pop("user"), joined.pop("item")
@@ -294,18 +307,11 @@ class _Builder:
         return Interactions(users, items, weights, user_map, item_map, columns)
 
     def _join(self, key: str) -> np.ndarray:
-        """A column's chunks as one array (as ``np.concatenate``), each chunk dropped once
-        copied, so that the column is held about once rather than twice."""
         chunks = self.chunks.pop(key)
         if len(chunks) == 1:
             return chunks[0]
-        joined = np.empty(sum(len(chunk) for chunk in chunks), dtype=np.result_type(*chunks))
-        chunks.reverse()
-        lo = 0
-        while chunks:
-            chunk = chunks.pop()
-            joined[lo : lo + len(chunk)] = chunk
-            lo += len(chunk)
+        joined = np.concatenate(chunks)
+        chunks.clear()
         return joined
 
 
