@@ -5,9 +5,10 @@ the ML-20M-shaped log of ``bench/scale_20m.py`` (seed 0) is written to ``--work`
 folder by default) as csv, gzip csv and Parquet. Each file is read in a fresh process, once by
 ``read_interactions`` (batch by batch, :mod:`siftrec.data.readers.stream`) and once by the
 whole-frame path (the file as one polars frame, then its columns), and the process's peak RSS
-growth during the read (``VmHWM`` reset through ``/proc/self/clear_refs``, after the imports) is
-compared with the size of the CSR the log becomes (int32 indices, float32 values, indptr) and
-with the log's own arrays (int32 users and items, float32 weights).
+growth during the read (``VmHWM`` reset through ``/proc/self/clear_refs``, after the imports,
+polars' included) is compared with the size of the CSR the log becomes (int32 indices, float32
+values, indptr) and with the memory the log's own arrays hold (int32 users and items, float32
+weights: none when they are all equal, :func:`siftrec.data.interactions.uniform_weights`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def _status(field: str) -> int:
 
 def measure(path: Path, mode: str) -> dict[str, float]:
     """Read ``path`` (``mode`` "stream" or "frame") and return seconds, growth and sizes."""
+    import polars  # noqa: F401  (imported by the readers on first use: not part of a read)
+
     from siftrec.data.readers import read_interactions
     from siftrec.data.readers.columns import frame_to_interactions
     from siftrec.data.readers.formats import infer_format
@@ -53,7 +56,9 @@ def measure(path: Path, mode: str) -> dict[str, float]:
         "seconds": seconds,
         "growth": growth,
         "csr": matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes,
-        "log": log.users.nbytes + log.items.nbytes + log.weights.nbytes,
+        "log": log.users.nbytes
+        + log.items.nbytes
+        + (0 if log.uniform_weight is not None else log.weights.nbytes),
         "rows": len(log),
     }
 
