@@ -128,6 +128,25 @@ def test_a_gzip_of_several_members_grows_the_arrays(tmp_path):
     assert stream._row_bound(write(tmp_path / "log.csv", parts[0]), "csv", None, None, 3) == 55
 
 
+@pytest.mark.parametrize(("scale", "dense"), [(1, True), (-3, True), (10**12, False)])
+def test_integer_ids_through_a_range_table_or_a_search(tmp_path, scale, dense):
+    """Ids indexed batch by batch equal the whole-frame path's, whether looked up in a table
+    over their range (dense ids, negative ones too) or by binary search (sparse ones), with new
+    ids in every batch and a given map."""
+    ids = np.array([7, 2, 40]) * scale
+    lo, table = stream._range_table(ids)
+    assert (table is not None) == dense
+    if dense:
+        assert lo == ids.min() and table[ids - lo].tolist() == [0, 1, 2] and (table == -1).sum()
+    rows = [f"{(n * 7) % 23 * scale},{(n * 5) % 11 * scale}" for n in range(50)]
+    path = write(tmp_path / "log.csv", "user,item\n" + "\n".join(rows) + "\n")
+    users = IdMap(np.array([4 * scale, 99 * scale]))
+    log = stream.stream_table(path, "csv", None, None, None, "user", "item", None, users, None)
+    assert log is not None
+    assert_same(log, whole_frame(path, "csv", user_map=users))
+    assert log.user_map.ids[:2].tolist() == [4 * scale, 99 * scale]
+
+
 def test_named_weight_column_and_given_maps(tmp_path):
     path = write(tmp_path / "log.csv", TABLE)
     users = IdMap(np.array(["u1", "x"]))

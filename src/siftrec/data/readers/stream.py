@@ -207,6 +207,11 @@ def _resolve(
     return {**resolved, **{f"side:{key}": name for key, name in sides.items()}}
 
 
+#: Integer ids spanning at most this many values per id (or :data:`DENSE_FLOOR` values) are
+#: looked up in a table over their range: a gather instead of a binary search per row.
+DENSE_SPAN = 8
+DENSE_FLOOR = 1 << 20
+
 #: The columns whose type is known before reading: int32 indices and float32 weights.
 _FIXED = {"user": np.int32, "item": np.int32, "weight": np.float32}
 
@@ -236,6 +241,7 @@ class _Builder:
             for key, dtype in _FIXED.items()
             if names[key] is not None
         }
+        self.tables: dict[str, tuple[IdMap, int, np.ndarray | None]] = {}
         self.chunks: dict[str, list[np.ndarray]] = {
             key: [] for key, name in names.items() if name is not None and key not in self.arrays
         }
@@ -281,13 +287,28 @@ class _Builder:
             return index
         if raw.dtype.kind != known.ids.dtype.kind:
             raise _Fallback  # IdMap.extend converts between id types; leave that to it
-        index = known._lookup(raw)
+        index = self._lookup(what, known, raw)
         new = index < 0
         if new.any():
             extra, extra_index = IdMap.from_raw(raw[new])
             index[new] = len(known) + extra_index
             self.maps[what] = IdMap(np.concatenate([known.ids, extra.ids]))
         return index.astype(np.int32)
+
+    def _lookup(self, what: str, known: IdMap, raw: np.ndarray) -> np.ndarray:
+        """``known._lookup(raw)`` (int64, −1 for an unknown id); integer ids through a table
+        over their range where it is dense enough (:data:`DENSE_SPAN`), built once per map."""
+        cached = self.tables.get(what)
+        if cached is None or cached[0] is not known:
+            cached = (known, *_range_table(known.ids))
+            self.tables[what] = cached
+        _, lo, table = cached
+        if table is None or raw.dtype.kind != "i":
+            return known._lookup(raw)
+        inside = (raw >= lo) & (raw < lo + len(table))
+        index = np.full(len(raw), -1, dtype=np.int64)
+        index[inside] = table[raw[inside] - lo]
+        return index
 
     def build(self) -> Interactions:
         """The log: each column's chunks joined one column at a time."""
@@ -313,6 +334,19 @@ class _Builder:
         joined = np.concatenate(chunks)
         chunks.clear()
         return joined
+
+
+def _range_table(ids: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """``(lo, table)`` with ``table[id - lo]`` the index of each integer id and −1 elsewhere;
+    ``(0, None)`` for text ids or ids too sparse over their range."""
+    if ids.dtype.kind != "i":
+        return 0, None
+    lo, hi = int(ids.min()), int(ids.max())
+    if hi - lo >= max(DENSE_SPAN * len(ids), DENSE_FLOOR):
+        return 0, None
+    table = np.full(hi - lo + 1, -1, dtype=np.int32)
+    table[ids - lo] = np.arange(len(ids), dtype=np.int32)
+    return lo, table
 
 
 def _same_type(a: np.ndarray, b: np.ndarray) -> bool:
