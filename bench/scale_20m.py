@@ -181,7 +181,9 @@ def pipeline(path: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     log, matrix = measure("read (file → log + CSR)", read, stages, note=path.name)
     csr_bytes = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
-    log_bytes = log.users.nbytes + log.items.nbytes + log.weights.nbytes
+    # equal weights are a zero-stride view (Interactions.uniform_weight): no memory of their own
+    weight_bytes = 0 if log.uniform_weight is not None else log.weights.nbytes
+    log_bytes = log.users.nbytes + log.items.nbytes + weight_bytes
     log_bytes += sum(values.nbytes for values in log.columns.values())
     sizes = {
         "rows": len(log),
