@@ -25,3 +25,14 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"real data directory {root} not found (set SIFTREC_DATA to run this test)")
     return root
+
+
+@pytest.fixture
+def one_numba_thread():
+    """One numba thread: Hogwild updates, and so seeded numba fits, reproduce only sequentially."""
+    import numba  # here, not at import: most tests never load numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)

@@ -1,7 +1,6 @@
 """MF with ``backend="numba"``: the model contract, accuracy beside the torch path, the trainer's
 validation loop, persistence and the configurations it refuses."""
 
-import numba
 import numpy as np
 import pytest
 
@@ -11,14 +10,7 @@ from siftrec.evaluate import evaluate
 from siftrec.models import MF, load_model
 from siftrec.testing import ModelCase, contract_log, learning_split, parametrize_model_checks
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One numba thread: the seeded checks need the sequential (reproducible) order."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 NUMBA_CASE = ModelCase(

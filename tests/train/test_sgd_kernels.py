@@ -1,7 +1,6 @@
 """The compiled per-sample SGD kernel: its step against torch autograd, exact negative exclusion,
 seeded reproducibility with one thread."""
 
-import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -20,13 +19,7 @@ from siftrec.train.sgd_kernels import (
 LR, L2, DIM = 0.3, 0.05, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One numba thread: Hogwild updates are only reproducible sequentially."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _csr(rows: list[list[int]], n_items: int) -> sp.csr_matrix:

@@ -715,34 +715,41 @@ def _rank_batches(
     all_items, all_scores = [], []
     for raw_scores, mask in batches:
         scores = _as_tensor(raw_scores).detach()
-        if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
-            items, values = _fused_top_k(scores, k, mask, exclude_items, include_items)
-            all_items.append(items)
-            all_scores.append(values)
-            continue
-        scores = scores.float()
-        has_items = exclude_items is not None and len(exclude_items) > 0
-        has_mask = mask is not None and mask.nnz > 0
-        if include_items is not None:
-            blocked = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
-            allowed = torch.as_tensor(np.asarray(include_items), dtype=torch.long)
-            blocked[allowed.to(scores.device)] = False
-            scores[:, blocked] = float("-inf")
-        if has_items:
-            cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
-            scores[:, cols.to(scores.device)] = float("-inf")
-        if has_mask:  # one flat index per masked entry, straight from the CSR rows
-            scores = scores.contiguous()
-            starts = np.arange(mask.shape[0], dtype=np.int64) * scores.shape[1]
-            flat = np.repeat(starts, np.diff(mask.indptr)) + mask.indices
-            scores.view(-1)[torch.as_tensor(flat, device=scores.device)] = float("-inf")
-        items, values = top_k(scores, k)
-        items[np.isneginf(values)] = -1
+        rank = _fused_top_k if scores.device.type == "cpu" else _device_top_k
+        items, values = rank(scores, k, mask, exclude_items, include_items)
         all_items.append(items)
         all_scores.append(values)
     if not all_items:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     return np.concatenate(all_items), np.concatenate(all_scores)
+
+
+def _device_top_k(
+    scores: torch.Tensor,
+    k: int,
+    mask: sp.csr_matrix | None,
+    exclude_items: np.ndarray | None,
+    include_items: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masking (-inf written into the block) then ``torch.topk`` on the block's device (CUDA);
+    masked or missing entries come back as item -1 with score -inf."""
+    scores = scores.float()
+    if include_items is not None:
+        blocked = torch.ones(scores.shape[1], dtype=torch.bool, device=scores.device)
+        allowed = torch.as_tensor(np.asarray(include_items), dtype=torch.long)
+        blocked[allowed.to(scores.device)] = False
+        scores[:, blocked] = float("-inf")
+    if exclude_items is not None and len(exclude_items) > 0:
+        cols = torch.as_tensor(np.asarray(exclude_items), dtype=torch.long)
+        scores[:, cols.to(scores.device)] = float("-inf")
+    if mask is not None and mask.nnz > 0:  # one flat index per masked entry, from the CSR rows
+        scores = scores.contiguous()
+        starts = np.arange(mask.shape[0], dtype=np.int64) * scores.shape[1]
+        flat = np.repeat(starts, np.diff(mask.indptr)) + mask.indices
+        scores.view(-1)[torch.as_tensor(flat, device=scores.device)] = float("-inf")
+    items, values = top_k(scores, k)
+    items[np.isneginf(values)] = -1
+    return items, values
 
 
 def _fused_top_k(
@@ -774,6 +781,8 @@ def _fused_top_k(
         if not mask.has_sorted_indices:
             mask = mask.sorted_indices()
         indptr, indices = mask.indptr.astype(np.int64), mask.indices.astype(np.int64)
+    if scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.float()
     return masked_top_k(scores.contiguous().numpy(), k, indptr, indices, blocked)
 
 
