@@ -48,6 +48,7 @@ ADAM = {"optimizer": "adam", "lr": 0.005}
 LABELS: dict[str, tuple[str, bool, dict]] = {
     "bpr-buy": ("bpr", True, {}),
     "bpr-all": ("bpr", False, {}),
+    "bpr-all-neg4": ("bpr", False, {"n_negatives": 4}),
     "bce-all": ("bce", False, {}),
     "bce-all-neg4": ("bce", False, {"n_negatives": 4}),
     "gnolr": ("gnolr", False, {}),
