@@ -65,6 +65,14 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-shared-neg4": ("gnolr(towers=false)", False, {"n_negatives": 4}),
     "gnolr-shared-non-nested": ("gnolr(towers=false, variant=non_nested)", False, {}),
     "gnolr-shared-naive": ("gnolr(towers=false, variant=naive)", False, {}),
+    # censored levels: a pair that stopped at collect may still be bought (``censored``)
+    "gnolr-censored": ("gnolr(towers=false, censored=true)", False, {}),
+    "gnolr-naive-censored": ("gnolr(variant=naive, censored=true)", False, {}),
+    "gnolr-naive-censored-3levels": (
+        "gnolr(variant=naive, censored=true, min_share=0)",
+        False,
+        {},
+    ),
     "multitask-adam": ("multitask", False, ADAM),
     "gnolr-adam": ("gnolr", False, ADAM),
     "bpr-all-adam": ("bpr", False, ADAM),

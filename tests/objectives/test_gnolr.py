@@ -85,6 +85,46 @@ def test_ablations_are_the_full_likelihood_and_per_level_bce():
     assert got == pytest.approx(want, rel=1e-9)
 
 
+def test_censored_levels_score_reaching_the_level_not_stopping_there():
+    log = leveled_log([1, 2, 2, 1])
+    a2 = math.log(3.0)
+    scores = [[0.3, -0.2], [1.0, 0.5]]
+    # the level-2 row and the negatives are as uncensored; the level-1 row adds ln p1 per truncation
+    rest = (
+        -2 * math.log(1 - sig(-0.2))
+        - math.log(sig(1.0)) - math.log(sig(1.0 - a2))
+        - 2 * math.log(1 - sig(0.5))
+    )  # fmt: skip
+    nested = GNOLR(towers=False, censored=True)
+    non_nested = GNOLR(variant="non_nested", towers=False, censored=True)
+    naive = GNOLR(variant="naive", towers=False, censored=True)
+    for objective in (nested, non_nested, naive):
+        objective.setup(log)
+    got = nested(batch(scores, [1, 2])).item()
+    assert got == pytest.approx((-2 * math.log(sig(0.3)) + rest) / 4, rel=1e-9)
+    got = non_nested(batch(scores, [1, 2])).item()
+    want = (
+        -math.log(sig(0.3)) - math.log(1 - sig(-0.2))
+        - math.log(sig(1.0 - a2)) - math.log(1 - sig(0.5))
+    ) / 4  # fmt: skip
+    assert got == pytest.approx(want, rel=1e-9)
+    got = naive(batch(scores, [1, 2])).item()
+    want = (
+        -math.log(sig(0.3))  # the level-2 indicator of the level-1 row is unknown
+        - math.log(1 - sig(-0.2)) - math.log(1 - sig(-0.2 - a2))
+        - math.log(sig(1.0)) - math.log(sig(1.0 - a2))
+        - math.log(1 - sig(0.5)) - math.log(1 - sig(0.5 - a2))
+    ) / 4  # fmt: skip
+    assert got == pytest.approx(want, rel=1e-9)
+    # censoring raises a stopped level's score where the uncensored loss lowers it
+    for censored, sign in ((True, -1.0), (False, 1.0)):
+        objective = GNOLR(towers=False, censored=censored)
+        objective.setup(log)
+        s = torch.tensor([[2.0, -1.0]], dtype=torch.float64, requires_grad=True)
+        objective(Batch(None, torch.arange(1), scores=s, levels=torch.tensor([1]))).backward()
+        assert sign * s.grad[0, 0].item() > 0, censored
+
+
 def test_one_level_is_bce_shifted_by_the_base_rate_cutpoint():
     log = leveled_log([1, 1, 1])
     scores = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -161,7 +201,14 @@ def test_multitask_heads_start_calibrated_and_train_each_level():
 
 
 @pytest.mark.parametrize(
-    "spec", ["gnolr(variant=other)", "gnolr(scale=0)", "gnolr(levels=99)", "gnolr(eps=0.5)"]
+    "spec",
+    [
+        "gnolr(variant=other)",
+        "gnolr(scale=0)",
+        "gnolr(levels=99)",
+        "gnolr(eps=0.5)",
+        "gnolr(censored=true)",
+    ],
 )
 def test_bad_parameters_are_one_line_errors(spec):
     with pytest.raises(SiftrecError):

@@ -34,6 +34,14 @@ With towers ``x_k − x_{k+1} = a_{k+1} − a_k − S_{k+1}·s_{k+1}``, which an
 level's similarity can make negative; the floor keeps the first two terms, whose gradient pushes
 it back (normalised towers with capped scales keep it positive).
 
+Censored levels (``censored``, an extension of the paper): the level of a pair is the deepest
+one reached *so far*, and a pair that stopped at ``k < K`` (an item collected, not yet bought)
+may still go deeper, so its levels above ``k`` are right-censored rather than observed as not
+reached: the category term ``P(y = k)`` becomes ``P(y ≥ k) = p_k`` (nested: every truncation
+``t > k`` scores ``ln p_k``; naive: the indicators above ``k`` are left out). Sampled negatives
+stay observed level 0. This is the likelihood that fits a log whose test is *later* behaviour
+(the Tmall protocol predicts future purchases, many of them of items collected in training).
+
 Variants (the paper's ablations): ``nested`` (GNOLR), ``non_nested`` (only ``NLL_K``: the
 cumulative OLR likelihood, the paper's V1) and ``naive`` (independent BCE on each cumulative
 indicator ``1{y ≥ k}`` against ``p_k``, no category likelihood).
@@ -236,6 +244,10 @@ class GNOLR(_LevelObjective):
             with ``optimizer="adam"`` (MF's per-sample SGD steps ``lr·B`` on the batch mean,
             which suits embedding rows, not parameters every sample moves).
         anchor: weight of ``MSE(a, −ln m)`` when the cut-points are learned (authors: 1e-3).
+        censored: levels below the deepest are right-censored (module docstring): a pair
+            that stopped at ``k`` adds ``ln p_k`` instead of ``ln P(y = k)``. Nothing then
+            pushes a deeper tower down in the nested likelihoods (level-0 negatives meet only
+            ``p_1``), so with towers it needs ``variant="naive"``.
         levels: ``K``; 0 takes the deepest level of the training log. Deeper levels in a
             batch count as ``K``.
         eps: the numerical guard: floor of the learned cut-point gaps and of ``x_k − x_{k+1}``.
@@ -253,9 +265,15 @@ class GNOLR(_LevelObjective):
     scale: float = 1.0
     learn_cutpoints: bool = False
     anchor: float = 1e-3
+    censored: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.censored and self.towers and self.variant != "naive":
+            raise SiftrecError(
+                "censored levels on per-level towers need variant=naive (in the nested "
+                "likelihoods no negative reaches a deeper tower); or set towers=false"
+            )
         if self.variant not in VARIANTS:
             raise SiftrecError(
                 f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}"
@@ -343,10 +361,16 @@ class GNOLR(_LevelObjective):
         x = self.logits(batch, a) - a  # [B, N, K]
         if self.variant == "naive":
             target = y.unsqueeze(-1) >= torch.arange(1, k + 1, device=y.device)
-            per = -torch.where(target, F.logsigmoid(x), F.logsigmoid(-x)).sum(-1)
+            terms = torch.where(target, F.logsigmoid(x), F.logsigmoid(-x))
+            if self.censored:  # a positive's indicators above its level are unknown
+                terms = terms * (target | (y == 0).unsqueeze(-1))
+            per = -terms.sum(-1)
         else:
             log_cat = log_categories(x, self.eps)
             own = log_cat.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # ln P(y)
+            if self.censored:  # ln P(y ≥ y) = ln p_y for the positives
+                reached = F.logsigmoid(x).gather(-1, (y - 1).clamp(min=0).unsqueeze(-1))
+                own = torch.where(y > 0, reached.squeeze(-1), own)
             if self.variant == "non_nested":
                 per = -own
             else:  # Σ_{t ≤ y} ln p_t + (K − y)·ln P(y)
