@@ -2,22 +2,33 @@
 shuffled profiles) and LLMRec-style augmented edges (with and without pruning).
 
 Usage: ``python bench/rlmrec_align.py [--model mf] [--seeds 3] [--epochs 20] [--noise 0.0]
-[--variants base,con,gen,shuffled,aug,aug_prune] [--augment-k 5] [--out results.jsonl]``.
+[--variants base,con,gen,shuffled,aug,aug_prune] [--augment-k 5] [--param KEY=VALUE ...]
+[--validation] [--out results.jsonl] [--summary-only] [--table]``.
 
 Per seed: a seeded random 80/20 split of ml-100k (``$SIFTREC_DATA/ml-100k``); optionally
 ``⌊noise · n_u⌋`` uniform random unseen items added to each user's train (the paper's Fig. 5);
 every variant trains the same backbone for a fixed number of epochs from the same seed and is
-scored on the test part (full ranking, train masked): Recall@20, NDCG@20. Variants:
+scored on the test part (full ranking, train masked): Recall@20, NDCG@20. ``--param KEY=VALUE``
+(repeatable; VALUE read as JSON when it parses, else as a string) is passed to every variant's
+model (backbone and alignment settings: ``optimizer=adam``, ``lr=0.002``, ``align_weight=0.1``);
+a key a variant sets itself (``align``, ``align_shuffle``, ...) is refused. ``--validation``
+chooses settings without the test part: a seeded ``VALIDATION_SHARE`` of each seed's train
+interactions is held out, the variants train on the rest (noise added to the rest) and are
+scored on the held-out part; the test part is not read. Variants:
 ``base`` (align=none), ``con``, ``gen``, ``shuffled`` (con with every node given another
 node's text), ``aug`` (``augment_k`` text-similarity candidate edges per user as extra BPR
 triples, ``augment_prune=0``), ``aug_prune`` (the same with the default pruning),
 ``con_autograd`` and ``aug_autograd`` (con and aug_prune with ``fused=False``: the whole step
 through autograd, for MF's timing). Text: ``"<title>. Genres: ..."`` per item, templated user
 profiles from train, the default offline ``tfidf`` encoder. Results append one JSON line per
-run to ``--out`` (so a partial run is usable); the summary prints mean ± std over seeds, fit
+run to ``--out`` (so a partial run is usable), keyed by model, noise, epochs, ``--param``
+settings, ``--validation``, variant and seed: a run skips the keys already there, and rows of
+other settings never mix in its summary. The summary prints mean ± std over seeds, fit
 seconds with the load average, and paired t-tests (over seeds and over (seed, user) pairs) of
 each variant against base, of con against shuffled, of aug_prune against aug and of the fused
-variants against their autograd twins.
+variants against their autograd twins. ``--table`` prints instead one line per setting
+found in ``--out`` (for the model, noise and mode asked): each variant's mean NDCG@20 and
+Recall@20 over its seeds, for choosing settings on validation runs.
 """
 
 from __future__ import annotations
@@ -55,18 +66,84 @@ PAIRS += [("con", "con_autograd"), ("aug_prune", "aug_autograd")]
 METRICS = ("recall@20", "ndcg@20")
 
 
-def split(raw: np.ndarray, seed: int, noise: float) -> tuple[Interactions, Interactions]:
+#: Share of each seed's train interactions held out by ``--validation``.
+VALIDATION_SHARE = 0.1
+
+
+def split(
+    raw: np.ndarray, seed: int, noise: float, validation: bool = False
+) -> tuple[Interactions, Interactions]:
     """Seeded 80/20 interaction split; with ``noise``, each user's train gets
-    ``⌊noise · n_u⌋`` uniform random unseen items (``siftrec.data.noise.add_random_noise``)."""
+    ``⌊noise · n_u⌋`` uniform random unseen items (``siftrec.data.noise.add_random_noise``).
+
+    With ``validation``, a seeded ``VALIDATION_SHARE`` of the train part is held out and
+    returned in place of the test part (which is not used), the rest is the train part."""
     rng = np.random.default_rng(seed)
     test = rng.random(len(raw)) < 0.2
-    train = Interactions.from_raw(raw[~test, 0], raw[~test, 1])
+    if validation:
+        fit = raw[~test]
+        held_out = np.random.default_rng([seed, 1]).random(len(fit)) < VALIDATION_SHARE
+        part, held_raw = fit[~held_out], fit[held_out]
+    else:
+        part, held_raw = raw[~test], raw[test]
+    train = Interactions.from_raw(part[:, 0], part[:, 1])
     if noise:
         train = add_random_noise(train, noise, seed)
-    held, _ = Interactions.from_raw(raw[test, 0], raw[test, 1]).remap(
+    held, _ = Interactions.from_raw(held_raw[:, 0], held_raw[:, 1]).remap(
         train.user_map, train.item_map
     )
     return train, held
+
+
+def parse_params(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings as a dict; VALUE as JSON when it parses (numbers, true/false),
+    else the string itself."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param wants KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def setting(row: dict) -> str:
+    """A row's ``--param`` settings as a canonical string (part of the resume key)."""
+    return json.dumps(row.get("param", {}), sort_keys=True)
+
+
+def run_key(row: dict) -> tuple:
+    """What makes two rows the same run (rows written before ``--param``/``--validation``
+    existed count as neither)."""
+    return (
+        row["model"],
+        row["noise"],
+        row.get("epochs"),
+        setting(row),
+        row.get("validation", False),
+        row["variant"],
+        row["seed"],
+    )
+
+
+def table(rows: list[dict], variants: list[str]) -> None:
+    """One line per ``--param`` setting: each variant's mean NDCG@20 / Recall@20 over seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("epochs"), setting(r)), []).append(r)
+    for (epochs, params), group in sorted(groups.items(), key=lambda g: str(g[0])):
+        cells = []
+        for v in variants:
+            runs = [r for r in group if r["variant"] == v]
+            if runs:
+                ndcg = np.mean([r["ndcg@20"] for r in runs])
+                recall = np.mean([r["recall@20"] for r in runs])
+                cells.append(f"{v} {ndcg:.4f}/{recall:.4f} (n={len(runs)})")
+        if cells:
+            print(f"epochs {epochs} {params}: " + "; ".join(cells))
 
 
 def summarize(rows: list[dict], variants: list[str]) -> None:
@@ -111,52 +188,64 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--variants", default="base,con,gen,shuffled")
     parser.add_argument("--augment-k", type=int, default=5)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--validation", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("rlmrec_align.jsonl"))
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     variants = args.variants.split(",")
+    extra = parse_params(args.param)
+    for v in variants:
+        fixed = set(VARIANTS[v]) | ({"augment_k"} if v in AUGMENTED else set())
+        clash = sorted((fixed | {"epochs", "seed", "device"}) & set(extra))
+        if clash:
+            raise SystemExit(f"--param {clash[0]} is set by the bench (variant {v})")
     root = Path(os.environ.get("SIFTREC_DATA", "../shared/data")) / "ml-100k"
     done = []
     if args.out.exists():
         done = [json.loads(line) for line in args.out.read_text().splitlines() if line]
-    if not args.summary_only:
+    mode = {"model": args.model, "noise": args.noise, "validation": args.validation}
+    if not args.summary_only and not args.table:
         raw = np.loadtxt(gzip.open(root / "u.data.gz"), dtype=np.int64)[:, :2]
         item_text = movielens_item_text(root)
-        key = {(r["model"], r["noise"], r["variant"], r["seed"]) for r in done}
+        keys = {run_key(r) for r in done}
         for seed in range(args.seeds):
-            train, test = split(raw, seed, args.noise)
+            train, held = split(raw, seed, args.noise, args.validation)
             for v in variants:
-                if (args.model, args.noise, v, seed) in key:
+                row = {**mode, "variant": v, "seed": seed, "epochs": args.epochs, "param": extra}
+                if run_key(row) in keys:
                     continue
                 start = time.perf_counter()
                 params = dict(VARIANTS[v])
                 if v in AUGMENTED:
                     params["augment_k"] = args.augment_k
                 model = get_model_class(args.model)(
-                    epochs=args.epochs, seed=seed, device="cpu", **params
+                    epochs=args.epochs, seed=seed, device="cpu", **extra, **params
                 )
                 model.fit(train, item_text=item_text)
-                result = evaluate(model, test, ",".join(METRICS))
-                row = {
-                    "model": args.model,
-                    "noise": args.noise,
-                    "variant": v,
-                    "seed": seed,
-                    "epochs": args.epochs,
-                    "params": params,
-                    "version": __version__,
-                    **{m: result.metrics[m] for m in METRICS},
-                    "fit_seconds": model.fit_seconds_,
-                    "wall": time.perf_counter() - start,
-                    "load": os.getloadavg()[0],
-                    "per_user": {m: result.per_user[m].tolist() for m in METRICS},
-                }
+                result = evaluate(model, held, ",".join(METRICS))
+                row.update(
+                    {
+                        "params": params,
+                        "version": __version__,
+                        **{m: result.metrics[m] for m in METRICS},
+                        "fit_seconds": model.fit_seconds_,
+                        "wall": time.perf_counter() - start,
+                        "load": os.getloadavg()[0],
+                        "per_user": {m: result.per_user[m].tolist() for m in METRICS},
+                    }
+                )
                 print(json.dumps({k: v for k, v in row.items() if k != "per_user"}), flush=True)
                 with args.out.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
                 done.append(row)
-    rows = [r for r in done if r["model"] == args.model and r["noise"] == args.noise]
-    summarize(rows, variants)
+    rows = [r for r in done if all(r.get(k, False) == value for k, value in mode.items())]
+    if args.table:
+        table(rows, variants)
+        return
+    wanted = (args.epochs, json.dumps(extra, sort_keys=True))
+    summarize([r for r in rows if (r.get("epochs"), setting(r)) == wanted], variants)
 
 
 if __name__ == "__main__":
