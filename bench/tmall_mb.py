@@ -2,7 +2,8 @@
 baselines, by the protocol of CRGCN / MB-CGCN / MuLe.
 
 Usage: ``python bench/tmall_mb.py --out runs/tmall_mb.jsonl [--split crgcn|honest]
-[--model mf|lightgcn] [--labels bpr-buy,bpr-all,gnolr,...] [--seeds 0,1,2] [--epochs N]``
+[--model mf|lightgcn] [--labels bpr-buy,bpr-all,gnolr,...] [--seeds 0,1,2] [--epochs N]
+[--set KEY=VALUE ...]``
 (``--list`` names the labels).
 Each finished (label, seed) appends one JSON line, so a run can be stopped and resumed (rows
 already in ``--out`` are skipped); ``--table`` prints the mean ± sd table of a results file.
@@ -67,6 +68,7 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     "gnolr-shared-naive": ("gnolr(towers=false, variant=naive)", False, {}),
     # censored levels: a pair that stopped at collect may still be bought (``censored``)
     "gnolr-censored": ("gnolr(towers=false, censored=true)", False, {}),
+    "gnolr-censored-neg4": ("gnolr(towers=false, censored=true)", False, {"n_negatives": 4}),
     "gnolr-naive-censored": ("gnolr(variant=naive, censored=true)", False, {}),
     "gnolr-naive-censored-3levels": (
         "gnolr(variant=naive, censored=true, min_share=0)",
@@ -88,24 +90,25 @@ def run(args: argparse.Namespace) -> None:
     folder = Path(os.environ.get("SIFTREC_DATA", "../shared/data")) / "tmall-mbgcn"
     parts = mbgcn_split(folder, args.split)
     buys = filter_levels(parts["train"], 3)
+    settings = dict(parse_setting(text) for text in args.set)
+    overrides = ",".join(args.set)
     test_new = unseen_pairs(parts["test"], parts["train"])
     out = Path(args.out)
     done = set()
     if out.exists():
         for line in out.read_text().splitlines():
             row = json.loads(line)
-            done.add((row["split"], row["model"], row["label"], row["seed"], row["epochs"]))
+            done.add(row_key(row))
     for seed in (int(s) for s in args.seeds.split(",")):
         for label in args.labels.split(","):
             objective, buy_only, extra = LABELS[label]
-            key = (args.split, args.model, label, seed, args.epochs)
+            key = (args.split, args.model, label, seed, args.epochs, overrides)
             if key in done:
                 continue
             train = buys if buy_only else parts["train"]
             params = dict(SETTINGS[args.model], **extra)
             params.update(objective=objective, epochs=args.epochs, seed=seed)
-            if args.lr is not None:
-                params["lr"] = args.lr
+            params.update(settings)
             if args.split == "honest":
                 params.update(metric="ndcg@10", eval_every=args.eval_every)
             model = get_model_class(args.model)(**params)
@@ -118,6 +121,7 @@ def run(args: argparse.Namespace) -> None:
             row = {
                 "split": args.split,
                 "lr": params.get("lr"),
+                "set": overrides,
                 "model": args.model,
                 "label": label,
                 "objective": objective,
@@ -139,6 +143,29 @@ def run(args: argparse.Namespace) -> None:
                 f.write(json.dumps(row) + "\n")
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` → (key, int, float, bool or str value)."""
+    key, _, value = text.partition("=")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def row_key(row: dict) -> tuple:
+    """What identifies a run: split, model, label, seed, epochs and the ``--set`` overrides
+    (rows written before ``--set`` existed carry their ``--lr`` as ``lr=…`` when it is not
+    the model's default)."""
+    overrides = row.get("set")
+    if overrides is None:
+        default = SETTINGS[row["model"]].get("lr")
+        lr = row.get("lr")
+        overrides = "" if lr in (None, default) or "adam" in row["label"] else f"lr={lr}"
+    return (row["split"], row["model"], row["label"], row["seed"], row["epochs"], overrides)
+
+
 def unseen_pairs(test: Interactions, train: Interactions) -> Interactions:
     """The ``test`` pairs that are no pair of ``train`` at any level (same id maps)."""
     seen = train.users.astype(np.int64) * train.n_items + train.items
@@ -150,11 +177,13 @@ def table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["split"], row["model"], row["label"], row["epochs"]), []).append(row)
+        split, model, label, _, epochs, overrides = row_key(row)
+        groups.setdefault((split, model, label, epochs, overrides), []).append(row)
     keys = ["hit_rate@10", "ndcg@10", "hit_rate_pairs@10", "ndcg_pairs@10", "ndcg_new@10"]
-    print("| split | model | label | epochs | seeds | " + " | ".join(keys) + " | fit s |")
-    print("|---" * (6 + len(keys)) + "|")
-    for (split, model, label, epochs), group in sorted(groups.items()):
+    head = ["split", "model", "label", "settings", "epochs", "seeds", *keys, "fit s"]
+    print("| " + " | ".join(head) + " |")
+    print("|---" * len(head) + "|")
+    for (split, model, label, epochs, overrides), group in sorted(groups.items()):
         cells = []
         for key in keys:
             values = np.array([r.get(key, np.nan) for r in group])
@@ -163,7 +192,7 @@ def table(path: Path) -> None:
             )
         fit = np.mean([r["fit_seconds"] for r in group])
         print(
-            f"| {split} | {model} | {label} | {epochs} | {len(group)} | "
+            f"| {split} | {model} | {label} | {overrides} | {epochs} | {len(group)} | "
             + " | ".join(cells)
             + f" | {fit:.0f} |"
         )
@@ -178,7 +207,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--eval-every", type=int, default=5)
-    parser.add_argument("--lr", type=float, help="learning rate over every label's")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting over every label's (repeatable; e.g. optimizer=adam, lr=0.005)",
+    )
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")
     parser.add_argument("--list", action="store_true", help="print the labels and stop")
     args = parser.parse_args()
