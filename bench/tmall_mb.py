@@ -69,6 +69,8 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     # censored levels: a pair that stopped at collect may still be bought (``censored``)
     "gnolr-censored": ("gnolr(towers=false, censored=true)", False, {}),
     "gnolr-censored-neg4": ("gnolr(towers=false, censored=true)", False, {"n_negatives": 4}),
+    "gnolr-censored-s2": ("gnolr(towers=false, censored=true, scale=2)", False, {}),
+    "gnolr-censored-s4": ("gnolr(towers=false, censored=true, scale=4)", False, {}),
     "gnolr-naive-censored": ("gnolr(variant=naive, censored=true)", False, {}),
     "gnolr-naive-censored-3levels": (
         "gnolr(variant=naive, censored=true, min_share=0)",
