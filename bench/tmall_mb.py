@@ -69,6 +69,8 @@ LABELS: dict[str, tuple[str, bool, dict]] = {
     # censored levels: a pair that stopped at collect may still be bought (``censored``)
     "gnolr-censored": ("gnolr(towers=false, censored=true)", False, {}),
     "gnolr-censored-neg4": ("gnolr(towers=false, censored=true)", False, {"n_negatives": 4}),
+    # one level (every behaviour level 1): BCE offset by GNOLR's base-rate cut-point
+    "gnolr-1level": ("gnolr(towers=false, levels=1)", False, {}),
     "gnolr-censored-s2": ("gnolr(towers=false, censored=true, scale=2)", False, {}),
     "gnolr-censored-s4": ("gnolr(towers=false, censored=true, scale=4)", False, {}),
     "gnolr-naive-censored": ("gnolr(variant=naive, censored=true)", False, {}),
