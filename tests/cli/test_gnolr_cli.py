@@ -80,3 +80,18 @@ def test_lightgcn_and_learned_cutpoints(files, tmp_path):
     model = load_model(out)
     a = model.scorer_.objective.cutpoints(3).detach()
     assert torch.all(torch.diff(a) > 0)
+
+
+def test_censored_levels_reach_the_saved_model(files, tmp_path):
+    scores = {}
+    for name, spec in (
+        ("plain", "gnolr(towers=false)"),
+        ("censored", "gnolr(towers=false, censored=true)"),
+    ):
+        out = tmp_path / name
+        run("fit", "--train", files["levels"], "--model", "mf", "--param", f"objective={spec}",
+            "--param", "epochs=2", "--out", out)  # fmt: skip
+        model = load_model(out)
+        assert ("censored=true" in model.config.objective) is (name == "censored")
+        scores[name] = model._score(np.arange(model.n_users)).numpy()
+    assert not np.allclose(scores["plain"], scores["censored"])
