@@ -1,8 +1,9 @@
 """Graded feedback: GNOLR on rating or play-count levels against binary BPR/BCE at each threshold.
 
 Usage: ``python bench/graded_ratings.py --out runs/graded_ml100k.jsonl [--data ml-100k|lastfm]
-[--seeds 0,1,2] [--epochs 40] [--labels gnolr,gnolr-shared,bpr-all,bpr,bce]``; ``--table``
-prints the mean ± sd table of a results file.
+[--seeds 0,1,2] [--epochs 40] [--labels gnolr,gnolr-shared,bpr-all,bpr,bce] [--set KEY=VALUE ...]``
+(``--set``: a model setting over the defaults below, e.g. ``optimizer=adam``; recorded in each
+row and its own group in the table); ``--table`` prints the mean ± sd table of a results file.
 
 ``ml-100k`` (``$SIFTREC_DATA/ml-100k/u.data.gz``): split 80/20 per rating at random (seeded).
 Levels from ratings (:func:`siftrec.data.levels.rating_levels`, thresholds 3, 4, 5): ratings 1–2
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tmall_mb import parse_setting  # bench/ is the script's directory on sys.path
 
 from siftrec.data.interactions import Interactions
 from siftrec.data.levels import LEVEL, filter_levels, rating_levels
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     targets = TARGETS[args.data]
     labels = args.labels.split(",")
+    settings = {**SETTINGS, **dict(parse_setting(text) for text in args.set)}
+    overrides = ",".join(args.set)
     for seed in (int(s) for s in args.seeds.split(",")):
         train, test = split(args.data, seed)
         fits = {label: (ALL_LEVELS[label], train) for label in labels if label in ALL_LEVELS}
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
                     fits[f"{objective}@{target}"] = (objective, filter_levels(train, level))
         for label, (objective, part) in fits.items():
             model = get_model_class("mf")(
-                **SETTINGS, objective=objective, epochs=args.epochs, seed=seed
+                **settings, objective=objective, epochs=args.epochs, seed=seed
             )
             start = time.perf_counter()
             model.fit(part)
@@ -113,6 +117,7 @@ def run(args: argparse.Namespace) -> None:
                     "target": target,
                     "seed": seed,
                     "epochs": args.epochs,
+                    "set": overrides,
                     "train_rows": len(part),
                     "fit_seconds": round(seconds, 1),
                     "load": os.getloadavg()[0],
@@ -129,11 +134,12 @@ def table(path: Path) -> None:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         data = row.get("data", "ml-100k")
-        groups.setdefault((data, row["target"], row["label"].split("@")[0]), []).append(row)
+        key = (data, row["target"], row["label"].split("@")[0], row.get("set", ""))
+        groups.setdefault(key, []).append(row)
     keys = ["ndcg@10", "recall@10"]
-    print("| data | target | model | seeds | " + " | ".join(keys) + " | fit s |")
-    print("|---" * (5 + len(keys)) + "|")
-    for (data, target, label), group in sorted(groups.items()):
+    print("| data | target | model | settings | seeds | " + " | ".join(keys) + " | fit s |")
+    print("|---" * (6 + len(keys)) + "|")
+    for (data, target, label, overrides), group in sorted(groups.items()):
         cells = []
         for key in keys:
             values = np.array([r[key] for r in group])
@@ -141,7 +147,7 @@ def table(path: Path) -> None:
             cells.append(f"{values.mean():.4f} ± {sd:.4f}")
         fit = np.mean([r["fit_seconds"] for r in group])
         print(
-            f"| {data} | {target} | {label} | {len(group)} | "
+            f"| {data} | {target} | {label} | {overrides} | {len(group)} | "
             + " | ".join(cells)
             + f" | {fit:.0f} |"
         )
@@ -154,6 +160,13 @@ def main() -> None:
     parser.add_argument("--labels", default="gnolr,gnolr-none,gnolr-shared,bpr-all,bpr,bce")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting over the defaults (repeatable; e.g. optimizer=adam, lr=0.005)",
+    )
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args()
     if args.table:
