@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tmall_mb import parse_setting  # bench/ is the script's directory on sys.path
 
+from siftrec.cli.common import parse_params
 from siftrec.data.interactions import Interactions
 from siftrec.data.levels import LEVEL, filter_levels, rating_levels
 from siftrec.data.readers import read_interactions
@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     targets = TARGETS[args.data]
     labels = args.labels.split(",")
-    settings = {**SETTINGS, **dict(parse_setting(text) for text in args.set)}
+    mf = get_model_class("mf")  # --set typed as `siftrec fit --param` types it
+    settings = {**SETTINGS, **{k: mf.parse_param(k, v) for k, v in parse_params(args.set).items()}}
     overrides = ",".join(args.set)
     for seed in (int(s) for s in args.seeds.split(",")):
         train, test = split(args.data, seed)
@@ -95,9 +96,7 @@ def run(args: argparse.Namespace) -> None:
                 if objective in labels:
                     fits[f"{objective}@{target}"] = (objective, filter_levels(train, level))
         for label, (objective, part) in fits.items():
-            model = get_model_class("mf")(
-                **settings, objective=objective, epochs=args.epochs, seed=seed
-            )
+            model = mf(**settings, objective=objective, epochs=args.epochs, seed=seed)
             start = time.perf_counter()
             model.fit(part)
             seconds = time.perf_counter() - start

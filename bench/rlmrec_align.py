@@ -44,6 +44,7 @@ import numpy as np
 from scipy import stats
 
 from siftrec import Interactions, __version__
+from siftrec.cli.common import parse_params as cli_params
 from siftrec.data.noise import add_random_noise
 from siftrec.evaluate import evaluate
 from siftrec.models import get_model_class
@@ -95,19 +96,11 @@ def split(
     return train, held
 
 
-def parse_params(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` strings as a dict; VALUE as JSON when it parses (numbers, true/false),
-    else the string itself."""
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--param wants KEY=VALUE, got {pair!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
+def parse_params(pairs: list[str], model: str) -> dict:
+    """``KEY=VALUE`` strings typed as ``model``'s hyperparameters (as ``siftrec fit --param``
+    types them; a malformed pair or an unknown key is a one-line error)."""
+    model_class = get_model_class(model)
+    return {k: model_class.parse_param(k, v) for k, v in cli_params(pairs).items()}
 
 
 def setting(row: dict) -> str:
@@ -195,7 +188,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     variants = args.variants.split(",")
-    extra = parse_params(args.param)
+    extra = parse_params(args.param, args.model)
     for v in variants:
         fixed = set(VARIANTS[v]) | ({"augment_k"} if v in AUGMENTED else set())
         clash = sorted((fixed | {"epochs", "seed", "device"}) & set(extra))

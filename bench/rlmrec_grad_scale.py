@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--batches", type=int, default=20)
     args = parser.parse_args()
-    extra = parse_params(args.param)
+    extra = parse_params(args.param, "mf")
     root = Path(os.environ.get("SIFTREC_DATA", "../shared/data")) / "ml-100k"
     raw = np.loadtxt(gzip.open(root / "u.data.gz"), dtype=np.int64)[:, :2]
     item_text = movielens_item_text(root)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from siftrec.cli.common import parse_params
 from siftrec.data.interactions import Interactions
 from siftrec.data.levels import filter_levels
 from siftrec.data.readers.multibehavior import mbgcn_split
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace) -> None:
     folder = Path(os.environ.get("SIFTREC_DATA", "../shared/data")) / "tmall-mbgcn"
     parts = mbgcn_split(folder, args.split)
     buys = filter_levels(parts["train"], 3)
-    settings = dict(parse_setting(text) for text in args.set)
+    model_class = get_model_class(args.model)  # --set typed as `siftrec fit --param` types it
+    settings = {k: model_class.parse_param(k, v) for k, v in parse_params(args.set).items()}
     protocol = {"exclude": buys, "exclude_seen": False, "drop_cold_items": False}
     validator = None
     if args.split == "honest":  # the test's protocol: collected and carted items stay candidates
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
             params.update(settings)
             if args.split == "honest":
                 params.update(metric="ndcg@10", eval_every=args.eval_every)
-            model = get_model_class(args.model)(**params)
+            model = model_class(**params)
             start = time.perf_counter()
             model.fit(train, evaluator=validator)
             fit_seconds = time.perf_counter() - start
@@ -157,17 +159,6 @@ def run(args: argparse.Namespace) -> None:
             print(json.dumps(row), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-
-
-def parse_setting(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` → (key, int, float, bool or str value)."""
-    key, _, value = text.partition("=")
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    return key, {"true": True, "false": False}.get(value.lower(), value)
 
 
 def row_key(row: dict) -> tuple:
